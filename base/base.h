@@ -1,0 +1,100 @@
+/*
+ * base/base.h -- what every module of the library shares: the check levels,
+ * the fatal-error path, atomics with their memory order in the name, locks,
+ * clocks and the debug settings read from TRICOLOR_DEBUG.
+ *
+ * Check levels (TC_DEBUG, set by CMake's TRICOLOR_DEBUG):
+ *   0  none beyond what keeps the heap safe
+ *   1  cheap checks of API misuse (default)            TC_ASSERT
+ *   2  internal invariants, poisoned free memory,
+ *      every store checked through the slow path       TC_CHECK
+ *   3  O(heap) verification                            TC_EXPENSIVE
+ *
+ * The failure path formats into a stack buffer and write(2)s it: it never
+ * allocates, so it works with the heap lock held or the heap corrupt.
+ */
+#ifndef TC_BASE_H
+#define TC_BASE_H
+
+#ifndef TC_BUILDING_LIBRARY
+#error "base/base.h is internal to tricolor"
+#endif
+
+#include "tricolor.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#ifndef TC_DEBUG
+#define TC_DEBUG 1
+#endif
+
+#define TC_NORETURN __attribute__((noreturn))
+#define TC_NOINLINE __attribute__((noinline))
+#define TC_COLD __attribute__((cold, noinline))
+#define TC_UNUSED __attribute__((unused))
+#define TC_PRINTF(f, a) __attribute__((format(printf, f, a)))
+
+/* Prints "tricolor: <message>" and a newline to stderr, then aborts.
+ * Never allocates.  Any thread, any state. */
+TC_NORETURN TC_COLD void tc__fatal(const char *fmt, ...) TC_PRINTF(1, 2);
+/* Prints "tricolor: <message>" to stderr without allocating. */
+void tc__warn(const char *fmt, ...) TC_PRINTF(1, 2);
+/* Writes a formatted line to stderr without allocating (no prefix). */
+void tc__print(const char *fmt, ...) TC_PRINTF(1, 2);
+
+#define TC__CHECK_AT(level, cond)                                          \
+  do {                                                                     \
+    if (TC_DEBUG >= (level) && TC__UNLIKELY(!(cond)))                      \
+      tc__fatal("%s:%d: %s: check failed: %s", __FILE__, __LINE__,         \
+                __func__, #cond);                                          \
+  } while (0)
+#define TC_ASSERT(cond) TC__CHECK_AT(1, cond)
+#define TC_CHECK(cond) TC__CHECK_AT(2, cond)
+#define TC_EXPENSIVE(cond) TC__CHECK_AT(3, cond)
+
+/* ---- atomics: the order is in the name ---- */
+#define tc__load_relaxed(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define tc__load_acquire(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define tc__store_relaxed(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define tc__store_release(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define tc__add_relaxed(p, v) __atomic_add_fetch((p), (v), __ATOMIC_RELAXED)
+#define tc__sub_relaxed(p, v) __atomic_sub_fetch((p), (v), __ATOMIC_RELAXED)
+#define tc__cas_acq_rel(p, expp, v)                                        \
+  __atomic_compare_exchange_n((p), (expp), (v), false, __ATOMIC_ACQ_REL,   \
+                              __ATOMIC_ACQUIRE)
+
+/* ---- locks (see HACKING.md for the order) ---- */
+typedef pthread_mutex_t tc__lock;
+#define TC__LOCK_INIT PTHREAD_MUTEX_INITIALIZER
+static inline void tc__lock_acquire(tc__lock *l) { pthread_mutex_lock(l); }
+static inline void tc__lock_release(tc__lock *l) { pthread_mutex_unlock(l); }
+
+/* ---- clocks ---- */
+static inline uint64_t tc__nanotime(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+static inline uint64_t tc__thread_cputime(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- settings from TRICOLOR_DEBUG, read once by tc_init ---- */
+typedef struct tc__debug {
+  int gctrace;      /* gctrace=1: one line per cycle on stderr */
+  int checkstores;  /* checkstores=1: every tc_store is validated */
+  int gcstress;     /* gcstress=1: a full cycle at every slow allocation */
+} tc__debug;
+extern tc__debug tc__debug_settings;
+
+/* Parses a TRICOLOR_DEBUG string ("a=1,b=2") into *d; unknown keys warn. */
+void tc__debug_parse(tc__debug *d, const char *s);
+
+#endif /* TC_BASE_H */

@@ -1,0 +1,122 @@
+/*
+ * collector/alloc.c -- the allocation slow path and object queries.
+ *
+ * tc__alloc_slow runs when the inline path cannot serve a request: the run
+ * of the class is empty, the size is above 1 KiB, the type is not yet
+ * registered or has a finalizer, or the thread is not a mutator.
+ *   1. Check the caller (mutator, not inside a trace callback).
+ *   2. Register the type (first allocation) and pick the span class.
+ *   3. If heap.live passed the trigger, run a cycle first.
+ *   4. Serve from the run, refilling it if empty; large objects get a span.
+ *   5. Out of memory: one emergency cycle and a retry (Lua's rule), then the
+ *      embedder's OOM hook, then NULL.
+ *   6. Objects of types with a finalizer are recorded for finalization.
+ */
+#include "collector/collector.h"
+
+#include <string.h>
+
+void tc__maybe_collect(void) {
+  if (tc__gc.in_cycle)
+    return;
+  if (tc__debug_settings.gcstress) {
+    tc__collect(TC__REASON_STRESS);
+    return;
+  }
+  if (tc__gc.gc_percent != TC_GC_OFF &&
+      tc__load_relaxed(&tc__h.live) >= tc__gc.trigger)
+    tc__collect(TC__REASON_HEAP);
+}
+
+/* One attempt at allocating; NULL when the heap is exhausted. */
+static void *try_alloc(tc__mutator *m, uint16_t id, size_t size, bool scan) {
+  if (size > TC__MAX_SMALL)
+    return tc__large_alloc(size, id, scan);
+  unsigned cls = tc__size_to_class(size);
+  unsigned sc = cls * 2 + (scan ? 0 : 1);
+  tc__run *r = scan ? &m->cache.runs.scan[cls] : &m->cache.runs.noscan[cls];
+  if (r->ptr == r->end && !tc__cache_refill(&m->cache, sc))
+    return NULL;
+  char *p = r->ptr;
+  r->ptr = p + tc__classes[cls].size;
+  if (scan)
+    *r->types++ = id;
+  return p;
+}
+
+void *tc__alloc_slow(tc_type *type, size_t size) {
+  tc__require_mutator(type ? "tc_alloc" : "tc_alloc_noscan");
+  if (tc__gc.phase != TC__PHASE_OFF)
+    tc__fatal("allocation while the collector is marking (inside a trace "
+              "callback?)");
+  uint16_t id = 0;
+  bool scan = false;
+  if (type) {
+    id = (uint16_t)tc__type_register(type);
+    scan = true; /* typed objects keep their type id, even without refs */
+  }
+  if (size == 0)
+    size = 1;
+  tc__maybe_collect();
+  tc__mutator *m = (tc__mutator *)tc__ctx_get()->owner;
+  void *p = try_alloc(m, id, size, scan);
+  if (p == NULL) {
+    tc__collect(TC__REASON_OOM);
+    tc__sweep_finish();
+    p = try_alloc(m, id, size, scan);
+  }
+  if (p == NULL) {
+    if (tc__gc.on_oom)
+      tc__gc.on_oom(size);
+    return NULL;
+  }
+  if (type && type->finalize &&
+      !tc__finalizer_register(p, tc__span_of(p)))
+    tc__fatal("out of memory recording a finalizer for a '%s' object",
+              type->name ? type->name : "?");
+  return p;
+}
+
+/* Returns the span of an allocated object start, or NULL. */
+static tc__span *object_span(const void *p) {
+  tc__span *s = tc__span_of(p);
+  if (s == NULL || s->state == TC__SPAN_FREE)
+    return NULL;
+  uint32_t i = tc__span_index(s, p);
+  if (tc__span_obj(s, i) != (const char *)p || i >= s->nelems)
+    return NULL;
+  return s;
+}
+
+bool tc_is_object(const void *p) {
+  tc__span *s = object_span(p);
+  if (s == NULL)
+    return false;
+  uint32_t i = tc__span_index(s, p);
+  if (tc__bit_get(s->alloc_bits, i))
+    return true;
+  /* allocated from a run since the last release: below the cache's ptr */
+  if (s->cached && i >= s->run_start && i < s->freeindex) {
+    tc__mutator *m = tc__gc.main;
+    tc__run *r = s->noscan ? &m->cache.runs.noscan[s->cls]
+                           : &m->cache.runs.scan[s->cls];
+    return r->span == s && (const char *)p < r->ptr;
+  }
+  return false;
+}
+
+size_t tc_object_size(const void *obj) {
+  tc__span *s = object_span(obj);
+  if (s == NULL)
+    tc__fatal("tc_object_size(%p): not a tricolor object", obj);
+  return s->elem_size;
+}
+
+tc_type *tc_object_type(const void *obj) {
+  tc__span *s = object_span(obj);
+  if (s == NULL)
+    tc__fatal("tc_object_type(%p): not a tricolor object", obj);
+  if (s->types == NULL)
+    return NULL;
+  return tc__type_get(s->types[tc__span_index(s, obj)]);
+}

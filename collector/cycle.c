@@ -1,0 +1,83 @@
+/*
+ * collector/cycle.c -- one collection cycle, the pacer and tc_gc().
+ *
+ * The stop-the-world cycle:
+ *   1. Finish sweeping the previous cycle and return surplus free pages to
+ *      the OS (outside the pause).
+ *   2. Stop the world and start the pause clock.  (One mutator for now; the
+ *      scheduler will bring every P to a safepoint here.)
+ *   3. Flush allocation caches so the span bitmaps are exact.
+ *   4. Mark: root stacks, global roots, handles, the finalizer queue and
+ *      the children of finalizable objects; drain the grey stack.
+ *   5. Queue unreached finalizable objects (collector/finalizer.c).
+ *   6. Set the next trigger from the marked bytes (the pacer).
+ *   7. Start the sweep (O(classes): spans move to the unswept lists), stop
+ *      the pause clock and restart the world.  Sweeping is lazy.
+ *
+ * Pacer (GOGC rule): goal = marked * (1 + gc_percent/100), at least
+ * min_heap (4 MiB by default); the stop-the-world collector triggers at the
+ * goal itself.  gc_percent = TC_GC_OFF never triggers on growth.
+ */
+#include "collector/collector.h"
+
+void tc__pacer_update(uint64_t marked) {
+  if (tc__gc.gc_percent == TC_GC_OFF) {
+    tc__gc.goal = UINT64_MAX;
+    tc__gc.trigger = UINT64_MAX;
+    return;
+  }
+  uint64_t goal = marked + marked / 100 * (uint64_t)tc__gc.gc_percent +
+                  marked % 100 * (uint64_t)tc__gc.gc_percent / 100;
+  if (goal < tc__gc.min_heap)
+    goal = tc__gc.min_heap;
+  tc__gc.goal = goal;
+  tc__gc.trigger = goal;
+}
+
+/* Keeps in-use plus still-backed free pages within 10% above the goal. */
+static void scavenge(void) {
+  uint64_t goal = tc__gc.goal == UINT64_MAX ? tc__h.inuse : tc__gc.goal;
+  tc__lock_acquire(&tc__h.lock);
+  tc__pages_scavenge(goal + goal / 10);
+  tc__lock_release(&tc__h.lock);
+}
+
+void tc__collect(int reason) {
+  if (tc__gc.in_cycle)
+    return;
+  tc__gc.in_cycle = true;
+  tc__sweep_finish();
+  scavenge();
+
+  uint64_t heap0 = tc__h.live;
+  uint64_t t0 = tc__nanotime();
+  uint64_t cpu0 = tc__thread_cputime();
+  /* world stopped */
+  tc__cache_flush(&tc__gc.main->cache);
+  tc__gc.phase = TC__PHASE_MARK;
+  tc__h.marked = 0;
+  tc__roots_scan_stack(tc__gc.main->rs);
+  tc__roots_scan_globals();
+  tc__handles_scan();
+  tc__finalizers_scan_queue();
+  tc__mark_drain();
+  tc__finalizers_collect();
+  uint64_t marked = tc__h.marked;
+  uint64_t heap1 = tc__h.live;
+  tc__pacer_update(marked);
+  tc__sweep_start();
+  tc__gc.phase = TC__PHASE_OFF;
+  uint64_t t1 = tc__nanotime();
+  uint64_t cpu1 = tc__thread_cputime();
+  /* world restarted */
+  tc__stats_cycle_done(reason, t1 - t0, cpu1 - cpu0, heap0, heap1, marked);
+  tc__gc.in_cycle = false;
+}
+
+void tc_gc(void) {
+  tc__require_mutator("tc_gc");
+  tc__collect(TC__REASON_EXPLICIT);
+  tc__sweep_finish();
+  scavenge();
+  tc_run_finalizers();
+}

@@ -1,0 +1,130 @@
+/*
+ * collector/roots.c -- root stacks (TC_LOCALS frames) and global roots.
+ *
+ * Root stacks.  TC_LOCALS links a frame on the C stack into the current
+ * root stack (tricolor/inline.h); a frame lists the addresses of the
+ * locals it registers.  Scanning walks the frames from the top and greys
+ * whatever each local holds at that moment.  Only the owner writes its
+ * root stack, so stores to locals need no barrier.  Popping checks that the
+ * frame is the top one: a frame popped out of order (a longjmp over a
+ * scope, a frame copied) would leave dangling frames, so it aborts naming
+ * both frames.  tc_roots_unwind() is the sanctioned way back after longjmp.
+ *
+ * Global roots.  A registry of (slot, n) ranges, guarded by a lock so any
+ * thread may add or remove; scanned like heap slots (relaxed loads).
+ */
+#include "collector/collector.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct root_range {
+  void **slot;
+  size_t n;
+} root_range;
+
+static tc__lock roots_lock = TC__LOCK_INIT;
+static root_range *ranges;
+static size_t nranges, ranges_cap;
+
+void tc__roots_scan_stack(const tc__rootstack *rs) {
+  for (const tc__frame *f = rs->top; f; f = f->prev)
+    for (uint32_t i = 0; i < f->n; i++) {
+      void *ref = *f->slots[i];
+      if (ref)
+        tc__mark_ref(ref, f->slots[i]);
+    }
+}
+
+void tc__frame_push_fail(tc__frame *f) {
+  tc__fatal("TC_LOCALS(%s) at %s:%d on a thread that is not a mutator "
+            "(call tc_init first)",
+            f->site->names, f->site->file, f->site->line);
+}
+
+void tc__frame_pop_fail(tc__frame *f) {
+  const tc__frame *top = f->rs->top;
+  if (top == NULL)
+    tc__fatal("root frame TC_LOCALS(%s) at %s:%d popped, but the root "
+              "stack is empty (popped twice, or unwound past it?)",
+              f->site->names, f->site->file, f->site->line);
+  tc__fatal("root frame TC_LOCALS(%s) at %s:%d popped out of order: the "
+            "top frame is TC_LOCALS(%s) at %s:%d (longjmp over a scope? "
+            "use tc_roots_unwind)",
+            f->site->names, f->site->file, f->site->line, top->site->names,
+            top->site->file, top->site->line);
+}
+
+void tc_roots_unwind(tc_roots_mark mark) {
+  tc__rootstack *rs = tc__ctx_get()->rs;
+  if (rs == NULL)
+    tc__fatal("tc_roots_unwind on a thread that is not a mutator");
+  const tc__frame *f = rs->top;
+  while (f && f != mark)
+    f = f->prev;
+  if (f != mark)
+    tc__fatal("tc_roots_unwind(%p): mark is not on the root stack", mark);
+  rs->top = (tc__frame *)mark;
+}
+
+int tc_root_add(void **slot, size_t n) {
+  if (slot == NULL || n == 0)
+    return TC_EINVAL;
+  if (!tc__gc.initialized)
+    return TC_ESTATE;
+  int rc = TC_OK;
+  tc__lock_acquire(&roots_lock);
+  for (size_t i = 0; i < nranges; i++)
+    if (ranges[i].slot == slot) {
+      rc = TC_EEXIST;
+      goto out;
+    }
+  if (nranges == ranges_cap) {
+    size_t cap = ranges_cap ? ranges_cap * 2 : 16;
+    root_range *r = realloc(ranges, cap * sizeof *r);
+    if (r == NULL) {
+      rc = TC_ENOMEM;
+      goto out;
+    }
+    ranges = r;
+    ranges_cap = cap;
+  }
+  ranges[nranges].slot = slot;
+  ranges[nranges].n = n;
+  nranges++;
+out:
+  tc__lock_release(&roots_lock);
+  return rc;
+}
+
+int tc_root_remove(void **slot) {
+  int rc = TC_ENOENT;
+  tc__lock_acquire(&roots_lock);
+  for (size_t i = 0; i < nranges; i++)
+    if (ranges[i].slot == slot) {
+      ranges[i] = ranges[--nranges];
+      rc = TC_OK;
+      break;
+    }
+  tc__lock_release(&roots_lock);
+  return rc;
+}
+
+void tc__roots_scan_globals(void) {
+  tc__lock_acquire(&roots_lock);
+  for (size_t i = 0; i < nranges; i++)
+    for (size_t k = 0; k < ranges[i].n; k++) {
+      void *ref = tc__load_relaxed(&ranges[i].slot[k]);
+      if (ref)
+        tc__mark_ref(ref, &ranges[i].slot[k]);
+    }
+  tc__lock_release(&roots_lock);
+}
+
+void tc__roots_destroy(void) {
+  tc__lock_acquire(&roots_lock);
+  free(ranges);
+  ranges = NULL;
+  nranges = ranges_cap = 0;
+  tc__lock_release(&roots_lock);
+}

@@ -1,0 +1,49 @@
+/*
+ * collector/types.c -- the type registry.
+ *
+ * Each object records a 16-bit type id in its span's side array; the
+ * registry maps ids back to the embedder's tc_type.  A tc_type is
+ * registered on its first allocation: it gets the next free id, cached in
+ * the descriptor itself (type->id), so the inline path needs one load.
+ * type->fast_id is that id when the inline path may allocate the type, and
+ * 0 for types with a finalizer (their objects are recorded by the slow
+ * path).  Ids are never reused and the registry outlives tc_shutdown, so a
+ * descriptor stays valid across repeated init/shutdown.
+ *
+ * Concurrency: registration takes a lock; the id is published with a
+ * release store after the registry entry is written.
+ */
+#include "collector/collector.h"
+
+tc_type *tc__types[TC__MAX_TYPES];
+static uint32_t ntypes = 1; /* id 0 = no type (noscan) */
+static tc__lock types_lock = TC__LOCK_INIT;
+
+uint32_t tc__type_register(tc_type *t) {
+  uint32_t id = tc__load_acquire(&t->id);
+  if (id)
+    return id;
+  if (t->noffsets && t->offsets == NULL)
+    tc__fatal("type '%s': noffsets is %u but offsets is NULL",
+              t->name ? t->name : "?", t->noffsets);
+  for (uint32_t i = 0; i < t->noffsets; i++) {
+    if (t->offsets[i] % sizeof(void *))
+      tc__fatal("type '%s': pointer offset %u is not 8-byte aligned",
+                t->name ? t->name : "?", t->offsets[i]);
+    if (t->stride && t->offsets[i] + sizeof(void *) > t->stride)
+      tc__fatal("type '%s': offset %u lies outside stride %u",
+                t->name ? t->name : "?", t->offsets[i], t->stride);
+  }
+  tc__lock_acquire(&types_lock);
+  id = t->id;
+  if (id == 0) {
+    if (ntypes >= TC__MAX_TYPES)
+      tc__fatal("more than %d types registered", TC__MAX_TYPES - 1);
+    id = ntypes++;
+    tc__types[id] = t;
+    tc__store_release(&t->fast_id, t->finalize ? 0u : id);
+    tc__store_release(&t->id, id);
+  }
+  tc__lock_release(&types_lock);
+  return id;
+}

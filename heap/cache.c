@@ -1,0 +1,141 @@
+/*
+ * heap/cache.c -- allocation caches: refilling and releasing runs, and
+ * large objects.
+ *
+ * A cache holds one run per span class (scan and noscan for each size
+ * class).  The inline path bumps run->ptr; this file runs when a run is
+ * empty.
+ *   1. Release: the slots consumed from the run, [run_start, ptr), become
+ *      allocated in alloc_bits and nalloc; unused slots are given back by
+ *      moving freeindex to ptr and subtracting their bytes from heap.live.
+ *   2. Refill: take the next run of the same span; else retire the span to
+ *      the full list and take a span from the class's partial list (swept
+ *      spans with free slots), else sweep unswept spans of the class until
+ *      one has a free run, else allocate a fresh span from the page heap.
+ *   3. The whole run counts as live when handed out (like Go's mcache), so
+ *      heap.live can trigger a cycle before the run is used up.
+ *   4. A run whose span may hold old bytes (needzero) is zeroed here, just
+ *      before use, so the inline path never writes into the object.
+ * The cache is owned by one mutator (later: one P); the heap lock guards
+ * the spans and lists it touches.
+ */
+#include "heap/heap.h"
+
+#include <string.h>
+
+static tc__run *run_of(tc__mcache *c, unsigned sc) {
+  return (sc & 1) ? &c->runs.noscan[sc >> 1] : &c->runs.scan[sc >> 1];
+}
+
+/* Gives the run back to its span; heap lock held. */
+static void run_release(tc__run *r) {
+  tc__span *s = r->span;
+  uint32_t used_end = tc__span_index(s, r->ptr); /* exact: ptr is a slot start */
+  for (uint32_t i = s->run_start; i < used_end; i++)
+    tc__bit_set(s->alloc_bits, i);
+  s->nalloc += used_end - s->run_start;
+  uint64_t unused = (uint64_t)(r->end - r->ptr);
+  tc__h.live -= unused;
+  tc__h.total_alloc -= unused;
+  if (r->ptr != r->end)
+    s->freeindex = used_end;
+  r->ptr = r->end = NULL;
+  r->types = NULL;
+  s->run_start = s->freeindex;
+}
+
+/* Points r at the run [lo, hi) of s. */
+static void run_set(tc__run *r, tc__span *s, uint32_t lo, uint32_t hi) {
+  size_t bytes = (size_t)(hi - lo) * s->elem_size;
+  r->ptr = tc__span_obj(s, lo);
+  r->end = r->ptr + bytes;
+  r->types = s->types ? &s->types[lo] : NULL;
+  r->span = s;
+  s->run_start = lo;
+  if (s->needzero)
+    memset(r->ptr, 0, bytes);
+  tc__h.live += bytes;
+  tc__h.total_alloc += bytes;
+}
+
+/* Returns a swept span of class sc with a free run, uncached; heap locked. */
+static tc__span *span_for_class(unsigned sc) {
+  tc__span *s = tc__spanlist_pop(&tc__h.partial[sc]);
+  if (s)
+    return s;
+  while ((s = tc__spanlist_pop(&tc__h.unswept[sc])) != NULL) {
+    if (!tc__sweep_span(s))
+      continue; /* emptied: its pages went back to the page heap */
+    if (s->nalloc < s->nelems)
+      return s;
+    tc__spanlist_push(&tc__h.full[sc], s, TC__LIST_FULL);
+  }
+  return tc__span_new_small(sc);
+}
+
+bool tc__cache_refill(tc__mcache *c, unsigned sc) {
+  tc__run *r = run_of(c, sc);
+  uint32_t lo, hi;
+  tc__lock_acquire(&tc__h.lock);
+  tc__span *s = r->span;
+  if (s) {
+    run_release(r);
+    if (tc__span_next_run(s, &lo, &hi))
+      goto found;
+    s->cached = 0;
+    r->span = NULL;
+    tc__spanlist_push(&tc__h.full[sc], s, TC__LIST_FULL);
+  }
+  for (;;) {
+    s = span_for_class(sc);
+    if (s == NULL) {
+      tc__lock_release(&tc__h.lock);
+      return false;
+    }
+    if (tc__span_next_run(s, &lo, &hi))
+      break;
+    tc__spanlist_push(&tc__h.full[sc], s, TC__LIST_FULL);
+  }
+  s->cached = 1;
+found:
+  run_set(r, s, lo, hi);
+  tc__lock_release(&tc__h.lock);
+  return true;
+}
+
+void tc__cache_flush(tc__mcache *c) {
+  tc__lock_acquire(&tc__h.lock);
+  for (unsigned sc = 0; sc < TC__NSPANCLASS; sc++) {
+    tc__run *r = run_of(c, sc);
+    tc__span *s = r->span;
+    if (s == NULL)
+      continue;
+    run_release(r);
+    r->span = NULL;
+    s->cached = 0;
+    /* May have free slots after freeindex; refill will find out. */
+    tc__spanlist_push(&tc__h.partial[sc], s, TC__LIST_PARTIAL);
+  }
+  tc__lock_release(&tc__h.lock);
+}
+
+void *tc__large_alloc(size_t size, uint16_t type_id, bool scan) {
+  tc__lock_acquire(&tc__h.lock);
+  tc__span *s = tc__span_new_large(size, scan);
+  if (s == NULL) {
+    tc__lock_release(&tc__h.lock);
+    return NULL;
+  }
+  if (s->needzero)
+    memset(s->base, 0, s->elem_size);
+  if (scan)
+    s->types[0] = type_id;
+  tc__bit_set(s->alloc_bits, 0);
+  s->nalloc = 1;
+  tc__spanlist_push(&tc__h.large, s, TC__LIST_LARGE);
+  tc__h.live += s->elem_size;
+  tc__h.total_alloc += s->elem_size;
+  tc__store_release(&s->state, TC__SPAN_LARGE);
+  tc__lock_release(&tc__h.lock);
+  return s->base;
+}

@@ -1,0 +1,192 @@
+/*
+ * heap/pageheap.c -- the page heap: free spans, splitting, coalescing and
+ * returning memory to the OS.
+ *
+ * Algorithm.
+ *   1. Free spans sit on free[n] for n = 1..127 pages and on free[0] for
+ *      128 pages or more.  Allocation of n pages takes the first span on the
+ *      smallest non-empty list >= n, else the best fit on free[0], else
+ *      carves fresh pages from the arena growth window (mapping new arenas
+ *      when the window is too small; its unused tail becomes a free span).
+ *   2. A larger free span is split: the request takes its first pages, the
+ *      rest keeps the free span's record and goes back on a list.
+ *   3. A freed span merges with free neighbours on both sides (found with
+ *      the page map), so the page heap never holds two adjacent free spans.
+ *   4. Every page of a span, free or in use, maps to that span's record in
+ *      the page map; a page never handed out maps to NULL.  So a lookup of
+ *      any heap address finds the right record or nothing, never a stale one.
+ *   5. Scavenging returns free pages to the OS with madvise(MADV_DONTNEED),
+ *      largest spans first, until in-use plus still-backed free pages fall
+ *      under the caller's target.  Released pages read as zero, so a span
+ *      made only of released pages needs no zeroing.  Merging a released
+ *      span with a dirty one makes the whole dirty (accounting errs on the
+ *      side of counting memory as resident).
+ * All functions: heap lock held.
+ */
+#include "heap/heap.h"
+
+#include <string.h>
+#include <sys/mman.h>
+
+static size_t list_index(size_t npages) {
+  return npages < TC__FREE_LISTS ? npages : 0;
+}
+
+static void free_insert(tc__span *f) {
+  f->state = TC__SPAN_FREE;
+  tc__spanlist_push(&tc__h.free[list_index(f->npages)], f, TC__LIST_FREE);
+  if (f->released)
+    tc__h.released += f->npages * TC__PAGE_SIZE;
+  else
+    tc__h.free_dirty += f->npages * TC__PAGE_SIZE;
+}
+
+static void free_remove(tc__span *f) {
+  tc__spanlist_remove(&tc__h.free[list_index(f->npages)], f);
+  if (f->released)
+    tc__h.released -= f->npages * TC__PAGE_SIZE;
+  else
+    tc__h.free_dirty -= f->npages * TC__PAGE_SIZE;
+}
+
+static tc__span *free_record(char *base, size_t npages, bool released) {
+  tc__span *f = tc__meta_alloc(sizeof(tc__span));
+  if (f == NULL)
+    return NULL;
+  f->base = base;
+  f->npages = npages;
+  f->released = released;
+  f->meta_size = sizeof(tc__span);
+  f->free_cycle = tc__h.cycle;
+  return f;
+}
+
+/* Finds a free span of at least npages, removed from its list. */
+static tc__span *free_find(size_t npages) {
+  for (size_t i = npages; i < TC__FREE_LISTS; i++) {
+    tc__span *f = tc__h.free[i].first;
+    if (f) {
+      free_remove(f);
+      return f;
+    }
+  }
+  tc__span *best = NULL;
+  for (tc__span *f = tc__h.free[0].first; f; f = f->next)
+    if (f->npages >= npages && (best == NULL || f->npages < best->npages))
+      best = f;
+  if (best)
+    free_remove(best);
+  return best;
+}
+
+/* Takes npages fresh pages from the growth window, mapping more if needed. */
+static tc__span *fresh_pages(size_t npages) {
+  size_t bytes = npages * TC__PAGE_SIZE;
+  size_t left = (size_t)(tc__h.grow_end - tc__h.grow_next);
+  if (left < bytes) {
+    if (left > 0) {
+      /* Salvage the window's tail: never touched, so already "released". */
+      tc__span *tail = free_record(tc__h.grow_next, left / TC__PAGE_SIZE, true);
+      if (tail == NULL)
+        return NULL;
+      tc__h.grow_next = tc__h.grow_end;
+      tc__pagemap_set(tail);
+      free_insert(tail);
+    }
+    if (!tc__arena_map(bytes))
+      return NULL;
+  }
+  tc__span *f = free_record(tc__h.grow_next, npages, true);
+  if (f == NULL)
+    return NULL;
+  tc__h.grow_next += bytes;
+  tc__h.released += bytes; /* counted as free until the caller takes it */
+  return f;
+}
+
+tc__span *tc__pages_alloc(size_t npages, size_t meta_size) {
+  if (tc__h.max_heap && tc__h.inuse + npages * TC__PAGE_SIZE > tc__h.max_heap)
+    return NULL;
+  tc__span *s = tc__meta_alloc(meta_size);
+  if (s == NULL)
+    return NULL;
+  tc__span *f = free_find(npages);
+  if (f == NULL) {
+    f = fresh_pages(npages);
+    if (f == NULL) {
+      tc__meta_free(s, meta_size);
+      return NULL;
+    }
+    tc__h.released -= npages * TC__PAGE_SIZE;
+  } else if (f->released) {
+    tc__h.released += f->npages * TC__PAGE_SIZE; /* undo free_remove */
+    tc__h.released -= npages * TC__PAGE_SIZE;
+  } else {
+    tc__h.free_dirty += f->npages * TC__PAGE_SIZE;
+    tc__h.free_dirty -= npages * TC__PAGE_SIZE;
+  }
+  s->base = f->base;
+  s->npages = npages;
+  s->needzero = !f->released;
+  s->meta_size = meta_size;
+  if (f->npages > npages) {
+    /* Split: the remainder keeps f's record; its pages already map to f. */
+    f->base += npages * TC__PAGE_SIZE;
+    f->npages -= npages;
+    tc__spanlist_push(&tc__h.free[list_index(f->npages)], f, TC__LIST_FREE);
+  } else {
+    tc__meta_free(f, f->meta_size);
+  }
+  tc__pagemap_set(s);
+  tc__h.inuse += npages * TC__PAGE_SIZE;
+  return s;
+}
+
+void tc__pages_free(tc__span *s) {
+  char *base = s->base;
+  size_t npages = s->npages;
+  tc__h.inuse -= npages * TC__PAGE_SIZE;
+  tc__meta_free(s, s->meta_size);
+  tc__span *f = free_record(base, npages, false);
+  if (f == NULL)
+    tc__fatal("out of memory for heap metadata while freeing %zu pages", npages);
+  tc__span *before = tc__span_of(base - 1);
+  if (before && before != f && before->state == TC__SPAN_FREE &&
+      before->list == TC__LIST_FREE) {
+    free_remove(before);
+    before->npages += f->npages;
+    before->released = before->released && f->released;
+    before->free_cycle = tc__h.cycle;
+    tc__meta_free(f, f->meta_size);
+    f = before;
+  }
+  tc__span *after = tc__span_of(f->base + f->npages * TC__PAGE_SIZE);
+  if (after && after->state == TC__SPAN_FREE && after->list == TC__LIST_FREE) {
+    free_remove(after);
+    f->npages += after->npages;
+    f->released = f->released && after->released;
+    tc__meta_free(after, after->meta_size);
+  }
+  tc__pagemap_set(f);
+  free_insert(f);
+}
+
+/* Returns one free span's pages to the OS. */
+static void release_span(tc__span *f) {
+  madvise(f->base, f->npages * TC__PAGE_SIZE, MADV_DONTNEED);
+  tc__h.free_dirty -= f->npages * TC__PAGE_SIZE;
+  tc__h.released += f->npages * TC__PAGE_SIZE;
+  f->released = 1;
+}
+
+void tc__pages_scavenge(uint64_t keep_bytes) {
+  for (size_t k = 0; k < TC__FREE_LISTS; k++) {
+    size_t i = k == 0 ? 0 : TC__FREE_LISTS - k; /* free[0] (largest) first */
+    for (tc__span *f = tc__h.free[i].first; f; f = f->next) {
+      if (tc__h.inuse + tc__h.free_dirty <= keep_bytes)
+        return;
+      if (!f->released)
+        release_span(f);
+    }
+  }
+}

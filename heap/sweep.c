@@ -1,0 +1,114 @@
+/*
+ * heap/sweep.c -- reclaiming unmarked objects, span by span.
+ *
+ * 1. At mark termination (world stopped, caches flushed) tc__sweep_start
+ *    advances heap.sweepgen by 2 and moves every in-use span to the
+ *    unswept lists: O(classes), the spans themselves are not touched.
+ * 2. A span is swept before its slots are reused: lazily by the cache
+ *    refill of its class, and by tc__sweep_finish, which sweeps the rest
+ *    (before the next cycle starts, or when tc_gc() finishes the cycle).
+ *    Sweeping never runs inside a pause.
+ * 3. Sweeping a small span: survivors are exactly the marked slots, so the
+ *    mark bitmap becomes the alloc bitmap (the two pointers are swapped and
+ *    the new mark bitmap cleared).  Freed slots are poisoned in debug builds
+ *    and the span is marked needzero so its runs are zeroed before reuse.
+ *    A span left with no objects returns its pages to the page heap.
+ * 4. A large span is either kept (mark cleared) or freed whole.
+ * Objects with finalizers are never freed here unfinalized: mark
+ * termination resurrects (marks) them first (collector/finalizer.c).
+ */
+#include "heap/heap.h"
+
+#include <string.h>
+
+void tc__heap_poison(void *p, size_t n) {
+  if (TC_DEBUG >= 2)
+    memset(p, 0xdb, n);
+}
+
+void tc__sweep_start(void) {
+  tc__lock_acquire(&tc__h.lock);
+  tc__h.sweepgen += 2;
+  tc__h.cycle++;
+  for (unsigned sc = 0; sc < TC__NSPANCLASS; sc++) {
+    TC_CHECK(tc__h.unswept[sc].first == NULL);
+    tc__spanlist_splice(&tc__h.unswept[sc], &tc__h.partial[sc], TC__LIST_UNSWEPT);
+    tc__spanlist_splice(&tc__h.unswept[sc], &tc__h.full[sc], TC__LIST_UNSWEPT);
+  }
+  tc__spanlist_splice(&tc__h.large_unswept, &tc__h.large, TC__LIST_UNSWEPT);
+  tc__lock_release(&tc__h.lock);
+}
+
+/* Sweeps a small span; true if objects remain. */
+static bool sweep_small(tc__span *s) {
+  size_t words = tc__bitmap_words(s->nelems);
+  uint32_t live = 0;
+  for (size_t w = 0; w < words; w++) {
+    uint64_t dead = s->alloc_bits[w] & ~s->mark_bits[w];
+    live += (uint32_t)__builtin_popcountll(s->mark_bits[w]);
+    if (TC_DEBUG >= 2) {
+      while (dead) {
+        uint32_t i = (uint32_t)(w * 64 + (size_t)__builtin_ctzll(dead));
+        tc__heap_poison(tc__span_obj(s, i), s->elem_size);
+        dead &= dead - 1;
+      }
+    }
+  }
+  TC_CHECK(live <= s->nalloc);
+  uint32_t freed = s->nalloc - live;
+  uint64_t *old_alloc = s->alloc_bits;
+  s->alloc_bits = s->mark_bits;
+  s->mark_bits = old_alloc;
+  memset(s->mark_bits, 0, words * sizeof(uint64_t));
+  s->nalloc = live;
+  s->freeindex = 0;
+  if (freed) {
+    s->needzero = 1;
+    tc__h.live -= (uint64_t)freed * s->elem_size;
+    tc__h.total_freed += (uint64_t)freed * s->elem_size;
+  }
+  s->sweepgen = tc__h.sweepgen;
+  return live != 0;
+}
+
+bool tc__sweep_span(tc__span *s) {
+  TC_CHECK(s->sweepgen == tc__h.sweepgen - 2);
+  bool keep;
+  if (s->state == TC__SPAN_LARGE) {
+    keep = tc__bit_get(s->mark_bits, 0);
+    s->mark_bits[0] = 0;
+    s->sweepgen = tc__h.sweepgen;
+    if (!keep) {
+      tc__heap_poison(s->base, s->elem_size);
+      tc__h.live -= s->elem_size;
+      tc__h.total_freed += s->elem_size;
+    }
+  } else {
+    keep = sweep_small(s);
+  }
+  if (!keep) {
+    TC_CHECK(!s->has_fin);
+    tc__pages_free(s);
+  }
+  return keep;
+}
+
+void tc__sweep_finish(void) {
+  tc__lock_acquire(&tc__h.lock);
+  for (unsigned sc = 0; sc < TC__NSPANCLASS; sc++) {
+    tc__span *s;
+    while ((s = tc__spanlist_pop(&tc__h.unswept[sc])) != NULL) {
+      if (!tc__sweep_span(s))
+        continue;
+      if (s->nalloc < s->nelems)
+        tc__spanlist_push(&tc__h.partial[sc], s, TC__LIST_PARTIAL);
+      else
+        tc__spanlist_push(&tc__h.full[sc], s, TC__LIST_FULL);
+    }
+  }
+  tc__span *s;
+  while ((s = tc__spanlist_pop(&tc__h.large_unswept)) != NULL)
+    if (tc__sweep_span(s))
+      tc__spanlist_push(&tc__h.large, s, TC__LIST_LARGE);
+  tc__lock_release(&tc__h.lock);
+}

@@ -1,0 +1,262 @@
+/*
+ * tricolor.h -- the public API of tricolor, a precise tri-color garbage
+ * collector for C.
+ *
+ * The model in five lines:
+ *   1. Describe each kind of object with a tc_type: where its pointer fields
+ *      are (offsets) or a trace callback that visits them.
+ *   2. Allocate with tc_alloc(type, size) or tc_alloc_noscan(size); memory is
+ *      zeroed and has no header the embedder must reserve.
+ *   3. Keep every heap pointer that lives across an allocation in a root:
+ *      TC_LOCALS(a, b) for C locals, tc_root_add() for globals, handles for
+ *      pointers kept in malloc'd structures.
+ *   4. Store references into heap objects, globals and handles with
+ *      tc_store() / TC_STORE(), never with a plain assignment.
+ *   5. Objects nothing reaches are reclaimed; tc_gc() forces a cycle.
+ *
+ * Calling context.  Each function says where it may be called.  "Mutator"
+ * means the thread that called tc_init() (later: any coroutine run by the
+ * scheduler).  Calling a mutator-only function from elsewhere aborts with a
+ * message naming the call.
+ *
+ * Errors.  Functions that can fail return 0 (TC_OK) or a negative TC_E*
+ * code; tc_strerror() names it.  Misuse that would corrupt the heap (a root
+ * frame popped out of order, a pointer that is not an object start handed to
+ * the API in a debug build, allocation inside a trace callback) prints a
+ * line starting with "tricolor:" and aborts.
+ *
+ * Environment (read by tc_init, overrides the config like GODEBUG does):
+ *   TRICOLOR_GC=off|N      heap growth percent (default 100: collect at 2x)
+ *   TRICOLOR_DEBUG=gctrace=1   one line per cycle on stderr
+ */
+#ifndef TRICOLOR_H
+#define TRICOLOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Exported from the shared library; everything else is hidden. */
+#define TC_API __attribute__((visibility("default")))
+
+/* ---------------------------------------------------------------------- */
+/* Errors                                                                  */
+
+#define TC_OK       0
+#define TC_EINVAL (-22) /* bad argument */
+#define TC_ENOMEM (-12) /* out of memory (heap limit or the OS said no) */
+#define TC_EBUSY  (-16) /* already initialised / in use */
+#define TC_ENOENT  (-2) /* no such root */
+#define TC_EEXIST (-17) /* root already registered */
+#define TC_ESTATE (-77) /* runtime not initialised, or wrong thread */
+
+/* Returns a static, human-readable string for a TC_* code. Any thread. */
+TC_API const char *tc_strerror(int err);
+
+/* ---------------------------------------------------------------------- */
+/* Types                                                                   */
+
+typedef struct tc_visitor tc_visitor;
+
+/* Trace callback: calls tc_visit / tc_visit_slot for every reference the
+ * object holds.  Runs inside the collector: it must not allocate, store,
+ * block or call back into tricolor other than tc_visit*. */
+typedef void (*tc_trace_fn)(void *obj, tc_visitor *v);
+
+/* Finalizer: runs once, after the cycle that found `obj` unreachable, on a
+ * mutator and never inside a pause.  `obj` and everything it references are
+ * still valid during the call.  Resurrection rule: if the finalizer stores
+ * `obj` where a root reaches it, the object lives on, without its finalizer;
+ * otherwise the next cycle reclaims it. */
+typedef void (*tc_finalizer_fn)(void *obj);
+
+/*
+ * How the collector finds references inside an object of this type.
+ *
+ *   offsets/noffsets  byte offsets of pointer fields, traced without a call.
+ *                     If `stride` is non-zero the pattern repeats every
+ *                     `stride` bytes over the whole object (arrays of
+ *                     structs; an array of pointers is stride 8, offset 0).
+ *   trace             if set, called instead of reading offsets (variable
+ *                     layouts, tagged values).
+ *   neither           the object holds no references (like tc_alloc_noscan).
+ *
+ * Slots may hold NULL or pointers that are not into the tricolor heap; the
+ * collector ignores those.  A tc_type must live as long as any object of
+ * its type and must not be const: tricolor caches its type id in the last
+ * two fields (initialise them to zero, or use designated initialisers).
+ * At most 32767 distinct types per process.
+ */
+typedef struct tc_type {
+  const char *name;          /* for messages and dumps */
+  const uint32_t *offsets;   /* pointer-field offsets, ascending */
+  uint32_t noffsets;         /* entries in offsets */
+  uint32_t stride;           /* repeat period of offsets in bytes, 0 = once */
+  tc_trace_fn trace;         /* used instead of offsets when set */
+  tc_finalizer_fn finalize;  /* optional */
+  /* owned by tricolor */
+  uint32_t id;               /* registry index, 0 = not yet registered */
+  uint32_t fast_id;          /* id when the inline path may allocate it, else 0 */
+} tc_type;
+
+/* Visits one reference from a trace callback. */
+TC_API void tc_visit(tc_visitor *v, void *ref);
+/* Visits the reference held in *slot (read atomically). */
+TC_API void tc_visit_slot(tc_visitor *v, void **slot);
+
+/* ---------------------------------------------------------------------- */
+/* Runtime                                                                 */
+
+#define TC_GC_OFF (-1) /* gc_percent value: never collect on heap growth */
+
+typedef void (*tc_oom_fn)(size_t request);
+
+typedef struct tc_config {
+  int gc_percent;          /* heap growth before a cycle, % of live; 0 = 100 */
+  size_t min_heap;         /* heap goal floor in bytes; 0 = 4 MiB */
+  size_t max_heap;         /* hard limit on heap bytes; 0 = none */
+  tc_oom_fn on_oom;        /* called before an allocation returns NULL */
+} tc_config;
+
+/* Initialises the runtime; the calling thread becomes the mutator.
+ * cfg may be NULL for defaults.  Returns TC_EBUSY if already initialised.
+ * Any thread; init and shutdown may be repeated in one process. */
+TC_API int tc_init(const tc_config *cfg);
+
+/* Runs pending finalizers, then releases every byte the runtime holds.
+ * Objects still alive are dropped without their finalizers (as in Go).
+ * Mutator thread.  Root frames still on the C stack may be popped after. */
+TC_API void tc_shutdown(void);
+
+/* Sets the heap growth percent (TC_GC_OFF disables), returns the old one.
+ * Mutator. */
+TC_API int tc_set_gc_percent(int percent);
+
+/* ---------------------------------------------------------------------- */
+/* Allocation                                                              */
+
+/* Returns zeroed memory for an object of `type` of at least `size` bytes,
+ * 8-byte aligned (16 when size is a multiple of 16), or NULL when the heap
+ * limit is reached after an emergency collection and the OOM hook.  The
+ * inline fast path is in tricolor/inline.h.  Mutator. */
+static inline void *tc_alloc(tc_type *type, size_t size);
+
+/* Like tc_alloc for memory holding no references (strings, numbers). */
+static inline void *tc_alloc_noscan(size_t size);
+
+/* Returns the usable size of a heap object (its size class). Mutator. */
+TC_API size_t tc_object_size(const void *obj);
+/* Returns the type an object was allocated with, NULL for noscan. */
+TC_API tc_type *tc_object_type(const void *obj);
+/* Tells whether p is the start of an allocated tricolor object. Mutator. */
+TC_API bool tc_is_object(const void *p);
+
+/* ---------------------------------------------------------------------- */
+/* Stores                                                                  */
+
+/* Stores a reference into a heap object, a global root or a handle slot.
+ * Runs the write barrier of the current mode.  Mutator. */
+static inline void tc_store(void **slot, void *value);
+
+/* Reads a reference slot that the collector may read concurrently. */
+static inline void *tc_load(void *const *slot);
+
+/* Barrier for tagged or packed slots: call before overwriting a slot that
+ * held `old_ref` with one holding `new_ref`; then store with any means. */
+static inline void tc_barrier(void *old_ref, void *new_ref);
+
+/* obj->field = value, through the barrier. */
+#define TC_STORE(obj, field, value) \
+  tc_store((void **)(void *)&(obj)->field, (void *)(value))
+
+/* ---------------------------------------------------------------------- */
+/* Roots                                                                   */
+
+/*
+ * TC_LOCALS(a, b, ...) registers up to 16 pointer-typed C locals on the
+ * current mutator's root stack until the end of the enclosing scope
+ * (__attribute__((cleanup))).  Initialise the locals first (NULL is fine).
+ * Assign to them freely: only their owner writes a root stack, so no
+ * barrier is needed.  Frames must be popped in order; one popped out of
+ * order (longjmp over a scope, a frame copied) aborts with a message naming
+ * both frames.  After a longjmp, restore with tc_roots_unwind().
+ */
+#define TC_LOCALS(...) TC__LOCALS(__COUNTER__, __VA_ARGS__)
+
+/* An opaque mark of the root stack, for longjmp-based error handling. */
+typedef const void *tc_roots_mark;
+/* Returns the current top of the mutator's root stack. Mutator. */
+static inline tc_roots_mark tc_roots_save(void);
+/* Pops every frame above `mark` (after a longjmp to where it was saved). */
+TC_API void tc_roots_unwind(tc_roots_mark mark);
+
+/* Registers n consecutive pointer slots (a global, a static array) as
+ * roots.  Store into them with tc_store.  Returns TC_EEXIST if slot is
+ * already registered, TC_EINVAL for NULL/0. Any thread after tc_init. */
+TC_API int tc_root_add(void **slot, size_t n);
+/* Unregisters the range starting at slot; TC_ENOENT if unknown. */
+TC_API int tc_root_remove(void **slot);
+
+/* A handle keeps one object alive from memory the collector does not see
+ * (malloc'd C structures).  Mutator. */
+typedef struct tc_handle tc_handle;
+TC_API tc_handle *tc_handle_new(void *obj);   /* NULL on out of memory */
+TC_API void *tc_handle_get(const tc_handle *h);
+TC_API void tc_handle_set(tc_handle *h, void *obj);
+TC_API void tc_handle_free(tc_handle *h);
+
+/* ---------------------------------------------------------------------- */
+/* Collection and statistics                                               */
+
+/* Runs a full cycle and returns after its sweep; then runs the finalizers
+ * it queued.  Mutator. */
+TC_API void tc_gc(void);
+
+/* Runs finalizers queued by earlier cycles; returns how many ran. Mutator. */
+TC_API size_t tc_run_finalizers(void);
+
+#define TC_PAUSE_RING 256   /* pauses kept, most recent cycles */
+#define TC_PAUSE_BUCKETS 40 /* histogram buckets, bucket b = [2^b, 2^(b+1)) ns */
+
+typedef struct tc_stats {
+  uint64_t heap_live;        /* bytes in objects not yet reclaimed (sweep lags) */
+  uint64_t heap_marked;      /* bytes found live by the last mark */
+  uint64_t heap_goal;        /* heap_live that triggers the next cycle */
+  uint64_t heap_inuse;       /* bytes in spans holding objects */
+  uint64_t heap_free;        /* bytes in free spans still backed by memory */
+  uint64_t heap_released;    /* bytes in free spans returned to the OS */
+  uint64_t heap_mapped;      /* bytes of address space mapped for the heap */
+  uint64_t meta_mapped;      /* bytes mapped for side metadata */
+  uint64_t total_alloc;      /* cumulative bytes allocated (size classes) */
+  uint64_t total_freed;      /* cumulative bytes reclaimed */
+  uint64_t cycles;           /* completed cycles */
+  uint64_t forced_cycles;    /* of which asked for by tc_gc() */
+  uint64_t pause_total_ns;   /* sum of all pauses */
+  uint64_t pause_max_ns;     /* longest pause */
+  uint64_t pauses;           /* number of pauses */
+  uint64_t pause_ns[TC_PAUSE_RING]; /* pause k (0-based) at [k % TC_PAUSE_RING] */
+  uint64_t pause_hist[TC_PAUSE_BUCKETS];
+  uint64_t finalizers_run;   /* finalizers called so far */
+  uint64_t finalizers_queued;/* waiting to run */
+  uint64_t gc_cpu_ns;        /* CPU time spent collecting */
+  double gc_cpu_fraction;    /* gc_cpu_ns / wall time since tc_init */
+} tc_stats;
+
+/* Fills *s with a consistent snapshot. Any thread after tc_init. */
+TC_API void tc_read_stats(tc_stats *s);
+
+/* Returns the q-quantile (0..1) of recorded pauses in ns: exact from the
+ * ring while every pause fits in it, else the histogram bucket's bound. */
+TC_API uint64_t tc_stats_pause_quantile(const tc_stats *s, double q);
+
+#ifdef __cplusplus
+}
+#endif
+
+#include "tricolor/inline.h"
+
+#endif /* TRICOLOR_H */
