@@ -32,14 +32,22 @@ struct tc_visitor {
   void *obj;     /* the object being traced, for messages */
 };
 
-static void **grey;       /* grey stack */
+/* A grey object with what scanning it needs, so the drain loop does not
+ * look its span up again. */
+typedef struct grey_entry {
+  char *obj;
+  uint32_t size;    /* bytes the object occupies (its size class) */
+  uint32_t type;    /* type id */
+} grey_entry;
+
+static grey_entry *grey;  /* grey stack */
 static size_t ngrey;      /* entries in use */
 static size_t grey_cap;   /* capacity in entries */
 
-#define GREY_INITIAL ((size_t)1 << 16) /* 512 KiB of address space */
+#define GREY_INITIAL ((size_t)1 << 15) /* 512 KiB of address space */
 
 void tc__mark_init(void) {
-  grey = mmap(NULL, GREY_INITIAL * sizeof(void *), PROT_READ | PROT_WRITE,
+  grey = mmap(NULL, GREY_INITIAL * sizeof *grey, PROT_READ | PROT_WRITE,
               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (grey == MAP_FAILED)
     tc__fatal("cannot map the grey stack");
@@ -49,14 +57,14 @@ void tc__mark_init(void) {
 
 void tc__mark_destroy(void) {
   if (grey)
-    munmap(grey, grey_cap * sizeof(void *));
+    munmap(grey, grey_cap * sizeof *grey);
   grey = NULL;
   grey_cap = ngrey = 0;
 }
 
 static TC_NOINLINE void grey_grow(void) {
   size_t cap = grey_cap * 2;
-  void *n = mremap(grey, grey_cap * sizeof(void *), cap * sizeof(void *),
+  void *n = mremap(grey, grey_cap * sizeof *grey, cap * sizeof *grey,
                    MREMAP_MAYMOVE);
   if (n == MAP_FAILED)
     tc__fatal("out of memory growing the grey stack to %zu entries", cap);
@@ -80,7 +88,9 @@ static TC_COLD TC_NORETURN void bad_ref(void *p, const void *from,
   tc__fatal("reference %p %s", p, what);
 }
 
-void tc__mark_ref(void *p, const void *from) {
+/* Greys p (see the header comment, step 1). */
+static inline __attribute__((always_inline)) void mark_one(void *p,
+                                                            const void *from) {
   tc__span *s = tc__span_of(p);
   if (s == NULL)
     return;
@@ -99,14 +109,19 @@ void tc__mark_ref(void *p, const void *from) {
   uint64_t *w = &s->mark_bits[i >> 6];
   if (*w & bit)
     return;
-  *w |= bit;
+  __atomic_fetch_or(w, bit, __ATOMIC_RELAXED);
   tc__h.marked += s->elem_size;
   if (s->types == NULL)
     return; /* noscan: black at once */
   if (TC__UNLIKELY(ngrey == grey_cap))
     grey_grow();
-  grey[ngrey++] = tc__span_obj(s, i);
+  grey_entry *e = &grey[ngrey++];
+  e->obj = tc__span_obj(s, i);
+  e->size = s->elem_size;
+  e->type = s->types[i];
 }
+
+void tc__mark_ref(void *p, const void *from) { mark_one(p, from); }
 
 void tc_visit(tc_visitor *v, void *ref) {
   if (ref)
@@ -120,11 +135,11 @@ void tc_visit_slot(tc_visitor *v, void **slot) {
 }
 
 /* Scans one grey object, greying what it references. */
-static void scan_object(char *obj) {
-  tc__span *s = tc__span_of(obj);
-  tc_type *t = tc__type_get(s->types[tc__span_index(s, obj)]);
+static void scan_entry(const grey_entry *e) {
+  tc_type *t = tc__type_get(e->type);
+  char *obj = e->obj;
   if (t == NULL)
-    return; /* slot allocated, type id not yet written: no references */
+    return; /* no type: holds no references */
   if (t->trace) {
     tc_visitor v = {obj};
     t->trace(obj, &v);
@@ -134,29 +149,50 @@ static void scan_object(char *obj) {
   if (n == 0)
     return;
   const uint32_t *off = t->offsets;
-  size_t size = s->elem_size;
-  size_t stride = t->stride ? t->stride : size;
-  for (size_t base = 0; base + off[0] + sizeof(void *) <= size; base += stride) {
+  size_t size = e->size;
+  size_t stride = t->stride;
+  size_t base = 0;
+  do {
     for (uint32_t k = 0; k < n; k++) {
       size_t o = base + off[k];
       if (o + sizeof(void *) > size)
-        break;
+        return;
       void *ref = tc__load_relaxed((void **)(obj + o));
       if (ref)
-        tc__mark_ref(ref, obj);
+        mark_one(ref, obj);
     }
-    if (!t->stride)
-      break;
-  }
+    base += stride;
+  } while (stride && base < size);
 }
 
-void tc__mark_scan_object(char *obj) { scan_object(obj); }
+void tc__mark_scan_object(char *obj) {
+  tc__span *s = tc__span_of(obj);
+  uint32_t i = tc__span_index(s, obj);
+  grey_entry e = {obj, s->elem_size, s->types ? s->types[i] : 0};
+  scan_entry(&e);
+}
+
+/* Objects leave the grey stack through a small FIFO: each is prefetched
+ * when it enters and scanned when it leaves, so the cache misses of the
+ * next few objects overlap with the scanning of this one (Boehm and Go
+ * do the same). */
+#define PREFETCH_RING 8
 
 void tc__mark_drain(void) {
-  while (ngrey) {
-    char *obj = grey[--ngrey];
-    if (ngrey)
-      __builtin_prefetch(grey[ngrey - 1]);
-    scan_object(obj);
+  grey_entry ring[PREFETCH_RING];
+  unsigned head = 0, count = 0;
+  for (;;) {
+    while (count < PREFETCH_RING && ngrey) {
+      grey_entry *e = &grey[--ngrey];
+      __builtin_prefetch(e->obj);
+      ring[(head + count) % PREFETCH_RING] = *e;
+      count++;
+    }
+    if (count == 0)
+      return;
+    grey_entry e = ring[head];
+    head = (head + 1) % PREFETCH_RING;
+    count--;
+    scan_entry(&e);
   }
 }

@@ -12,6 +12,7 @@
  *      rest keeps the free span's record and goes back on a list.
  *   3. A freed span merges with free neighbours on both sides (found with
  *      the page map), so the page heap never holds two adjacent free spans.
+ *      The largest part keeps its record; only the others are relabelled.
  *   4. Every page of a span, free or in use, maps to that span's record in
  *      the page map; a page never handed out maps to NULL.  So a lookup of
  *      any heap address finds the right record or nothing, never a stale one.
@@ -142,6 +143,16 @@ tc__span *tc__pages_alloc(size_t npages, size_t meta_size) {
   return s;
 }
 
+/* Relabels every page of `from` as belonging to `to` in the page map. */
+static void relabel(tc__span *from, tc__span *to) {
+  for (size_t i = 0; i < from->npages; i++) {
+    char *page = from->base + i * TC__PAGE_SIZE;
+    tc__arena *ar = tc__h.dir[(uintptr_t)page >> TC__ARENA_SHIFT];
+    tc__store_relaxed(&ar->pages[((uintptr_t)page >> TC__PAGE_SHIFT) &
+                                 (TC__ARENA_PAGES - 1)], to);
+  }
+}
+
 void tc__pages_free(tc__span *s) {
   char *base = s->base;
   size_t npages = s->npages;
@@ -150,24 +161,35 @@ void tc__pages_free(tc__span *s) {
   tc__span *f = free_record(base, npages, false);
   if (f == NULL)
     tc__fatal("out of memory for heap metadata while freeing %zu pages", npages);
+  tc__pagemap_set(f);
+  /* Merge with free neighbours.  The largest of the parts keeps its record
+   * so only the smaller parts' pages are relabelled: freeing a page next to
+   * a huge free span costs O(1 page), not O(huge). */
   tc__span *before = tc__span_of(base - 1);
-  if (before && before != f && before->state == TC__SPAN_FREE &&
-      before->list == TC__LIST_FREE) {
+  if (before && before->state == TC__SPAN_FREE && before->list == TC__LIST_FREE) {
     free_remove(before);
-    before->npages += f->npages;
-    before->released = before->released && f->released;
-    before->free_cycle = tc__h.cycle;
-    tc__meta_free(f, f->meta_size);
-    f = before;
+    tc__span *keep = before->npages >= f->npages ? before : f;
+    tc__span *gone = keep == before ? f : before;
+    relabel(gone, keep);
+    keep->base = before->base;
+    keep->npages = before->npages + f->npages;
+    keep->released = before->released && f->released;
+    tc__meta_free(gone, gone->meta_size);
+    f = keep;
   }
   tc__span *after = tc__span_of(f->base + f->npages * TC__PAGE_SIZE);
   if (after && after->state == TC__SPAN_FREE && after->list == TC__LIST_FREE) {
     free_remove(after);
-    f->npages += after->npages;
-    f->released = f->released && after->released;
-    tc__meta_free(after, after->meta_size);
+    tc__span *keep = after->npages > f->npages ? after : f;
+    tc__span *gone = keep == after ? f : after;
+    relabel(gone, keep);
+    keep->base = f->base;
+    keep->npages = f->npages + after->npages;
+    keep->released = f->released && after->released;
+    tc__meta_free(gone, gone->meta_size);
+    f = keep;
   }
-  tc__pagemap_set(f);
+  f->free_cycle = tc__h.cycle;
   free_insert(f);
 }
 
