@@ -10,7 +10,8 @@
  *   4. Serve from the run, refilling it if empty; large objects get a span.
  *   5. Out of memory: one emergency cycle and a retry (Lua's rule), then the
  *      embedder's OOM hook, then NULL.
- *   6. Objects of types with a finalizer are recorded for finalization.
+ *   6. Objects of types with a finalizer are recorded for finalization;
+ *      finalizers queued by an earlier cycle run before the allocation.
  */
 #include "collector/collector.h"
 
@@ -58,6 +59,11 @@ void *tc__alloc_slow(tc_type *type, size_t size) {
   if (size == 0)
     size = 1;
   tc__maybe_collect();
+  /* Finalizers queued by a cycle run here, before the new object exists:
+   * every pointer the caller holds is in a root (tc_alloc is a safepoint),
+   * so a finalizer that allocates and collects cannot lose anything. */
+  if (tc__finalizers_pending())
+    tc_run_finalizers();
   tc__mutator *m = (tc__mutator *)tc__ctx_get()->owner;
   void *p = try_alloc(m, id, size, scan);
   if (p == NULL) {

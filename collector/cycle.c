@@ -8,7 +8,8 @@
  *      scheduler will bring every P to a safepoint here.)
  *   3. Flush allocation caches so the span bitmaps are exact.
  *   4. Mark: root stacks, global roots, handles, the finalizer queue and
- *      the children of finalizable objects; drain the grey stack.
+ *      the children of finalizable objects; then drain the grey objects
+ *      on all marking threads (collector/workers.c).
  *   5. Queue unreached finalizable objects (collector/finalizer.c).
  *   6. Set the next trigger from the marked bytes (the pacer).
  *   7. Start the sweep (O(classes): spans move to the unswept lists), stop
@@ -55,12 +56,14 @@ void tc__collect(int reason) {
   /* world stopped */
   tc__cache_flush(&tc__gc.main->cache);
   tc__gc.phase = TC__PHASE_MARK;
-  tc__h.marked = 0;
-  tc__roots_scan_stack(tc__gc.main->rs);
-  tc__roots_scan_globals();
-  tc__handles_scan();
-  tc__finalizers_scan_queue();
-  tc__mark_drain();
+  tc__marker *m = &tc__gc.marker;
+  m->marked = 0;
+  tc__roots_scan_stack(m, tc__gc.main->rs);
+  tc__roots_scan_globals(m);
+  tc__handles_scan(m);
+  tc__finalizers_scan_queue(m);
+  uint64_t helpers = tc__workers_mark(m);
+  tc__h.marked = m->marked + helpers;
   tc__finalizers_collect();
   uint64_t marked = tc__h.marked;
   uint64_t heap1 = tc__h.live;

@@ -54,16 +54,16 @@ bool tc__finalizer_register(void *obj, tc__span *s) {
   return true;
 }
 
-void tc__finalizers_scan_queue(void) {
+void tc__finalizers_scan_queue(tc__marker *m) {
   for (size_t i = qhead; i < qtail; i++)
-    tc__mark_ref(queue[i], &queue[i]);
+    tc__mark_ref(m, queue[i], &queue[i]);
   /* rule 2: keep what finalizable objects reference */
   for (tc__span *s = tc__h.fin_spans; s; s = s->fin_next) {
     size_t words = tc__bitmap_words(s->nelems);
     for (size_t w = 0; w < words; w++)
       for (uint64_t b = s->fin_bits[w]; b; b &= b - 1)
         tc__mark_scan_object(
-            tc__span_obj(s, (uint32_t)(w * 64 + (size_t)__builtin_ctzll(b))));
+            m, tc__span_obj(s, (uint32_t)(w * 64 + (size_t)__builtin_ctzll(b))));
   }
 }
 

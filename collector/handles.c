@@ -92,13 +92,13 @@ void tc_handle_free(tc_handle *h) {
   tc__lock_release(&handles_lock);
 }
 
-void tc__handles_scan(void) {
+void tc__handles_scan(tc__marker *m) {
   tc__lock_acquire(&handles_lock);
   for (handle_block *b = blocks; b; b = b->next)
     for (int i = 0; i < HANDLES_PER_BLOCK; i++) {
       void *ref = tc__load_relaxed(&b->slots[i].ref);
       if (ref && !((uintptr_t)ref & 1))
-        tc__mark_ref(ref, &b->slots[i]);
+        tc__mark_ref(m, ref, &b->slots[i]);
     }
   tc__lock_release(&handles_lock);
 }

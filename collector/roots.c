@@ -27,12 +27,12 @@ static tc__lock roots_lock = TC__LOCK_INIT;
 static root_range *ranges;
 static size_t nranges, ranges_cap;
 
-void tc__roots_scan_stack(const tc__rootstack *rs) {
+void tc__roots_scan_stack(tc__marker *m, const tc__rootstack *rs) {
   for (const tc__frame *f = rs->top; f; f = f->prev)
     for (uint32_t i = 0; i < f->n; i++) {
       void *ref = *f->slots[i];
       if (ref)
-        tc__mark_ref(ref, f->slots[i]);
+        tc__mark_ref(m, ref, f->slots[i]);
     }
 }
 
@@ -59,11 +59,13 @@ void tc_roots_unwind(tc_roots_mark mark) {
   tc__rootstack *rs = tc__ctx_get()->rs;
   if (rs == NULL)
     tc__fatal("tc_roots_unwind on a thread that is not a mutator");
-  const tc__frame *f = rs->top;
-  while (f && f != mark)
-    f = f->prev;
-  if (f != mark)
-    tc__fatal("tc_roots_unwind(%p): mark is not on the root stack", mark);
+  /* The frames above `mark` were abandoned by a longjmp and their stack
+   * memory may already be reused, so they are not walked.  The mark must
+   * belong to a frame that is still live: one of our callers, at a higher
+   * address on the (downward-growing) C stack. */
+  if (mark && (const char *)mark < (const char *)__builtin_frame_address(0))
+    tc__fatal("tc_roots_unwind(%p): mark is not on the root stack (not "
+              "in a live frame of the caller's stack)", mark);
   rs->top = (tc__frame *)mark;
 }
 
@@ -110,13 +112,13 @@ int tc_root_remove(void **slot) {
   return rc;
 }
 
-void tc__roots_scan_globals(void) {
+void tc__roots_scan_globals(tc__marker *m) {
   tc__lock_acquire(&roots_lock);
   for (size_t i = 0; i < nranges; i++)
     for (size_t k = 0; k < ranges[i].n; k++) {
       void *ref = tc__load_relaxed(&ranges[i].slot[k]);
       if (ref)
-        tc__mark_ref(ref, &ranges[i].slot[k]);
+        tc__mark_ref(m, ref, &ranges[i].slot[k]);
     }
   tc__lock_release(&roots_lock);
 }

@@ -127,13 +127,33 @@ static int parse_gc_percent(const char *s, int fallback) {
   return (int)v;
 }
 
+/* Returns the number of marking threads: TRICOLOR_PROCS, else the
+ * config, else the online CPUs; at most 256. */
+static unsigned procs_setting(int configured) {
+  long n = configured;
+  const char *env = getenv("TRICOLOR_PROCS");
+  if (env && *env) {
+    char *end;
+    long v = strtol(env, &end, 10);
+    if (*end || v < 1)
+      tc__warn("TRICOLOR_PROCS='%s' is not a positive number; ignored", env);
+    else
+      n = v;
+  }
+  if (n <= 0)
+    n = sysconf(_SC_NPROCESSORS_ONLN);
+  if (n < 1)
+    n = 1;
+  return n > 256 ? 256u : (unsigned)n;
+}
+
 int tc_init(const tc_config *cfg) {
   if (tc__gc.initialized)
     return TC_EBUSY;
   tc_config def = {0};
   if (cfg == NULL)
     cfg = &def;
-  if (cfg->gc_percent < TC_GC_OFF)
+  if (cfg->gc_percent < TC_GC_OFF || cfg->procs < 0)
     return TC_EINVAL;
   memset(&tc__debug_settings, 0, sizeof tc__debug_settings);
   tc__debug_parse(&tc__debug_settings, getenv("TRICOLOR_DEBUG"));
@@ -146,7 +166,8 @@ int tc_init(const tc_config *cfg) {
   tc__gc.min_heap = cfg->min_heap ? cfg->min_heap : ((uint64_t)4 << 20);
   tc__gc.on_oom = cfg->on_oom;
   tc__gc.start_ns = tc__nanotime();
-  tc__mark_init();
+  tc__marker_init(&tc__gc.marker);
+  tc__gc.procs = tc__workers_start(procs_setting(cfg->procs));
   tc__stats_reset();
   tc__pacer_update(0);
 
@@ -184,7 +205,8 @@ void tc_shutdown(void) {
   tc__finalizers_destroy();
   tc__handles_destroy();
   tc__roots_destroy();
-  tc__mark_destroy();
+  tc__workers_stop();
+  tc__marker_destroy(&tc__gc.marker);
   tc__heap_destroy();
   memset(&main_mutator, 0, sizeof main_mutator);
   tc__gc.main = NULL;

@@ -16,6 +16,7 @@
 #include "collector/collector.h"
 
 tc_type *tc__types[TC__MAX_TYPES];
+tc__typeinfo tc__typeinfos[TC__MAX_TYPES];
 static uint32_t ntypes = 1; /* id 0 = no type (noscan) */
 static tc__lock types_lock = TC__LOCK_INIT;
 
@@ -26,13 +27,19 @@ uint32_t tc__type_register(tc_type *t) {
   if (t->noffsets && t->offsets == NULL)
     tc__fatal("type '%s': noffsets is %u but offsets is NULL",
               t->name ? t->name : "?", t->noffsets);
+  const char *name = t->name ? t->name : "?";
+  if (t->stride % sizeof(void *))
+    tc__fatal("type '%s': stride %u is not a multiple of 8", name, t->stride);
   for (uint32_t i = 0; i < t->noffsets; i++) {
     if (t->offsets[i] % sizeof(void *))
-      tc__fatal("type '%s': pointer offset %u is not 8-byte aligned",
-                t->name ? t->name : "?", t->offsets[i]);
+      tc__fatal("type '%s': pointer offset %u is not 8-byte aligned", name,
+                t->offsets[i]);
+    if (i > 0 && t->offsets[i] <= t->offsets[i - 1])
+      tc__fatal("type '%s': offsets are not ascending (%u after %u)", name,
+                t->offsets[i], t->offsets[i - 1]);
     if (t->stride && t->offsets[i] + sizeof(void *) > t->stride)
-      tc__fatal("type '%s': offset %u lies outside stride %u",
-                t->name ? t->name : "?", t->offsets[i], t->stride);
+      tc__fatal("type '%s': offset %u lies outside stride %u", name,
+                t->offsets[i], t->stride);
   }
   tc__lock_acquire(&types_lock);
   id = t->id;
@@ -41,6 +48,15 @@ uint32_t tc__type_register(tc_type *t) {
       tc__fatal("more than %d types registered", TC__MAX_TYPES - 1);
     id = ntypes++;
     tc__types[id] = t;
+    tc__typeinfo *ti = &tc__typeinfos[id];
+    ti->offsets = t->offsets;
+    ti->noffsets = t->noffsets;
+    ti->stride = t->stride;
+    ti->extent = 0;
+    for (uint32_t i = 0; i < t->noffsets; i++)
+      if (t->offsets[i] + (uint32_t)sizeof(void *) > ti->extent)
+        ti->extent = t->offsets[i] + (uint32_t)sizeof(void *);
+    ti->trace = t->trace;
     tc__store_release(&t->fast_id, t->finalize ? 0u : id);
     tc__store_release(&t->id, id);
   }

@@ -27,7 +27,10 @@
  *
  * Environment (read by tc_init, overrides the config like GODEBUG does):
  *   TRICOLOR_GC=off|N      heap growth percent (default 100: collect at 2x)
+ *   TRICOLOR_PROCS=N       threads that mark (default: online CPUs)
  *   TRICOLOR_DEBUG=gctrace=1   one line per cycle on stderr
+ *                  checkstores=1 validate every tc_store
+ *                  gcstress=1  a full cycle at every slow-path allocation
  */
 #ifndef TRICOLOR_H
 #define TRICOLOR_H
@@ -120,6 +123,8 @@ typedef struct tc_config {
   size_t min_heap;         /* heap goal floor in bytes; 0 = 4 MiB */
   size_t max_heap;         /* hard limit on heap bytes; 0 = none */
   tc_oom_fn on_oom;        /* called before an allocation returns NULL */
+  int procs;               /* threads that mark in a pause; 0 = online CPUs
+                              (TRICOLOR_PROCS overrides) */
 } tc_config;
 
 /* Initialises the runtime; the calling thread becomes the mutator.

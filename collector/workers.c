@@ -1,0 +1,213 @@
+/*
+ * collector/workers.c -- marking threads and the exchange of grey work.
+ *
+ * The thread that collects is marker 0; procs - 1 helper threads sleep
+ * until a cycle needs them.  They are the seed of the per-P background
+ * mark workers of the concurrent collector.
+ *
+ * Algorithm.
+ *   1. Marker 0 greys the roots into its own stack, bumps the epoch and
+ *      wakes the helpers, which start with empty stacks and so ask the pool
+ *      for work.
+ *   2. A marker draining its stack checks every 64 objects whether another
+ *      marker is idle; if so it moves the oldest half of its stack (at most
+ *      a packet of 256 entries) to the pool.  The oldest entries of a
+ *      depth-first stack are the roots of the largest unexplored subgraphs,
+ *      so one hand-off keeps the receiver busy for long.
+ *   3. A marker whose stack is empty takes a packet from the pool, or waits.
+ *      When every marker waits and the pool is empty, marking is complete
+ *      (no marker holds grey objects, none can make more): the last one to
+ *      go idle sets `done` and wakes the others.
+ *   4. Marker 0 waits for the helpers to leave the epoch before the cycle
+ *      goes on, so nothing marks during the sweep.
+ * Concurrency: the pool lock guards the packet lists, the idle count, the
+ * epoch and `done`; `nidle` is also read without the lock as a hint (a
+ * stale read only delays or wastes one hand-off).  Handing a packet over
+ * through the lock orders the grey entries it carries.
+ */
+#include "collector/collector.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct packet {
+  struct packet *next;
+  uint32_t n;
+  tc__grey_entry e[TC__PACKET];
+} packet;
+
+static struct {
+  tc__lock lock;
+  pthread_cond_t work;      /* a packet arrived, or marking is done */
+  pthread_cond_t start;     /* a new epoch began, or quit */
+  pthread_cond_t finished;  /* a helper left the epoch */
+  packet *full;             /* packets waiting for a marker */
+  packet *spare;            /* empty packets for reuse */
+  unsigned nmarkers;        /* markers in a cycle, marker 0 included */
+  unsigned nidle;           /* markers waiting for work */
+  unsigned nrunning;        /* helpers still in the current epoch */
+  uint64_t epoch;
+  bool done;
+  bool quit;
+  pthread_t *threads;
+  tc__marker *markers;      /* the helpers' markers */
+} pool = {.lock = TC__LOCK_INIT};
+
+/* Takes a packet for m, or learns that marking is complete; lock held. */
+static bool take_work(tc__marker *m) {
+  for (;;) {
+    packet *p = pool.full;
+    if (p) {
+      pool.full = p->next;
+      while (m->cap - m->n < p->n)
+        tc__marker_grow(m);
+      memcpy(m->grey + m->n, p->e, p->n * sizeof p->e[0]);
+      m->n += p->n;
+      p->next = pool.spare;
+      pool.spare = p;
+      return true;
+    }
+    if (pool.done)
+      return false;
+    tc__store_relaxed(&pool.nidle, pool.nidle + 1);
+    if (pool.nidle == pool.nmarkers) {
+      pool.done = true;
+      pthread_cond_broadcast(&pool.work);
+      tc__store_relaxed(&pool.nidle, pool.nidle - 1);
+      return false;
+    }
+    pthread_cond_wait(&pool.work, &pool.lock);
+    tc__store_relaxed(&pool.nidle, pool.nidle - 1);
+  }
+}
+
+/* Drains m and takes shared work until marking is complete. */
+static void mark_loop(tc__marker *m) {
+  for (;;) {
+    tc__mark_drain(m);
+    tc__lock_acquire(&pool.lock);
+    bool more = take_work(m);
+    tc__lock_release(&pool.lock);
+    if (!more)
+      return;
+  }
+}
+
+void tc__workers_share(tc__marker *m) {
+  if (tc__load_relaxed(&pool.nidle) == 0 || m->n < 2)
+    return;
+  uint32_t k = (uint32_t)(m->n / 2 < TC__PACKET ? m->n / 2 : TC__PACKET);
+  tc__lock_acquire(&pool.lock);
+  packet *p = pool.spare;
+  if (p)
+    pool.spare = p->next;
+  else if ((p = malloc(sizeof *p)) == NULL) {
+    tc__lock_release(&pool.lock);
+    return; /* keep the work: marking stays correct, only slower */
+  }
+  memcpy(p->e, m->grey, k * sizeof p->e[0]);
+  memmove(m->grey, m->grey + k, (m->n - k) * sizeof m->grey[0]);
+  m->n -= k;
+  p->n = k;
+  p->next = pool.full;
+  pool.full = p;
+  pthread_cond_signal(&pool.work);
+  tc__lock_release(&pool.lock);
+}
+
+static void *helper_main(void *arg) {
+  tc__marker *m = arg;
+  uint64_t seen = 0;
+  tc__lock_acquire(&pool.lock);
+  for (;;) {
+    while (pool.epoch == seen && !pool.quit)
+      pthread_cond_wait(&pool.start, &pool.lock);
+    if (pool.quit)
+      break;
+    seen = pool.epoch;
+    tc__lock_release(&pool.lock);
+    mark_loop(m);
+    tc__lock_acquire(&pool.lock);
+    if (--pool.nrunning == 0)
+      pthread_cond_signal(&pool.finished);
+  }
+  tc__lock_release(&pool.lock);
+  return NULL;
+}
+
+unsigned tc__workers_start(unsigned n) {
+  pthread_cond_init(&pool.work, NULL);
+  pthread_cond_init(&pool.start, NULL);
+  pthread_cond_init(&pool.finished, NULL);
+  pool.full = pool.spare = NULL;
+  pool.nidle = pool.nrunning = 0;
+  pool.epoch = 0;
+  pool.done = pool.quit = false;
+  pool.nmarkers = 1;
+  if (n <= 1)
+    return 1;
+  pool.threads = calloc(n - 1, sizeof *pool.threads);
+  pool.markers = calloc(n - 1, sizeof *pool.markers);
+  if (pool.threads == NULL || pool.markers == NULL)
+    return 1;
+  for (unsigned i = 0; i < n - 1; i++) {
+    tc__marker_init(&pool.markers[i]);
+    pool.markers[i].shared = true;
+    if (pthread_create(&pool.threads[i], NULL, helper_main, &pool.markers[i])) {
+      tc__marker_destroy(&pool.markers[i]);
+      break; /* run with the helpers we have */
+    }
+    pool.nmarkers++;
+  }
+  return pool.nmarkers;
+}
+
+void tc__workers_stop(void) {
+  tc__lock_acquire(&pool.lock);
+  pool.quit = true;
+  pthread_cond_broadcast(&pool.start);
+  tc__lock_release(&pool.lock);
+  for (unsigned i = 0; i + 1 < pool.nmarkers; i++) {
+    pthread_join(pool.threads[i], NULL);
+    tc__marker_destroy(&pool.markers[i]);
+  }
+  free(pool.threads);
+  free(pool.markers);
+  pool.threads = NULL;
+  pool.markers = NULL;
+  while (pool.spare) {
+    packet *p = pool.spare;
+    pool.spare = p->next;
+    free(p);
+  }
+  pthread_cond_destroy(&pool.work);
+  pthread_cond_destroy(&pool.start);
+  pthread_cond_destroy(&pool.finished);
+  pool.nmarkers = 1;
+}
+
+uint64_t tc__workers_mark(tc__marker *m) {
+  m->shared = pool.nmarkers > 1;
+  if (pool.nmarkers == 1) {
+    tc__mark_drain(m);
+    return 0;
+  }
+  tc__lock_acquire(&pool.lock);
+  pool.done = false;
+  pool.nrunning = pool.nmarkers - 1;
+  pool.epoch++;
+  pthread_cond_broadcast(&pool.start);
+  tc__lock_release(&pool.lock);
+  mark_loop(m);
+  tc__lock_acquire(&pool.lock);
+  while (pool.nrunning > 0)
+    pthread_cond_wait(&pool.finished, &pool.lock);
+  TC_CHECK(pool.full == NULL);
+  tc__lock_release(&pool.lock);
+  uint64_t marked = 0;
+  for (unsigned i = 0; i + 1 < pool.nmarkers; i++) {
+    marked += pool.markers[i].marked;
+    pool.markers[i].marked = 0;
+  }
+  return marked;
+}
