@@ -42,6 +42,8 @@ static void *try_alloc(tc__mutator *m, uint16_t id, size_t size, bool scan) {
   r->ptr = p + tc__classes[cls].size;
   if (scan)
     *r->types++ = id;
+  if (TC__UNLIKELY(tc__debug_settings.gcstress))
+    tc__cache_drop(&m->cache, sc); /* every allocation takes this path */
   return p;
 }
 

@@ -103,19 +103,29 @@ found:
   return true;
 }
 
+/* Gives back the run of class sc and uncaches its span; heap locked. */
+static void cache_drop(tc__mcache *c, unsigned sc) {
+  tc__run *r = run_of(c, sc);
+  tc__span *s = r->span;
+  if (s == NULL)
+    return;
+  run_release(r);
+  r->span = NULL;
+  s->cached = 0;
+  /* May have free slots after freeindex; refill will find out. */
+  tc__spanlist_push(&tc__h.partial[sc], s, TC__LIST_PARTIAL);
+}
+
 void tc__cache_flush(tc__mcache *c) {
   tc__lock_acquire(&tc__h.lock);
-  for (unsigned sc = 0; sc < TC__NSPANCLASS; sc++) {
-    tc__run *r = run_of(c, sc);
-    tc__span *s = r->span;
-    if (s == NULL)
-      continue;
-    run_release(r);
-    r->span = NULL;
-    s->cached = 0;
-    /* May have free slots after freeindex; refill will find out. */
-    tc__spanlist_push(&tc__h.partial[sc], s, TC__LIST_PARTIAL);
-  }
+  for (unsigned sc = 0; sc < TC__NSPANCLASS; sc++)
+    cache_drop(c, sc);
+  tc__lock_release(&tc__h.lock);
+}
+
+void tc__cache_drop(tc__mcache *c, unsigned sc) {
+  tc__lock_acquire(&tc__h.lock);
+  cache_drop(c, sc);
   tc__lock_release(&tc__h.lock);
 }
 

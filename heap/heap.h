@@ -216,6 +216,8 @@ typedef struct tc__mcache {
 bool tc__cache_refill(tc__mcache *c, unsigned sc);
 /* Gives every run back to its span (records what was allocated). */
 void tc__cache_flush(tc__mcache *c);
+/* Gives back one class's run, so the next allocation takes the slow path. */
+void tc__cache_drop(tc__mcache *c, unsigned sc);
 /* Allocates a large object; NULL when out of memory.  Mutator. */
 void *tc__large_alloc(size_t size, uint16_t type_id, bool scan);
 
