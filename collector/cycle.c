@@ -35,11 +35,29 @@ void tc__pacer_update(uint64_t marked) {
   tc__gc.trigger = goal;
 }
 
-/* Keeps in-use plus still-backed free pages within 10% above the goal. */
-static void scavenge(void) {
+/* Returns free pages to the OS, with hysteresis so that a heap that
+ * oscillates (grows to the goal, drops to the live set after each cycle)
+ * keeps its pages instead of faulting them in again every cycle:
+ *   keep = the largest goal of the last SCAVENGE_WINDOW cycles;
+ *   only when in-use plus still-backed free pages exceed keep * 1.5 are
+ *   pages released, down to keep * 1.1.
+ * `now` (tc_gc) uses the current goal and no hysteresis, so an explicit
+ * collection after the heap shrank gives the memory back at once. */
+#define SCAVENGE_WINDOW 8
+
+static void scavenge(bool now) {
+  static uint64_t goals[SCAVENGE_WINDOW];
   uint64_t goal = tc__gc.goal == UINT64_MAX ? tc__h.inuse : tc__gc.goal;
+  goals[tc__h.cycle % SCAVENGE_WINDOW] = goal;
+  uint64_t keep = goal;
+  if (!now)
+    for (int i = 0; i < SCAVENGE_WINDOW; i++)
+      if (goals[i] > keep)
+        keep = goals[i];
   tc__lock_acquire(&tc__h.lock);
-  tc__pages_scavenge(goal + goal / 10);
+  uint64_t held = tc__h.inuse + tc__h.free_dirty;
+  if (now || held > keep + keep / 2)
+    tc__pages_scavenge(keep + keep / 10);
   tc__lock_release(&tc__h.lock);
 }
 
@@ -48,7 +66,7 @@ void tc__collect(int reason) {
     return;
   tc__gc.in_cycle = true;
   tc__sweep_finish();
-  scavenge();
+  scavenge(false);
 
   uint64_t heap0 = tc__h.live;
   uint64_t t0 = tc__nanotime();
@@ -81,6 +99,6 @@ void tc_gc(void) {
   tc__require_mutator("tc_gc");
   tc__collect(TC__REASON_EXPLICIT);
   tc__sweep_finish();
-  scavenge();
+  scavenge(true);
   tc_run_finalizers();
 }

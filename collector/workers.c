@@ -6,9 +6,10 @@
  * mark workers of the concurrent collector.
  *
  * Algorithm.
- *   1. Marker 0 greys the roots into its own stack, bumps the epoch and
+ *   1. Marker 0 greys the roots into its own stack and starts draining
+ *      alone.  Once it has scanned WAKE_AFTER objects it bumps the epoch and
  *      wakes the helpers, which start with empty stacks and so ask the pool
- *      for work.
+ *      for work.  A small heap is marked before any thread wakes.
  *   2. A marker draining its stack checks every 64 objects whether another
  *      marker is idle; if so it moves the oldest half of its stack (at most
  *      a packet of 256 entries) to the pool.  The oldest entries of a
@@ -30,6 +31,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Objects marker 0 scans alone before it wakes the helpers: small heaps
+ * are marked faster than a thread wakes up (tens of microseconds). */
+#define WAKE_AFTER 4096
+
 typedef struct packet {
   struct packet *next;
   uint32_t n;
@@ -47,6 +52,8 @@ static struct {
   unsigned nidle;           /* markers waiting for work */
   unsigned nrunning;        /* helpers still in the current epoch */
   uint64_t epoch;
+  bool started;             /* the helpers were woken for this mark */
+  uint64_t solo_from;       /* marker 0's scan count when the mark began */
   bool done;
   bool quit;
   pthread_t *threads;
@@ -93,7 +100,25 @@ static void mark_loop(tc__marker *m) {
   }
 }
 
+/* Wakes the helpers for this cycle's mark; marker 0 switches to atomic
+ * mark bits first, since from now on others mark too. */
+static void start_helpers(tc__marker *m) {
+  m->shared = true;
+  tc__lock_acquire(&pool.lock);
+  pool.started = true;
+  pool.done = false;
+  pool.nrunning = pool.nmarkers - 1;
+  pool.epoch++;
+  pthread_cond_broadcast(&pool.start);
+  tc__lock_release(&pool.lock);
+}
+
 void tc__workers_share(tc__marker *m) {
+  if (!pool.started) {
+    if (pool.nmarkers > 1 && m->scanned - pool.solo_from >= WAKE_AFTER)
+      start_helpers(m);
+    return;
+  }
   if (tc__load_relaxed(&pool.nidle) == 0 || m->n < 2)
     return;
   uint32_t k = (uint32_t)(m->n / 2 < TC__PACKET ? m->n / 2 : TC__PACKET);
@@ -187,17 +212,12 @@ void tc__workers_stop(void) {
 }
 
 uint64_t tc__workers_mark(tc__marker *m) {
-  m->shared = pool.nmarkers > 1;
-  if (pool.nmarkers == 1) {
-    tc__mark_drain(m);
+  m->shared = false;
+  pool.started = false;
+  pool.solo_from = m->scanned;
+  tc__mark_drain(m); /* may start the helpers (tc__workers_share) */
+  if (!pool.started)
     return 0;
-  }
-  tc__lock_acquire(&pool.lock);
-  pool.done = false;
-  pool.nrunning = pool.nmarkers - 1;
-  pool.epoch++;
-  pthread_cond_broadcast(&pool.start);
-  tc__lock_release(&pool.lock);
   mark_loop(m);
   tc__lock_acquire(&pool.lock);
   while (pool.nrunning > 0)

@@ -31,8 +31,7 @@ static tc__run *run_of(tc__mcache *c, unsigned sc) {
 static void run_release(tc__run *r) {
   tc__span *s = r->span;
   uint32_t used_end = tc__span_index(s, r->ptr); /* exact: ptr is a slot start */
-  for (uint32_t i = s->run_start; i < used_end; i++)
-    tc__bit_set(s->alloc_bits, i);
+  tc__bits_set_range(s->alloc_bits, s->run_start, used_end);
   s->nalloc += used_end - s->run_start;
   uint64_t unused = (uint64_t)(r->end - r->ptr);
   tc__h.live -= unused;

@@ -175,6 +175,16 @@ static inline void tc__bit_clear(uint64_t *bits, uint32_t i) {
   bits[i >> 6] &= ~((uint64_t)1 << (i & 63));
 }
 static inline size_t tc__bitmap_words(uint32_t n) { return (n + 63) / 64; }
+/* Sets bits [lo, hi), a word at a time. */
+static inline void tc__bits_set_range(uint64_t *bits, uint32_t lo, uint32_t hi) {
+  while (lo < hi) {
+    uint32_t w = lo >> 6, b = lo & 63;
+    uint32_t n = hi - lo < 64 - b ? hi - lo : 64 - b;
+    uint64_t mask = (n == 64 ? ~(uint64_t)0 : (((uint64_t)1 << n) - 1)) << b;
+    bits[w] |= mask;
+    lo += n;
+  }
+}
 
 /* ---- lifecycle (arena.c) ---- */
 int tc__heap_init(size_t max_heap);   /* any thread, once per runtime */

@@ -201,14 +201,42 @@ static void release_span(tc__span *f) {
   f->released = 1;
 }
 
+/* Splits the last `npages` pages off the dirty free span f, releases them
+ * and files them as a free span of their own.  False if out of metadata. */
+static bool release_tail(tc__span *f, size_t npages) {
+  tc__span *t = free_record(f->base + (f->npages - npages) * TC__PAGE_SIZE,
+                            npages, false);
+  if (t == NULL)
+    return false;
+  free_remove(f);
+  f->npages -= npages;
+  free_insert(f);
+  relabel(t, t);
+  free_insert(t);
+  release_span(t);
+  return true;
+}
+
 void tc__pages_scavenge(uint64_t keep_bytes) {
   for (size_t k = 0; k < TC__FREE_LISTS; k++) {
     size_t i = k == 0 ? 0 : TC__FREE_LISTS - k; /* free[0] (largest) first */
-    for (tc__span *f = tc__h.free[i].first; f; f = f->next) {
-      if (tc__h.inuse + tc__h.free_dirty <= keep_bytes)
+    tc__span *next;
+    for (tc__span *f = tc__h.free[i].first; f; f = next) {
+      next = f->next;
+      uint64_t held = tc__h.inuse + tc__h.free_dirty;
+      if (held <= keep_bytes)
         return;
-      if (!f->released)
-        release_span(f);
+      if (f->released)
+        continue;
+      size_t excess = (size_t)((held - keep_bytes + TC__PAGE_SIZE - 1) /
+                               TC__PAGE_SIZE);
+      /* Release only what the target asks for: a whole span would be
+       * faulted in again as soon as the heap grows back. */
+      if (excess < f->npages) {
+        release_tail(f, excess);
+        return;
+      }
+      release_span(f);
     }
   }
 }
