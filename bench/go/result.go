@@ -1,0 +1,81 @@
+// bench/go/result.go -- the RESULT line of the Go peers, the same fields as
+// bench/backend.h prints for the C benchmarks:
+//
+//	RESULT bench=B backend=go wall_ms=W rss_kib=R cycles=C max_pause_us=M p99_pause_us=P
+//
+//	wall_ms       the workload, timed with the monotonic clock (time.Since).
+//	rss_kib       peak resident set in KiB: VmHWM of /proc/self/status, else
+//	              syscall.Getrusage Maxrss, which on Linux survives exec and
+//	              so includes the size of the process that started us.
+//	cycles        runtime.MemStats.NumGC.
+//	max_pause_us  the longest, and p99_pause_us the 99th percentile (nearest
+//	p99_pause_us  rank), of runtime.MemStats.PauseNs.  Go records one entry
+//	              per cycle, the sum of its stop-the-world pauses, and keeps
+//	              the last 256 cycles only: with NumGC > 256 both figures
+//	              are over the most recent 256 cycles.
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// peakRSSKiB returns the peak resident set in KiB (see the file comment).
+func peakRSSKiB() int64 {
+	if f, err := os.Open("/proc/self/status"); err == nil {
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			fields := strings.Fields(sc.Text())
+			if len(fields) >= 2 && fields[0] == "VmHWM:" {
+				if v, err := strconv.ParseInt(fields[1], 10, 64); err == nil {
+					return v
+				}
+			}
+		}
+	}
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		return int64(ru.Maxrss)
+	}
+	return -1
+}
+
+// printResult prints the RESULT line after the workload of `bench`.
+func printResult(bench string, wall time.Duration) {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+
+	kept := uint32(len(m.PauseNs))
+	if m.NumGC < kept {
+		kept = m.NumGC
+	}
+	pauses := make([]uint64, 0, kept)
+	for k := uint32(0); k < kept; k++ {
+		// The pause of cycle c (1-based) is at PauseNs[(c+255)%256].
+		c := m.NumGC - k
+		pauses = append(pauses, m.PauseNs[(c+255)%256])
+	}
+	sort.Slice(pauses, func(a, b int) bool { return pauses[a] < pauses[b] })
+	var maxNs, p99Ns uint64
+	if n := len(pauses); n > 0 {
+		maxNs = pauses[n-1]
+		rank := (99*n + 99) / 100 // ceil(0.99 n)
+		p99Ns = pauses[rank-1]
+	}
+
+	rss := peakRSSKiB()
+
+	fmt.Printf("RESULT bench=%s backend=go wall_ms=%.3f rss_kib=%d cycles=%d "+
+		"max_pause_us=%.1f p99_pause_us=%.1f\n",
+		bench, float64(wall.Nanoseconds())/1e6, rss, m.NumGC,
+		float64(maxNs)/1e3, float64(p99Ns)/1e3)
+	os.Stdout.Sync()
+}
