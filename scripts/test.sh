@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# test.sh -- builds tricolor and runs every test suite; what CI runs.
+#
+#   bash scripts/test.sh                         # all steps
+#   TRICOLOR_TEST_ONLY=asan bash scripts/test.sh # a subset: plain, asan,
+#                                                # valgrind, install (comma-
+#                                                # separated for several)
+#
+# Steps, each in its own build tree under build/:
+#   plain     build/test: RelWithDebInfo, -Werror; ctest (unit + stress)
+#   asan      build/asan: ASan + UBSan, TRICOLOR_DEBUG=2; ctest (all labels,
+#             the install test with sanitizer-built consumers included)
+#   valgrind  build/test: memcheck of the tests labelled unit
+#             (scripts/memcheck.py; death tests run with silent children)
+#   install   build/test: install into a scratch prefix, build
+#             tests/install/ with find_package and pkg-config, run
+# Opt-in (only when named in TRICOLOR_TEST_ONLY):
+#   tsan      build/tsan: ThreadSanitizer, TRICOLOR_DEBUG=2; ctest
+#
+# Tests labelled `slow` are left out everywhere (run: ctest -L slow).
+# Fails fast: the first failing step ends the run with a non-zero status.
+# The last line is "N passed, M failed" over the steps.
+#
+# Environment: TRICOLOR_JOBS (default 2) build and test parallelism;
+# TRICOLOR_TEST_ONLY as above; ASAN_OPTIONS / UBSAN_OPTIONS are extended,
+# not replaced.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$(pwd)
+JOBS=${TRICOLOR_JOBS:-2}
+ALL_STEPS=(plain asan valgrind install)   # the default run
+OPT_STEPS=(tsan)                          # run only when asked for
+
+# ---------------------------------------------------------------- options
+only=${TRICOLOR_TEST_ONLY:-}
+steps=()
+if [ -z "$only" ]; then
+  steps=("${ALL_STEPS[@]}")
+else
+  IFS=', ' read -r -a wanted <<<"$only"
+  for w in "${wanted[@]}"; do
+    [ -z "$w" ] && continue
+    case " ${ALL_STEPS[*]} ${OPT_STEPS[*]} " in
+      *" $w "*) steps+=("$w") ;;
+      *) echo "test.sh: unknown step '$w' in TRICOLOR_TEST_ONLY" \
+              "(one or more of: ${ALL_STEPS[*]} ${OPT_STEPS[*]})" >&2
+         exit 2 ;;
+    esac
+  done
+fi
+[ ${#steps[@]} -gt 0 ] || { echo "test.sh: no step selected" >&2; exit 2; }
+
+# ---------------------------------------------------------------- helpers
+header() {
+  printf '\n'
+  printf '=%.0s' {1..72}
+  printf '\n== %s\n' "$*"
+  printf '=%.0s' {1..72}
+  printf '\n'
+}
+now() { date +%s; }
+
+# The benchmarks are built with the tests when bench/ has a CMakeLists.txt
+# (so -Werror covers them); the sanitizer build never builds them.
+bench_opt() {
+  if [ -f "$ROOT/bench/CMakeLists.txt" ]; then
+    echo "-DTRICOLOR_BUILD_BENCH=ON"
+  else
+    echo "-DTRICOLOR_BUILD_BENCH=OFF"
+  fi
+}
+
+# configure_build DIR ARGS...: configures and builds one tree.
+configure_build() {
+  local dir=$1; shift
+  echo "+ cmake -S . -B $dir $*"
+  cmake -S . -B "$dir" "$@"
+  echo "+ cmake --build $dir -j $JOBS"
+  cmake --build "$dir" -j "$JOBS"
+}
+
+plain_built=0
+ensure_plain_build() {
+  [ "$plain_built" = 1 ] && return 0
+  configure_build build/test -DTRICOLOR_WERROR=ON \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRICOLOR_BUILD_TESTS=ON \
+    -DTRICOLOR_SANITIZE= -DTRICOLOR_DEBUG=1 "$(bench_opt)"
+  plain_built=1
+}
+
+ctest_run() { # ctest_run DIR ARGS...
+  local dir=$1; shift
+  echo "+ (cd $dir && ctest --output-on-failure -j $JOBS --no-tests=error $*)"
+  (cd "$dir" && ctest --output-on-failure -j "$JOBS" --no-tests=error "$@")
+}
+
+# ------------------------------------------------------------------ steps
+step_plain() {
+  ensure_plain_build
+  ctest_run build/test -LE 'install|slow'
+}
+
+step_asan() {
+  configure_build build/asan -DTRICOLOR_WERROR=ON \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRICOLOR_BUILD_TESTS=ON \
+    -DTRICOLOR_BUILD_BENCH=OFF \
+    -DTRICOLOR_SANITIZE=address,undefined -DTRICOLOR_DEBUG=2
+  # abort_on_error=0: a sanitizer report exits 1 instead of raising SIGABRT,
+  # so a death test cannot mistake an ASan report for the library's abort
+  # (tc_expect_death still accepts it, but the report is in its output).
+  export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1:strict_string_checks=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+  export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+  ctest_run build/asan -LE slow
+}
+
+step_tsan() {
+  configure_build build/tsan -DTRICOLOR_WERROR=ON \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRICOLOR_BUILD_TESTS=ON \
+    -DTRICOLOR_BUILD_BENCH=OFF \
+    -DTRICOLOR_SANITIZE=thread -DTRICOLOR_DEBUG=2
+  export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
+  ctest_run build/tsan -LE slow
+}
+
+step_valgrind() {
+  ensure_plain_build
+  echo "+ python3 scripts/memcheck.py --build build/test -L unit -LE 'install|slow' -j $JOBS"
+  python3 scripts/memcheck.py --build build/test -L unit -LE 'install|slow' -j "$JOBS"
+}
+
+step_install() {
+  ensure_plain_build
+  ctest_run build/test -L install
+}
+
+describe() {
+  case $1 in
+    plain) echo "plain build (RelWithDebInfo, -Werror): build/test, ctest" ;;
+    asan) echo "ASan + UBSan build (TRICOLOR_DEBUG=2): build/asan, ctest" ;;
+    valgrind) echo "valgrind memcheck of the unit tests: build/test" ;;
+    install) echo "install test: find_package + pkg-config against an install" ;;
+    tsan) echo "ThreadSanitizer build (TRICOLOR_DEBUG=2): build/tsan, ctest" ;;
+  esac
+}
+
+# ------------------------------------------------------------------- main
+start_all=$(now)
+header "dependencies (scripts/deps.sh)"
+bash scripts/deps.sh
+echo "all present"
+
+passed=0
+failed=0
+n=${#steps[@]}
+i=0
+for s in "${steps[@]}"; do
+  i=$((i + 1))
+  header "[$i/$n] $s: $(describe "$s")"
+  t0=$(now)
+  # set -e is ignored inside a function called from `if`/`||`; run the step
+  # in a subshell as a plain command so that it stops at its first error.
+  set +e
+  ( set -e; "step_$s" )
+  rc=$?
+  set -e
+  t=$(($(now) - t0))
+  if [ "$rc" -ne 0 ]; then
+    failed=$((failed + 1))
+    skipped=$((n - i))
+    printf '\n!! step %s FAILED (exit %d) after %d s\n' "$s" "$rc" "$t"
+    if [ "$skipped" -gt 0 ]; then
+      echo "!! not run: ${steps[*]:$i}"
+      echo "$passed passed, $failed failed, $skipped skipped"
+    else
+      echo "$passed passed, $failed failed"
+    fi
+    exit 1
+  fi
+  # plain_built is set in the subshell; remember it here too.
+  case $s in plain|valgrind|install) plain_built=1 ;; esac
+  passed=$((passed + 1))
+  printf '\n-- step %s passed in %d s\n' "$s" "$t"
+done
+
+header "summary: ${steps[*]} in $(($(now) - start_all)) s"
+echo "$passed passed, $failed failed"

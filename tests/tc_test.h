@@ -1,0 +1,285 @@
+/*
+ * tc_test.h -- helpers shared by the cmocka tests of tricolor.
+ *
+ * Include it instead of <cmocka.h>: it pulls in what cmocka needs first
+ * (stdarg, stddef, setjmp, stdint) and then cmocka itself.
+ *
+ *   tc_expect_death(fn, arg, "substring")
+ *       Runs fn(arg) in a forked child and asserts that the child dies
+ *       (killed by SIGABRT, or exits with a non-zero status) and that what
+ *       it wrote to stderr contains the substring.  Use it for the
+ *       "prints a tricolor: message and aborts" contract.
+ *
+ *   tc_test_rss_kib()
+ *       Returns this process's resident set size in KiB (VmRSS of
+ *       /proc/self/status), or -1 if it cannot be read.
+ *
+ *   tc_test_under_valgrind(), tc_test_under_asan()
+ *       Tell the test where it runs, to scale loops or relax RSS bounds.
+ *
+ * Death tests, how they work and what they need:
+ *   1. stdout and stderr are flushed, then the test forks.  The child points
+ *      its stderr at a pipe, resets the signal handlers cmocka installs for
+ *      SIGSEGV/SIGBUS/SIGILL/SIGFPE/SIGSYS (cmocka would longjmp back into
+ *      its runner inside the child), arms an alarm as a watchdog, runs
+ *      fn(arg) and, if fn returns, says so on a second pipe and exits with
+ *      status 0; the parent reports that as "did not die" whatever the exit
+ *      status became (valgrind turns it into its error exit code when the
+ *      child leaks, which a child that skips tc_shutdown does).
+ *   2. The parent reads the pipe to EOF, waits for the child and asserts.
+ *   3. Only the forking thread exists in the child.  Start the runtime
+ *      inside fn (tc_init ... misuse) rather than before the fork: a runtime
+ *      with background threads does not survive fork().
+ *   4. Under AddressSanitizer a child that the sanitizer stops (a SEGV it
+ *      caught, say) exits with status 1 after its report: that counts as a
+ *      death, and the report is in the captured stderr.
+ *   5. Under valgrind the child is traced by valgrind as well; run valgrind
+ *      with --child-silent-after-fork=yes (scripts/memcheck.py does) so
+ *      the child's leak report, which an abort makes meaningless, stays out
+ *      of the log.  The watchdog is longer there.
+ *   6. Set TC_TEST_SKIP_DEATH=1 in the environment to skip death tests
+ *      (cmocka reports them as skipped).
+ *
+ * Files that call tc_expect_death get the ctest label `death` automatically
+ * (tests/CMakeLists.txt), so a run can exclude them with -LE death.
+ */
+#ifndef TC_TEST_H
+#define TC_TEST_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define TC_TEST_UNUSED __attribute__((unused))
+
+/* Bytes of a dying child's stderr kept for matching and for the failure
+ * message.  A tricolor: message is one line; valgrind and ASan reports run
+ * to a few KiB. */
+#define TC_TEST_DEATH_CAPTURE (256 * 1024)
+
+/* Seconds a death-test child may run before the watchdog kills it. */
+#define TC_TEST_DEATH_TIMEOUT_S 60
+#define TC_TEST_DEATH_TIMEOUT_VALGRIND_S 300
+
+/* Returns true when running under valgrind (it sets LD_PRELOAD to its
+ * vgpreload objects for the client). */
+static TC_TEST_UNUSED bool tc_test_under_valgrind(void) {
+  const char *p = getenv("LD_PRELOAD");
+  return p != NULL && strstr(p, "vgpreload") != NULL;
+}
+
+/* Returns true when built with AddressSanitizer. */
+static TC_TEST_UNUSED bool tc_test_under_asan(void) {
+#if defined(__SANITIZE_ADDRESS__)
+  return true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+  return true;
+#else
+  return false;
+#endif
+#else
+  return false;
+#endif
+}
+
+/* Returns VmRSS of this process in KiB, or -1 if /proc is unreadable. */
+static TC_TEST_UNUSED long tc_test_rss_kib(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  if (f == NULL)
+    return -1;
+  char line[256];
+  long kib = -1;
+  while (fgets(line, sizeof line, f) != NULL) {
+    if (strncmp(line, "VmRSS:", 6) == 0) {
+      char *end;
+      long v = strtol(line + 6, &end, 10);
+      if (end != line + 6)
+        kib = v;
+      break;
+    }
+  }
+  fclose(f);
+  return kib;
+}
+
+/* Prints a tc_expect_death failure and fails the test at file:line. */
+#define tc_test__fail(file, line, ...)                                       \
+  do {                                                                       \
+    print_error("tc_expect_death: " __VA_ARGS__);                            \
+    print_error("\n");                                                       \
+    _fail((file), (line));                                                   \
+  } while (0)
+
+/* Child side of tc_expect_death; never returns. */
+static TC_TEST_UNUSED void tc_test__death_child(void (*fn)(void *), void *arg,
+                                                int wfd, int retfd) {
+  /* cmocka catches these with handlers installed by signal() (no
+   * SA_SIGINFO) and longjmps into its runner: in the child that would run
+   * the rest of the suite a second time.  Handlers installed with
+   * SA_SIGINFO (the library's guard-page reporter, the sanitizers) stay. */
+  static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGSYS};
+  for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+    struct sigaction sa;
+    if (sigaction(sigs[i], NULL, &sa) == 0 && !(sa.sa_flags & SA_SIGINFO) &&
+        sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN)
+      signal(sigs[i], SIG_DFL);
+  }
+  signal(SIGABRT, SIG_DFL);
+  signal(SIGALRM, SIG_DFL);
+  alarm(tc_test_under_valgrind() ? TC_TEST_DEATH_TIMEOUT_VALGRIND_S
+                                 : TC_TEST_DEATH_TIMEOUT_S);
+  if (dup2(wfd, STDERR_FILENO) < 0)
+    _exit(120);
+  close(wfd);
+  setvbuf(stderr, NULL, _IONBF, 0);
+  fn(arg);
+  fflush(stdout);
+  char returned = 'R';
+  if (write(retfd, &returned, 1) != 1)
+    _exit(121);
+  _exit(0); /* no atexit handlers, no flushing of the parent's buffers */
+}
+
+/*
+ * Runs fn(arg) in a forked child and asserts (cmocka) that the child was
+ * killed by SIGABRT or exited with a non-zero status, and that its stderr
+ * contains expected_substring (NULL or "" = any output).  On failure, the
+ * child's stderr is printed and the failure names the caller's line.
+ * Test thread; no runtime threads running.  A macro over
+ *   void tc_expect_death(void (*fn)(void *), void *arg, const char *substr);
+ */
+#define tc_expect_death(fn, arg, expected_substring)                        \
+  tc_test__expect_death((fn), (arg), (expected_substring), __FILE__, __LINE__)
+
+static TC_TEST_UNUSED void tc_test__expect_death(
+    void (*fn)(void *), void *arg, const char *expected_substring,
+    const char *file, int line) {
+  const char *skip_env = getenv("TC_TEST_SKIP_DEATH");
+  if (skip_env != NULL && skip_env[0] != '\0' && strcmp(skip_env, "0") != 0) {
+    print_message("tc_expect_death: skipped (TC_TEST_SKIP_DEATH is set)\n");
+    skip();
+  }
+
+  int fds[2], ret[2]; /* the child's stderr; "fn returned" */
+  if (pipe2(fds, O_CLOEXEC) != 0)
+    tc_test__fail(file, line, "pipe: %s", strerror(errno));
+  if (pipe2(ret, O_CLOEXEC) != 0) {
+    int err = errno;
+    close(fds[0]);
+    close(fds[1]);
+    tc_test__fail(file, line, "pipe: %s", strerror(err));
+  }
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  if (pid < 0) {
+    int err = errno;
+    close(fds[0]);
+    close(fds[1]);
+    close(ret[0]);
+    close(ret[1]);
+    tc_test__fail(file, line, "fork: %s", strerror(err));
+  }
+  if (pid == 0) {
+    close(fds[0]);
+    close(ret[0]);
+    tc_test__death_child(fn, arg, fds[1], ret[1]);
+  }
+  close(fds[1]);
+  close(ret[1]);
+
+  char *buf = malloc(TC_TEST_DEATH_CAPTURE + 1);
+  assert_non_null(buf);
+  size_t len = 0;
+  bool truncated = false;
+  for (;;) {
+    char scratch[4096];
+    ssize_t n = read(fds[0], scratch, sizeof scratch);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+    size_t take = (size_t)n;
+    if (take > TC_TEST_DEATH_CAPTURE - len) {
+      take = TC_TEST_DEATH_CAPTURE - len;
+      truncated = true;
+    }
+    memcpy(buf + len, scratch, take);
+    len += take;
+  }
+  buf[len] = '\0';
+  close(fds[0]);
+
+  int status = 0;
+  pid_t w;
+  do
+    w = waitpid(pid, &status, 0);
+  while (w < 0 && errno == EINTR);
+  if (w != pid) {
+    int err = errno;
+    free(buf);
+    close(ret[0]);
+    tc_test__fail(file, line, "waitpid: %s", strerror(err));
+  }
+  /* The child is gone: this read returns its marker or end-of-file. */
+  char marker = 0;
+  ssize_t got;
+  do
+    got = read(ret[0], &marker, 1);
+  while (got < 0 && errno == EINTR);
+  close(ret[0]);
+  bool fn_returned = got == 1;
+
+  char how[160];
+  bool died;
+  if (WIFSIGNALED(status)) {
+    int sig = WTERMSIG(status);
+    died = sig == SIGABRT;
+    snprintf(how, sizeof how, "was killed by signal %d (%s)%s", sig,
+             strsignal(sig), sig == SIGALRM ? " -- watchdog timeout" : "");
+  } else if (WIFEXITED(status)) {
+    died = WEXITSTATUS(status) != 0 && !fn_returned;
+    snprintf(how, sizeof how, "%sexited with status %d",
+             fn_returned ? "returned from fn and " : "", WEXITSTATUS(status));
+  } else {
+    died = false;
+    snprintf(how, sizeof how, "ended with wait status 0x%x", status);
+  }
+
+  bool matched = expected_substring == NULL || expected_substring[0] == '\0' ||
+                 strstr(buf, expected_substring) != NULL;
+  if (!died || !matched) {
+    print_error("tc_expect_death: the child %s; its stderr%s:\n"
+                "----8<----\n%s%s----8<----\n",
+                how, truncated ? " (truncated)" : "", buf,
+                (len > 0 && buf[len - 1] != '\n') ? "\n" : "");
+    free(buf);
+    if (!died)
+      tc_test__fail(file, line,
+                    "expected SIGABRT or a non-zero exit, the child %s", how);
+    tc_test__fail(file, line, "the child %s but its stderr lacks \"%s\"",
+                  how, expected_substring);
+  }
+  free(buf);
+}
+
+#endif /* TC_TEST_H */
