@@ -74,6 +74,13 @@ typedef pthread_mutex_t tc__lock;
 static inline void tc__lock_acquire(tc__lock *l) { pthread_mutex_lock(l); }
 static inline void tc__lock_release(tc__lock *l) { pthread_mutex_unlock(l); }
 
+/* A futex mutex word (sched/lock.c): for short critical sections that
+ * coroutines on several threads share; it blocks the thread, never parks
+ * a coroutine.  0 = unlocked. */
+void tc__spin_lock(uint32_t *l);
+void tc__spin_unlock(uint32_t *l);
+bool tc__spin_trylock(uint32_t *l);
+
 /* ---- clocks ---- */
 static inline uint64_t tc__nanotime(void) {
   struct timespec ts;
@@ -91,6 +98,8 @@ typedef struct tc__debug {
   int gctrace;      /* gctrace=1: one line per cycle on stderr */
   int checkstores;  /* checkstores=1: every tc_store is validated */
   int gcstress;     /* gcstress=1: a full cycle at every slow allocation */
+  int schedtrace;   /* schedtrace=MS: Go's SCHED line every MS ms */
+  int scheddetail;  /* scheddetail=1: with per-P, per-M, per-G lines */
 } tc__debug;
 extern tc__debug tc__debug_settings;
 

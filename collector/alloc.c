@@ -18,7 +18,7 @@
 #include <string.h>
 
 void tc__maybe_collect(void) {
-  if (tc__gc.in_cycle)
+  if (tc__load_relaxed(&tc__gc.in_cycle))
     return;
   if (tc__debug_settings.gcstress) {
     tc__collect(TC__REASON_STRESS);
@@ -30,28 +30,31 @@ void tc__maybe_collect(void) {
 }
 
 /* One attempt at allocating; NULL when the heap is exhausted. */
-static void *try_alloc(tc__mutator *m, uint16_t id, size_t size, bool scan) {
+static void *try_alloc(uint16_t id, size_t size, bool scan) {
   if (size > TC__MAX_SMALL)
     return tc__large_alloc(size, id, scan);
+  /* The cache of this thread's processor: re-read after every safepoint. */
+  tc__mcache *c = (tc__mcache *)tc__ctx_get()->cache;
   unsigned cls = tc__size_to_class(size);
   unsigned sc = cls * 2 + (scan ? 0 : 1);
-  tc__run *r = scan ? &m->cache.runs.scan[cls] : &m->cache.runs.noscan[cls];
-  if (r->ptr == r->end && !tc__cache_refill(&m->cache, sc))
+  tc__run *r = scan ? &c->runs.scan[cls] : &c->runs.noscan[cls];
+  if (r->ptr == r->end && !tc__cache_refill(c, sc))
     return NULL;
   char *p = r->ptr;
   r->ptr = p + tc__classes[cls].size;
   if (scan)
     *r->types++ = id;
   if (TC__UNLIKELY(tc__debug_settings.gcstress))
-    tc__cache_drop(&m->cache, sc); /* every allocation takes this path */
+    tc__cache_drop(c, sc); /* every allocation takes this path */
   return p;
 }
 
 void *tc__alloc_slow(tc_type *type, size_t size) {
-  tc__require_mutator(type ? "tc_alloc" : "tc_alloc_noscan");
   if (tc__gc.phase != TC__PHASE_OFF)
-    tc__fatal("allocation while the collector is marking (inside a trace "
-              "callback?)");
+    tc__fatal("%s while the collector is marking (inside a trace "
+              "callback?)", type ? "tc_alloc" : "tc_alloc_noscan");
+  tc__require_mutator(type ? "tc_alloc" : "tc_alloc_noscan");
+  tc_safepoint(); /* stop here if the world is stopping */
   uint16_t id = 0;
   bool scan = false;
   if (type) {
@@ -66,12 +69,11 @@ void *tc__alloc_slow(tc_type *type, size_t size) {
    * so a finalizer that allocates and collects cannot lose anything. */
   if (tc__finalizers_pending())
     tc_run_finalizers();
-  tc__mutator *m = (tc__mutator *)tc__ctx_get()->owner;
-  void *p = try_alloc(m, id, size, scan);
+  void *p = try_alloc(id, size, scan);
   if (p == NULL) {
     tc__collect(TC__REASON_OOM);
     tc__sweep_finish();
-    p = try_alloc(m, id, size, scan);
+    p = try_alloc(id, size, scan);
   }
   if (p == NULL) {
     if (tc__gc.on_oom)
@@ -103,12 +105,10 @@ bool tc_is_object(const void *p) {
   uint32_t i = tc__span_index(s, p);
   if (tc__bit_get(s->alloc_bits, i))
     return true;
-  /* allocated from a run since the last release: below the cache's ptr */
+  /* allocated from a run since the last release: below the run's ptr */
   if (s->cached && i >= s->run_start && i < s->freeindex) {
-    tc__mutator *m = tc__gc.main;
-    tc__run *r = s->noscan ? &m->cache.runs.noscan[s->cls]
-                           : &m->cache.runs.scan[s->cls];
-    return r->span == s && (const char *)p < r->ptr;
+    const tc__run *r = s->run;
+    return r && r->span == s && (const char *)p < r->ptr;
   }
   return false;
 }

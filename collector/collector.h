@@ -99,14 +99,16 @@ typedef struct tc__mutator {
 /* ---- collector state ---- */
 typedef struct tc__gcstate {
   int phase;                   /* TC__PHASE_*; written only world-stopped */
-  bool in_cycle;               /* a cycle is running (re-entrancy guard) */
+  uint32_t in_cycle;           /* a cycle is running (CAS 0 -> 1) */
   bool initialized;
   int gc_percent;              /* TC_GC_OFF or >= 0 */
   uint64_t min_heap;           /* goal floor */
   uint64_t trigger;            /* heap.live that starts a cycle */
   uint64_t goal;               /* reported heap goal */
   tc_oom_fn on_oom;
-  tc__mutator *main;           /* the one mutator */
+  tc__mutator *main;           /* the one mutator without the scheduler,
+                                  NULL while tc_run runs */
+  tc__mutator *bare;           /* the record main points to */
   tc__marker marker;           /* marker 0: the thread that collects */
   unsigned procs;              /* marking threads (later: Ps) */
   uint64_t start_ns;           /* tc_init time */
@@ -149,6 +151,14 @@ void tc__finalizers_collect(void);
 void tc__finalizers_destroy(void);
 size_t tc__finalizers_pending(void);
 uint64_t tc__finalizers_ran(void);
+
+/* ---- mutators (sched/run.c): the world the collector stops ---- */
+void tc__world_stop(void);
+void tc__world_start(void);
+void tc__world_flush_caches(void);
+void tc__world_scan_stacks(tc__marker *m);
+/* Yields the running coroutine if the scheduler runs; else nothing. */
+void tc__yield_if_scheduled(void);
 
 /* ---- the cycle (cycle.c) ---- */
 enum { TC__REASON_HEAP, TC__REASON_EXPLICIT, TC__REASON_OOM,

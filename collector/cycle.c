@@ -62,21 +62,21 @@ static void scavenge(bool now) {
 }
 
 void tc__collect(int reason) {
-  if (tc__gc.in_cycle)
-    return;
-  tc__gc.in_cycle = true;
+  uint32_t idle = 0;
+  if (!tc__cas_acq_rel(&tc__gc.in_cycle, &idle, 1u))
+    return; /* another coroutine collects: it will stop us at a safepoint */
   tc__sweep_finish();
   scavenge(false);
 
   uint64_t heap0 = tc__h.live;
   uint64_t t0 = tc__nanotime();
   uint64_t cpu0 = tc__thread_cputime();
-  /* world stopped */
-  tc__cache_flush(&tc__gc.main->cache);
+  tc__world_stop();
+  tc__world_flush_caches();
   tc__gc.phase = TC__PHASE_MARK;
   tc__marker *m = &tc__gc.marker;
   m->marked = 0;
-  tc__roots_scan_stack(m, tc__gc.main->rs);
+  tc__world_scan_stacks(m);
   tc__roots_scan_globals(m);
   tc__handles_scan(m);
   tc__finalizers_scan_queue(m);
@@ -88,15 +88,18 @@ void tc__collect(int reason) {
   tc__pacer_update(marked);
   tc__sweep_start();
   tc__gc.phase = TC__PHASE_OFF;
+  tc__world_start();
   uint64_t t1 = tc__nanotime();
   uint64_t cpu1 = tc__thread_cputime();
-  /* world restarted */
   tc__stats_cycle_done(reason, t1 - t0, cpu1 - cpu0, heap0, heap1, marked);
-  tc__gc.in_cycle = false;
+  tc__store_release(&tc__gc.in_cycle, 0u);
 }
 
 void tc_gc(void) {
   tc__require_mutator("tc_gc");
+  /* If another coroutine is collecting, wait for it and run our own. */
+  while (tc__load_acquire(&tc__gc.in_cycle))
+    tc__yield_if_scheduled();
   tc__collect(TC__REASON_EXPLICIT);
   tc__sweep_finish();
   scavenge(true);

@@ -28,7 +28,9 @@
 
 static void **queue;          /* objects whose finalizer is due */
 static size_t qhead, qtail, qcap;
-static bool running;
+static uint32_t qlock;        /* tc__spin: queue indexes (pushes happen
+                                 with the world stopped, pops on mutators) */
+static uint32_t running;      /* one runner at a time (CAS 0 -> 1) */
 static uint64_t ran;
 
 static size_t fin_bytes(const tc__span *s) {
@@ -71,8 +73,8 @@ static void queue_push(void *obj) {
   if (qtail == qcap) {
     if (qhead > 0) {
       memmove(queue, queue + qhead, (qtail - qhead) * sizeof(void *));
-      qtail -= qhead;
-      qhead = 0;
+      tc__store_relaxed(&qtail, qtail - qhead);
+      tc__store_relaxed(&qhead, (size_t)0);
     } else {
       size_t cap = qcap ? qcap * 2 : 64;
       void **q = realloc(queue, cap * sizeof(void *));
@@ -82,10 +84,12 @@ static void queue_push(void *obj) {
       qcap = cap;
     }
   }
-  queue[qtail++] = obj;
+  queue[qtail] = obj;
+  tc__store_relaxed(&qtail, qtail + 1);
 }
 
 void tc__finalizers_collect(void) {
+  tc__spin_lock(&qlock);
   tc__span **link = &tc__h.fin_spans;
   while (*link) {
     tc__span *s = *link;
@@ -112,35 +116,49 @@ void tc__finalizers_collect(void) {
       s->fin_bits = NULL;
     }
   }
+  tc__spin_unlock(&qlock);
 }
 
 size_t tc_run_finalizers(void) {
   tc__require_mutator("tc_run_finalizers");
-  if (running)
-    return 0; /* a finalizer called us: the outer loop continues */
-  running = true;
+  uint32_t idle = 0;
+  if (!tc__cas_acq_rel(&running, &idle, 1u))
+    return 0; /* a finalizer called us, or another coroutine runs them */
   size_t n = 0;
-  while (qhead < qtail) {
+  for (;;) {
+    tc__spin_lock(&qlock);
+    if (qhead == qtail) {
+      tc__store_relaxed(&qhead, (size_t)0);
+      tc__store_relaxed(&qtail, (size_t)0);
+      tc__spin_unlock(&qlock);
+      break;
+    }
     void *obj = queue[qhead];
+    tc__spin_unlock(&qlock);
     tc__span *s = tc__span_of(obj);
     tc_type *t = tc__type_get(s->types[tc__span_index(s, obj)]);
     t->finalize(obj); /* obj stays queued (a root) during the call */
-    qhead++;
+    tc__spin_lock(&qlock);
+    tc__store_relaxed(&qhead, qhead + 1); /* a cycle inside may have
+                                             compacted: qhead is still ours */
+    tc__spin_unlock(&qlock);
     n++;
-    ran++;
+    tc__add_relaxed(&ran, 1);
   }
-  qhead = qtail = 0;
-  running = false;
+  tc__store_release(&running, 0u);
   return n;
 }
 
-size_t tc__finalizers_pending(void) { return qtail - qhead; }
-uint64_t tc__finalizers_ran(void) { return ran; }
+/* A hint read without the lock (the allocation slow path asks often). */
+size_t tc__finalizers_pending(void) {
+  return tc__load_relaxed(&qtail) - tc__load_relaxed(&qhead);
+}
+uint64_t tc__finalizers_ran(void) { return tc__load_relaxed(&ran); }
 
 void tc__finalizers_destroy(void) {
   free(queue);
   queue = NULL;
   qhead = qtail = qcap = 0;
   ran = 0;
-  running = false;
+  running = 0;
 }

@@ -22,7 +22,7 @@
 /* Threads that are not mutators see an empty cache (every run empty), so
  * the inline path always falls into the slow path, which reports misuse. */
 static tc__cache empty_cache;
-__thread tc__ctx tc__ctx_tls = {&empty_cache, NULL, NULL};
+__thread tc__ctx tc__ctx_tls = {&empty_cache, NULL, NULL, 0};
 uint32_t tc__barrier_on;
 tc__gcstate tc__gc;
 tc__debug tc__debug_settings;
@@ -101,6 +101,10 @@ void tc__debug_parse(tc__debug *d, const char *s) {
         d->checkstores = val;
       else if (klen == 8 && !strncmp(s, "gcstress", 8))
         d->gcstress = val;
+      else if (klen == 10 && !strncmp(s, "schedtrace", 10))
+        d->schedtrace = val;
+      else if (klen == 11 && !strncmp(s, "scheddetail", 11))
+        d->scheddetail = val;
       else
         tc__warn("TRICOLOR_DEBUG: unknown setting '%.*s'", (int)klen, s);
     } else if (len) {
@@ -174,6 +178,7 @@ int tc_init(const tc_config *cfg) {
   memset(&main_mutator, 0, sizeof main_mutator);
   main_mutator.rs = &main_roots;
   tc__gc.main = &main_mutator;
+  tc__gc.bare = &main_mutator;
   tc__ctx_tls.cache = &main_mutator.cache.runs;
   tc__ctx_tls.rs = &main_roots;
   tc__ctx_tls.owner = &main_mutator;
@@ -200,6 +205,7 @@ void tc_shutdown(void) {
   tc__store_relaxed(&tc__barrier_on, 0u);
   tc__ctx_tls.cache = &empty_cache;
   tc__ctx_tls.owner = NULL;
+  tc__ctx_tls.rs = &main_roots;
   /* ctx.rs keeps pointing at the static main root stack: frames still on
    * the C stack pop into it harmlessly. */
   tc__finalizers_destroy();

@@ -40,6 +40,7 @@ static void run_release(tc__run *r) {
     s->freeindex = used_end;
   r->ptr = r->end = NULL;
   r->types = NULL;
+  s->run = NULL;
   s->run_start = s->freeindex;
 }
 
@@ -50,6 +51,7 @@ static void run_set(tc__run *r, tc__span *s, uint32_t lo, uint32_t hi) {
   r->end = r->ptr + bytes;
   r->types = s->types ? &s->types[lo] : NULL;
   r->span = s;
+  s->run = r;
   s->run_start = lo;
   if (s->needzero)
     memset(r->ptr, 0, bytes);

@@ -90,6 +90,7 @@ struct tc__span {
   uint64_t *fin_bits;    /* nelems bits or NULL: objects with a finalizer */
   uint16_t *types;       /* nelems type ids (scan spans), NULL for noscan */
   tc__span *fin_next;    /* finalizer span list */
+  tc__run *run;          /* (cached) the run bumping through this span */
   size_t meta_size;      /* bytes of the metadata block (this struct + arrays) */
 };
 

@@ -56,6 +56,7 @@ extern "C" {
 #define TC_ENOENT  (-2) /* no such root */
 #define TC_EEXIST (-17) /* root already registered */
 #define TC_ESTATE (-77) /* runtime not initialised, or wrong thread */
+#define TC_ECLOSED (-32) /* channel closed */
 
 /* Returns a static, human-readable string for a TC_* code. Any thread. */
 TC_API const char *tc_strerror(int err);
@@ -123,8 +124,11 @@ typedef struct tc_config {
   size_t min_heap;         /* heap goal floor in bytes; 0 = 4 MiB */
   size_t max_heap;         /* hard limit on heap bytes; 0 = none */
   tc_oom_fn on_oom;        /* called before an allocation returns NULL */
-  int procs;               /* threads that mark in a pause; 0 = online CPUs
-                              (TRICOLOR_PROCS overrides) */
+  int procs;               /* processors (P): threads that run coroutines
+                              and mark; 0 = online CPUs (TRICOLOR_PROCS
+                              overrides) */
+  size_t stack_size;       /* coroutine stack in bytes; 0 = 64 KiB */
+  int max_threads;         /* OS threads (M) at most; 0 = 10000 */
 } tc_config;
 
 /* Initialises the runtime; the calling thread becomes the mutator.
@@ -213,6 +217,128 @@ TC_API tc_handle *tc_handle_new(void *obj);   /* NULL on out of memory */
 TC_API void *tc_handle_get(const tc_handle *h);
 TC_API void tc_handle_set(tc_handle *h, void *obj);
 TC_API void tc_handle_free(tc_handle *h);
+
+/* ---------------------------------------------------------------------- */
+/* Coroutines (G/M/P scheduler)                                            */
+
+/*
+ * Mutators are coroutines (G) run by processors (P, `procs` of them) on OS
+ * threads (M), as in Go.  tc_run starts the runtime, runs main(arg) as the
+ * first coroutine and returns when main returns; other coroutines still
+ * alive then are dropped.  Coroutines switch only at safepoints:
+ * allocation, tc_yield, tc_safepoint, channel and sync operations,
+ * tc_sleep and tc_syscall_enter.  A coroutine may resume on another thread
+ * after any safepoint: never keep the address of a thread-local across one.
+ */
+typedef void (*tc_fn)(void *arg);
+
+/* Runs main(arg) as the first coroutine on a fresh runtime (tc_init is
+ * implied; cfg may be NULL).  Returns 0 after main returns and the runtime
+ * is torn down, or a TC_E* code if it could not start.  May be called
+ * again.  Calling thread: not a mutator. */
+TC_API int tc_run(const tc_config *cfg, tc_fn main, void *arg);
+
+/* Starts fn(arg) as a new coroutine; it runs next on this processor.  arg
+ * may be a heap object: it stays reachable until fn starts (then keep it in
+ * a TC_LOCALS local).  Returns 0 or TC_ENOMEM.  Coroutine. */
+#define tc_go(fn, arg) tc__go((fn), (arg), __FILE__, __LINE__, __func__)
+TC_API int tc__go(tc_fn fn, void *arg, const char *file, int line,
+                  const char *func);
+
+/* Lets other coroutines run; the caller goes to the back of the global
+ * queue.  Coroutine. */
+TC_API void tc_yield(void);
+/* A cheap check (one load) that yields if the scheduler or the collector
+ * asked this coroutine to stop.  Put it in long loops that do not
+ * allocate.  Coroutine. */
+static inline void tc_safepoint(void);
+/* Parks the caller for at least ns nanoseconds.  Coroutine. */
+TC_API void tc_sleep(int64_t ns);
+/* Monotonic clock in nanoseconds.  Any thread. */
+TC_API int64_t tc_now(void);
+/* The running coroutine's id (1 for main).  Coroutine. */
+TC_API uint64_t tc_self(void);
+
+/* Bracket a blocking system call: the processor is handed to another
+ * thread while the call blocks, so other coroutines keep running.  No
+ * tricolor call and no heap access between the two (the collector may run
+ * meanwhile; the caller's roots are already published).  Coroutine. */
+TC_API void tc_syscall_enter(void);
+TC_API void tc_syscall_exit(void);
+
+/* ---- channels: GC objects, Go semantics ---- */
+typedef struct tc_chan tc_chan;
+#define TC_CHAN_RAW 1u /* values are plain words, never traced */
+
+/* Returns a channel with a buffer of cap values (0: unbuffered), or NULL
+ * when out of memory.  Values are references to heap objects (traced) or
+ * NULL, unless TC_CHAN_RAW.  The channel is a heap object: keep it in a
+ * root.  Coroutine. */
+TC_API tc_chan *tc_chan_new(size_t cap, unsigned flags);
+/* Sends v, blocking until received (unbuffered) or buffered.  Returns 0,
+ * or TC_ECLOSED if the channel is closed (Go panics here). */
+TC_API int tc_chan_send(tc_chan *c, void *v);
+/* Receives a value, blocking until one is sent.  *ok (may be NULL) is
+ * false, and the value NULL, when the channel is closed and drained. */
+TC_API void *tc_chan_recv(tc_chan *c, bool *ok);
+/* Closes c: receivers drain the buffer, then get NULL and ok = false;
+ * blocked senders get TC_ECLOSED.  TC_ECLOSED if already closed. */
+TC_API int tc_chan_close(tc_chan *c);
+TC_API size_t tc_chan_len(tc_chan *c);
+TC_API size_t tc_chan_cap(tc_chan *c);
+
+enum { TC_SELECT_SEND = 1, TC_SELECT_RECV = 2 };
+typedef struct tc_select_case {
+  tc_chan *chan;      /* NULL: the case never fires */
+  int dir;            /* TC_SELECT_SEND or TC_SELECT_RECV */
+  void *value;        /* send: the value; recv: the value received */
+  bool ok;            /* recv: false if received because closed */
+} tc_select_case;
+/* Waits until one case can proceed, chosen at random among the ready
+ * ones, and performs it.  Returns its index; with block == false returns
+ * -1 at once if none is ready (Go's default case).  A send case on a
+ * closed channel is chosen and returns its index with ok = false
+ * (Go would panic).  Coroutine. */
+TC_API int tc_select(tc_select_case *cases, size_t n, bool block);
+
+/* ---- sync: plain C structs, zero-initialised, never moved while used ---- */
+typedef struct tc__waitq {
+  void *first, *last;       /* waiting coroutines (private) */
+} tc__waitq;
+typedef struct tc_mutex {
+  uint32_t state;           /* private */
+  uint32_t lock;            /* private */
+  tc__waitq waiters;
+} tc_mutex;
+TC_API void tc_mutex_lock(tc_mutex *mu);
+TC_API bool tc_mutex_trylock(tc_mutex *mu);
+TC_API void tc_mutex_unlock(tc_mutex *mu);
+
+typedef struct tc_waitgroup {
+  int64_t count;            /* private */
+  uint32_t lock;
+  tc__waitq waiters;
+} tc_waitgroup;
+TC_API void tc_waitgroup_add(tc_waitgroup *wg, int64_t delta);
+TC_API void tc_waitgroup_done(tc_waitgroup *wg);
+TC_API void tc_waitgroup_wait(tc_waitgroup *wg);
+
+typedef struct tc_once {
+  uint32_t done;            /* private */
+  tc_mutex mu;
+} tc_once;
+/* Calls fn(arg) once per tc_once; concurrent callers wait for it. */
+TC_API void tc_once_do(tc_once *o, tc_fn fn, void *arg);
+
+typedef struct tc_sema {
+  int64_t count;            /* private */
+  uint32_t lock;
+  tc__waitq waiters;
+} tc_sema;
+TC_API void tc_sema_init(tc_sema *s, int64_t count);
+TC_API void tc_sema_acquire(tc_sema *s);
+TC_API bool tc_sema_tryacquire(tc_sema *s);
+TC_API void tc_sema_release(tc_sema *s);
 
 /* ---------------------------------------------------------------------- */
 /* Collection and statistics                                               */

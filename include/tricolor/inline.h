@@ -100,7 +100,8 @@ typedef struct tc__rootstack {
 typedef struct tc__ctx {
   tc__cache *cache;              /* the allocation cache in use (a P's) */
   tc__rootstack *rs;             /* the root stack in use (a G's) */
-  void *owner;                   /* library-private mutator record */
+  void *owner;                   /* library-private mutator record (the M) */
+  uint32_t preempt;              /* non-zero: stop at the next safepoint */
 } tc__ctx;
 
 TC_API extern __thread tc__ctx tc__ctx_tls __attribute__((tls_model("initial-exec")));
@@ -112,6 +113,7 @@ TC_API void tc__store_slow(void **slot, void *value);
 TC_API void tc__barrier_slow(void *old_ref, void *new_ref);
 TC_API void tc__frame_push_fail(tc__frame *f);
 TC_API void tc__frame_pop_fail(tc__frame *f);
+TC_API void tc__safepoint_slow(void);
 
 /* Returns this thread's context; never hoisted across a call (see 2.). */
 static inline tc__ctx *tc__ctx_get(void) {
@@ -179,6 +181,11 @@ static inline void *tc_load(void *const *slot) {
 static inline void tc_barrier(void *old_ref, void *new_ref) {
   if (TC__UNLIKELY(__atomic_load_n(&tc__barrier_on, __ATOMIC_RELAXED)))
     tc__barrier_slow(old_ref, new_ref);
+}
+
+static inline void tc_safepoint(void) {
+  if (TC__UNLIKELY(__atomic_load_n(&tc__ctx_get()->preempt, __ATOMIC_RELAXED)))
+    tc__safepoint_slow();
 }
 
 static inline void tc__frame_push(tc__frame *f) {

@@ -1,0 +1,958 @@
+/*
+ * sched/proc.c -- the G/M/P scheduler: run queues, the scheduling loop,
+ * parking, coroutine creation and exit, system calls, and stopping the
+ * world for the collector.
+ *
+ * Algorithm (Go's proc.go, GO_REFERENCE.md section 4; the code is ours):
+ *   1. Each M runs the scheduling loop on its native stack (g0).  It finds
+ *      a runnable G, switches into it, and is switched back to when the G
+ *      parks, yields, exits or stops for the collector; the G leaves the
+ *      action to finish on g0 in m->after (g0 releases the wait-queue lock
+ *      of a parking G, queues a yielding G, frees a dead G's stack).
+ *   2. Finding work (find_runnable): stop if the world is stopping; fire
+ *      due timers; every 61st tick take one G from the global queue first
+ *      (fairness); the local queue (runnext first); the global queue; steal
+ *      half of a random victim's queue (only while spinning Ms are at most
+ *      half the busy Ps); else give the P back and park the M.
+ *   3. Local run queue: a 256-entry ring.  Only the owner writes the tail
+ *      (release store); consumers and thieves CAS the head.  runnext holds
+ *      a G created or readied by the running G: it runs next and inherits
+ *      the time slice (schedtick is not bumped).  A full ring moves half of
+ *      itself to the global queue.
+ *   4. Spinning: an M looking for work is "spinning".  New work calls
+ *      wakep(), which starts one spinning M only if there is an idle P and
+ *      no M is spinning already; the last spinner to find work wakes
+ *      another.  Together with the re-checks after releasing a P this
+ *      means runnable work is never stranded while a P is idle.
+ *   5. System calls: tc_syscall_enter marks G and P as in a syscall; the M
+ *      keeps the P loosely.  sysmon retakes a P stuck in a syscall and
+ *      hands it to another M.  tc_syscall_exit takes the old P back if it
+ *      is still free, else any idle P, else queues the G and parks the M.
+ *   6. Stop the world: the collecting G marks every P as stopping; idle Ps
+ *      and Ps in a syscall are taken at once, running ones stop at their
+ *      next safepoint (the M's preempt flag is set).  The collector then
+ *      owns every G's root stack.  Starting the world hands the Ps back.
+ *
+ * Invariants: a G is on at most one run queue; a RUNNING G's M holds a P;
+ * the P of an M is `m->p`, and `p->m == m` while the P is RUNNING.
+ * Memory order: run-queue slots are published by the release store of
+ * the tail and read after the acquire load of it; the status CAS of a G
+ * (acq_rel) orders everything written before it is handed to another M.
+ */
+#include "sched/sched.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sched/proc.h"
+
+tc__sched_t tc__sched;
+
+/* ---------------------------------------------------------------- basics */
+
+static uint32_t fastrand(tc__m *m) {
+  uint32_t x = m->rand; /* xorshift32 */
+  x ^= x << 13;
+  x ^= x >> 17;
+  x ^= x << 5;
+  m->rand = x;
+  return x;
+}
+
+static tc__m *getm(void) { return (tc__m *)tc__ctx_get()->owner; }
+
+tc__g *tc__getg(void) {
+  tc__m *m = getm();
+  return (tc__sched.running && m) ? m->curg : NULL;
+}
+
+tc__g *tc__needg(const char *call) {
+  tc__g *g = tc__getg();
+  if (g == NULL)
+    tc__fatal("%s called outside a coroutine (use tc_run)", call);
+  return g;
+}
+
+static const char *status_name(uint32_t s) {
+  switch (s) {
+  case TC__G_IDLE: return "idle";
+  case TC__G_RUNNABLE: return "runnable";
+  case TC__G_RUNNING: return "running";
+  case TC__G_SYSCALL: return "syscall";
+  case TC__G_WAITING: return "waiting";
+  case TC__G_DEAD: return "dead";
+  default: return "?";
+  }
+}
+
+void tc__g_cas(tc__g *g, uint32_t from, uint32_t to) {
+  uint32_t old = from;
+  if (!tc__cas_acq_rel(&g->status, &old, to))
+    tc__fatal("coroutine %llu: status is %s, expected %s (going to %s)",
+              (unsigned long long)g->id, status_name(old), status_name(from),
+              status_name(to));
+}
+
+/* ---------------------------------------------------------------- queues */
+
+/* Global run queue: a list under the sched lock. */
+static void globrunq_put(tc__g *g) {
+  g->schedlink = NULL;
+  if (tc__sched.runq_tail)
+    tc__sched.runq_tail->schedlink = g;
+  else
+    tc__sched.runq_head = g;
+  tc__sched.runq_tail = g;
+  tc__store_relaxed(&tc__sched.runqsize, tc__sched.runqsize + 1);
+}
+
+static void globrunq_put_batch(tc__g *head, tc__g *tail, uint32_t n) {
+  tail->schedlink = NULL;
+  if (tc__sched.runq_tail)
+    tc__sched.runq_tail->schedlink = head;
+  else
+    tc__sched.runq_head = head;
+  tc__sched.runq_tail = tail;
+  tc__store_relaxed(&tc__sched.runqsize, tc__sched.runqsize + n);
+}
+
+static tc__g *globrunq_pop(void) {
+  tc__g *g = tc__sched.runq_head;
+  if (g) {
+    tc__sched.runq_head = g->schedlink;
+    if (tc__sched.runq_head == NULL)
+      tc__sched.runq_tail = NULL;
+    tc__store_relaxed(&tc__sched.runqsize, tc__sched.runqsize - 1);
+  }
+  return g;
+}
+
+/* Tries to put g and half the local queue on the global queue. */
+static bool runq_put_slow(tc__p *p, tc__g *g, uint32_t h, uint32_t t) {
+  tc__g *batch[TC__RUNQ / 2 + 1];
+  uint32_t n = (t - h) / 2;
+  for (uint32_t i = 0; i < n; i++)
+    batch[i] = p->runq[(h + i) % TC__RUNQ];
+  if (!tc__cas_acq_rel(&p->runqhead, &h, h + n))
+    return false;
+  batch[n] = g;
+  for (uint32_t i = 0; i < n; i++)
+    batch[i]->schedlink = batch[i + 1];
+  tc__spin_lock(&tc__sched.lock);
+  globrunq_put_batch(batch[0], batch[n], n + 1);
+  tc__spin_unlock(&tc__sched.lock);
+  return true;
+}
+
+/* Puts g on p's local queue (step 3); owner only. */
+static void runq_put(tc__p *p, tc__g *g, bool next) {
+  if (next) {
+    tc__g *old = __atomic_exchange_n(&p->runnext, g, __ATOMIC_ACQ_REL);
+    if (old == NULL)
+      return;
+    g = old; /* the old runnext goes to the tail */
+  }
+  for (;;) {
+    uint32_t h = tc__load_acquire(&p->runqhead);
+    uint32_t t = p->runqtail;
+    if (t - h < TC__RUNQ) {
+      p->runq[t % TC__RUNQ] = g;
+      tc__store_release(&p->runqtail, t + 1);
+      return;
+    }
+    if (runq_put_slow(p, g, h, t))
+      return;
+  }
+}
+
+/* Takes a G from p's local queue; owner only.  *inherit: it was runnext. */
+static tc__g *runq_get(tc__p *p, bool *inherit) {
+  tc__g *next = tc__load_relaxed(&p->runnext);
+  if (next && tc__cas_acq_rel(&p->runnext, &next, (tc__g *)NULL)) {
+    *inherit = true;
+    return next;
+  }
+  *inherit = false;
+  for (;;) {
+    uint32_t h = tc__load_acquire(&p->runqhead);
+    uint32_t t = p->runqtail;
+    if (t == h)
+      return NULL;
+    tc__g *g = p->runq[h % TC__RUNQ];
+    if (tc__cas_acq_rel(&p->runqhead, &h, h + 1))
+      return g;
+  }
+}
+
+static uint32_t runq_len(tc__p *p) {
+  uint32_t h = tc__load_acquire(&p->runqhead);
+  uint32_t t = tc__load_acquire(&p->runqtail);
+  return t - h;
+}
+
+static bool runq_empty(tc__p *p) {
+  return runq_len(p) == 0 && tc__load_relaxed(&p->runnext) == NULL;
+}
+
+/* Grabs half of victim's queue into batch; returns how many. */
+static uint32_t runq_grab(tc__p *victim, tc__g **batch, bool take_next) {
+  for (;;) {
+    uint32_t h = tc__load_acquire(&victim->runqhead);
+    uint32_t t = tc__load_acquire(&victim->runqtail);
+    uint32_t n = t - h;
+    n = n - n / 2;
+    if (n == 0) {
+      if (take_next) {
+        tc__g *next = tc__load_relaxed(&victim->runnext);
+        if (next) {
+          if (tc__load_relaxed(&victim->status) == TC__P_RUNNING)
+            usleep(3); /* let the victim run what it just readied */
+          if (tc__cas_acq_rel(&victim->runnext, &next, (tc__g *)NULL)) {
+            batch[0] = next;
+            return 1;
+          }
+        }
+      }
+      return 0;
+    }
+    if (n > TC__RUNQ / 2)
+      continue; /* read an inconsistent h/t: retry */
+    for (uint32_t i = 0; i < n; i++)
+      batch[i] = victim->runq[(h + i) % TC__RUNQ];
+    if (tc__cas_acq_rel(&victim->runqhead, &h, h + n))
+      return n;
+  }
+}
+
+/* Steals half of victim's queue into p; returns one G to run. */
+static tc__g *runq_steal(tc__p *p, tc__p *victim, bool take_next) {
+  tc__g *batch[TC__RUNQ / 2];
+  uint32_t n = runq_grab(victim, batch, take_next);
+  if (n == 0)
+    return NULL;
+  tc__g *g = batch[--n];
+  uint32_t t = p->runqtail;
+  for (uint32_t i = 0; i < n; i++)
+    p->runq[(t + i) % TC__RUNQ] = batch[i];
+  tc__store_release(&p->runqtail, t + n);
+  return g;
+}
+
+/* Moves up to a fair share of the global queue to p; sched lock held. */
+static tc__g *globrunq_get(tc__p *p, uint32_t max) {
+  uint32_t size = tc__sched.runqsize;
+  if (size == 0)
+    return NULL;
+  uint32_t n = size / tc__sched.nprocs + 1;
+  if (n > size)
+    n = size;
+  if (max > 0 && n > max)
+    n = max;
+  if (n > TC__RUNQ / 2)
+    n = TC__RUNQ / 2;
+  tc__g *g = globrunq_pop();
+  for (uint32_t i = 1; i < n; i++)
+    runq_put(p, globrunq_pop(), false);
+  return g;
+}
+
+/* ---------------------------------------------------------------- Ps, Ms */
+
+/* Idle P list; sched lock held. */
+static void pidle_put(tc__p *p) {
+  p->status = TC__P_IDLE;
+  p->m = NULL;
+  p->link = tc__sched.pidle;
+  tc__sched.pidle = p;
+  tc__store_relaxed(&tc__sched.npidle, tc__sched.npidle + 1);
+}
+
+static tc__p *pidle_get(void) {
+  tc__p *p = tc__sched.pidle;
+  if (p) {
+    tc__sched.pidle = p->link;
+    tc__store_relaxed(&tc__sched.npidle, tc__sched.npidle - 1);
+  }
+  return p;
+}
+
+/* Binds p to the running M. */
+static void acquirep(tc__m *m, tc__p *p) {
+  m->p = p;
+  p->m = m;
+  tc__store_relaxed(&p->status, (uint32_t)TC__P_RUNNING);
+  m->ctx->cache = &p->cache.runs;
+}
+
+static tc__p *releasep(tc__m *m) {
+  tc__p *p = m->p;
+  m->p = NULL;
+  p->m = NULL;
+  m->ctx->cache = tc__empty_cache();
+  return p;
+}
+
+
+/* Creates an M that will run with p (spinning or not); sched lock held. */
+static bool newm(tc__p *p, bool spinning) {
+  if (tc__sched.mcount >= tc__sched.maxmcount)
+    tc__fatal("thread limit of %u reached (tc_config.max_threads)",
+              tc__sched.maxmcount);
+  tc__m *m = calloc(1, sizeof *m);
+  if (m == NULL)
+    return false;
+  m->id = tc__sched.mcount++;
+  m->nextp = p;
+  m->spinning = spinning;
+  m->rand = 0x9e3779b9u * (m->id + 1);
+  m->alllink = tc__sched.allm;
+  tc__sched.allm = m;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 256 * 1024);
+  int rc = pthread_create(&m->thread, &attr, tc__m_thread, m);
+  pthread_attr_destroy(&attr);
+  if (rc) {
+    tc__sched.allm = m->alllink;
+    tc__sched.mcount--;
+    free(m);
+    return false;
+  }
+  return true;
+}
+
+/* Gets an idle M; sched lock held. */
+static tc__m *midle_get(void) {
+  tc__m *m = tc__sched.midle;
+  if (m) {
+    tc__sched.midle = m->schedlink;
+    tc__sched.nmidle--;
+  }
+  return m;
+}
+
+/* Starts an M to run p (an idle P if NULL).  spinning: the caller counted
+ * it in nmspinning already. */
+static void startm(tc__p *p, bool spinning) {
+  tc__spin_lock(&tc__sched.lock);
+  if (p == NULL) {
+    p = pidle_get();
+    if (p == NULL) {
+      tc__spin_unlock(&tc__sched.lock);
+      if (spinning)
+        __atomic_sub_fetch(&tc__sched.nmspinning, 1, __ATOMIC_ACQ_REL);
+      return;
+    }
+  }
+  tc__m *m = midle_get();
+  if (m == NULL) {
+    if (!newm(p, spinning)) {
+      pidle_put(p);
+      if (spinning)
+        __atomic_sub_fetch(&tc__sched.nmspinning, 1, __ATOMIC_ACQ_REL);
+    }
+    tc__spin_unlock(&tc__sched.lock);
+    return;
+  }
+  tc__spin_unlock(&tc__sched.lock);
+  m->spinning = spinning;
+  m->nextp = p;
+  tc__note_wake(&m->park);
+}
+
+void tc__wakep(void) {
+  if (tc__load_relaxed(&tc__sched.npidle) == 0)
+    return;
+  uint32_t zero = 0;
+  if (tc__load_relaxed(&tc__sched.nmspinning) != 0 ||
+      !tc__cas_acq_rel(&tc__sched.nmspinning, &zero, 1u))
+    return;
+  startm(NULL, true);
+}
+
+/* Hands p, whose M is going away (syscall, stop), to another M if it has
+ * work; else makes it idle (Go's handoffp). */
+static void handoffp(tc__p *p) {
+  if (!runq_empty(p) || tc__load_relaxed(&tc__sched.runqsize) > 0) {
+    startm(p, false);
+    return;
+  }
+  if (tc__load_relaxed(&tc__sched.nmspinning) +
+          tc__load_relaxed(&tc__sched.npidle) == 0) {
+    uint32_t zero = 0;
+    if (tc__cas_acq_rel(&tc__sched.nmspinning, &zero, 1u)) {
+      startm(p, true);
+      return;
+    }
+  }
+  tc__spin_lock(&tc__sched.lock);
+  if (tc__sched.gcwaiting) {
+    p->status = TC__P_GCSTOP;
+    if (--tc__sched.stopwait == 0)
+      tc__note_wake(&tc__sched.stopnote);
+    tc__spin_unlock(&tc__sched.lock);
+    return;
+  }
+  if (tc__sched.runqsize > 0) {
+    tc__spin_unlock(&tc__sched.lock);
+    startm(p, false);
+    return;
+  }
+  pidle_put(p);
+  tc__spin_unlock(&tc__sched.lock);
+}
+
+/* Parks the M until startm hands it a P (or the runtime ends). */
+static void stopm(tc__m *m) {
+  tc__spin_lock(&tc__sched.lock);
+  __atomic_store_n(&m->park.key, 0u, __ATOMIC_SEQ_CST); /* clear */
+  m->schedlink = tc__sched.midle;
+  tc__sched.midle = m;
+  tc__sched.nmidle++;
+  tc__sched_checkdead();
+  tc__spin_unlock(&tc__sched.lock);
+  /* The runtime may have begun exiting before the clear above, in which
+   * case its wake-up was lost: look (seq_cst pairs with the exit path). */
+  if (!__atomic_load_n(&tc__sched.exiting, __ATOMIC_SEQ_CST))
+    tc__note_sleep(&m->park, -1);
+  if (tc__load_acquire(&tc__sched.exiting))
+    return;
+  acquirep(m, m->nextp);
+  m->nextp = NULL;
+}
+
+/* The P stops for the collector; the M parks (Go's gcstopm). */
+static void gcstopm(tc__m *m) {
+  if (m->spinning) {
+    m->spinning = false;
+    __atomic_sub_fetch(&tc__sched.nmspinning, 1, __ATOMIC_ACQ_REL);
+  }
+  tc__p *p = releasep(m);
+  tc__spin_lock(&tc__sched.lock);
+  p->status = TC__P_GCSTOP;
+  if (--tc__sched.stopwait == 0)
+    tc__note_wake(&tc__sched.stopnote);
+  tc__spin_unlock(&tc__sched.lock);
+  stopm(m);
+}
+
+static void resetspinning(tc__m *m) {
+  m->spinning = false;
+  if (__atomic_sub_fetch(&tc__sched.nmspinning, 1, __ATOMIC_ACQ_REL) == 0)
+    tc__wakep(); /* the last spinner to find work wakes another */
+}
+
+/* Tries every P's queue, in random order, up to 4 passes. */
+static tc__g *steal_work(tc__m *m) {
+  unsigned n = tc__sched.nprocs;
+  for (int pass = 0; pass < 4; pass++) {
+    unsigned start = fastrand(m) % n;
+    for (unsigned k = 0; k < n; k++) {
+      tc__p *victim = &tc__sched.allp[(start + k) % n];
+      if (victim == m->p)
+        continue;
+      tc__g *g = runq_steal(m->p, victim, pass == 3);
+      if (g)
+        return g;
+    }
+  }
+  return NULL;
+}
+
+static bool any_runq_nonempty(void) {
+  for (unsigned i = 0; i < tc__sched.nprocs; i++)
+    if (!runq_empty(&tc__sched.allp[i]))
+      return true;
+  return false;
+}
+
+/* Finds a G to run; parks the M while there is none (step 2).  Returns
+ * NULL only when the runtime is exiting. */
+static tc__g *find_runnable(tc__m *m, bool *inherit) {
+  for (;;) {
+    if (tc__load_acquire(&tc__sched.exiting))
+      return NULL;
+    if (tc__load_relaxed(&tc__sched.gcwaiting)) {
+      gcstopm(m);
+      continue;
+    }
+    tc__p *p = m->p;
+    *inherit = false;
+    if (tc__timers_pending())
+      tc__timers_run(tc__nanotime());
+    if (p->schedtick % 61 == 0 && tc__load_relaxed(&tc__sched.runqsize) > 0) {
+      tc__spin_lock(&tc__sched.lock);
+      tc__g *g = globrunq_get(p, 1);
+      tc__spin_unlock(&tc__sched.lock);
+      if (g)
+        return g;
+    }
+    tc__g *g = runq_get(p, inherit);
+    if (g)
+      return g;
+    if (tc__load_relaxed(&tc__sched.runqsize) > 0) {
+      tc__spin_lock(&tc__sched.lock);
+      g = globrunq_get(p, 0);
+      tc__spin_unlock(&tc__sched.lock);
+      if (g)
+        return g;
+    }
+    /* Steal, if spinning Ms are at most half the busy Ps. */
+    uint32_t busy = tc__sched.nprocs - tc__load_relaxed(&tc__sched.npidle);
+    if (m->spinning ||
+        2 * tc__load_relaxed(&tc__sched.nmspinning) < busy) {
+      if (!m->spinning) {
+        m->spinning = true;
+        __atomic_add_fetch(&tc__sched.nmspinning, 1, __ATOMIC_ACQ_REL);
+      }
+      g = steal_work(m);
+      if (g)
+        return g;
+    }
+    /* Nothing: give the P back, then re-check (the submit/unspin
+     * protocol of the header comment, step 4). */
+    tc__spin_lock(&tc__sched.lock);
+    if (tc__sched.gcwaiting || tc__sched.runqsize > 0) {
+      tc__spin_unlock(&tc__sched.lock);
+      continue;
+    }
+    releasep(m);
+    pidle_put(p);
+    tc__spin_unlock(&tc__sched.lock);
+    bool was_spinning = m->spinning;
+    if (m->spinning) {
+      m->spinning = false;
+      __atomic_sub_fetch(&tc__sched.nmspinning, 1, __ATOMIC_ACQ_REL);
+    }
+    if (was_spinning && (any_runq_nonempty() || tc__timers_pending())) {
+      tc__spin_lock(&tc__sched.lock);
+      tc__p *np = pidle_get();
+      tc__spin_unlock(&tc__sched.lock);
+      if (np) {
+        acquirep(m, np);
+        m->spinning = true;
+        __atomic_add_fetch(&tc__sched.nmspinning, 1, __ATOMIC_ACQ_REL);
+        continue;
+      }
+    }
+    stopm(m);
+    if (tc__load_acquire(&tc__sched.exiting))
+      return NULL;
+  }
+}
+
+/* ---------------------------------------------------------------- running */
+
+/* Switches from g0 to g, or (g == NULL) from the running G to g0, telling
+ * the sanitizers (run.c). */
+static void switch_to(tc__m *m, tc__g *g, bool dying) {
+  if (g) {
+    tc__sanitizer_switch_begin(&m->g0_fake, g->stack->lo, g->stack->size,
+                               g->tsan_fiber);
+    tc__switch(&m->g0ctx, &g->ctx);
+    tc__sanitizer_switch_end(getm()->g0_fake);
+  } else {
+    tc__g *cur = m->curg;
+    tc__sanitizer_switch_begin(dying ? NULL : &cur->asan_fake_stack, m->g0_lo,
+                               (size_t)(m->g0_hi - m->g0_lo), m->g0_tsan_fiber);
+    tc__switch(&cur->ctx, &m->g0ctx);
+    tc__sanitizer_switch_end(cur->asan_fake_stack);
+  }
+}
+
+/* Switches from g0 into g (status RUNNABLE). */
+static void execute(tc__m *m, tc__g *g, bool inherit) {
+  tc__g_cas(g, TC__G_RUNNABLE, TC__G_RUNNING);
+  m->curg = g;
+  g->m = m;
+  if (!inherit)
+    m->p->schedtick++;
+  m->ctx->rs = &g->rs;
+  tc__store_relaxed(&m->ctx->preempt, tc__load_relaxed(&tc__sched.gcwaiting));
+  switch_to(m, g, false);
+}
+
+/* Finishes, on g0, what the G that just switched out asked for. */
+static void after_switch(tc__m *m) {
+  tc__g *g = m->curg;
+  int what = m->after;
+  m->after = TC__AFTER_NONE;
+  m->curg = NULL;
+  g->m = NULL;
+  m->ctx->rs = NULL;
+  switch (what) {
+  case TC__AFTER_PARK:
+    if (m->unlockf)
+      m->unlockf(m->unlockarg);
+    m->unlockf = NULL;
+    break;
+  case TC__AFTER_YIELD:
+    tc__g_cas(g, TC__G_RUNNING, TC__G_RUNNABLE);
+    tc__spin_lock(&tc__sched.lock);
+    globrunq_put(g);
+    tc__spin_unlock(&tc__sched.lock);
+    break;
+  case TC__AFTER_EXIT:
+    tc__proc_gfree(m, g);
+    break;
+  case TC__AFTER_SYSCALL_BLOCK:
+    /* exit from a syscall found no P: queue the G, park this M */
+    tc__spin_lock(&tc__sched.lock);
+    globrunq_put(g);
+    tc__spin_unlock(&tc__sched.lock);
+    stopm(m);
+    break;
+  default:
+    tc__fatal("coroutine %llu switched to the scheduler with no reason",
+              (unsigned long long)g->id);
+  }
+}
+
+void tc__proc_schedule(tc__m *m) {
+  for (;;) {
+    bool inherit;
+    tc__g *g = find_runnable(m, &inherit);
+    if (g == NULL)
+      return;
+    if (m->spinning)
+      resetspinning(m);
+    execute(m, g, inherit);
+    after_switch(m);
+  }
+}
+
+/* Switches from the running G back to g0, leaving `what` for g0. */
+static void to_g0(tc__m *m, tc__g *g, int what) {
+  (void)g;
+  m->after = what;
+  switch_to(m, NULL, what == TC__AFTER_EXIT);
+  /* resumed by execute(), possibly on another M */
+}
+
+void tc__park(const char *reason, void (*unlock)(void *), void *arg) {
+  tc__m *m = getm();
+  tc__g *g = m->curg;
+  g->waitreason = reason;
+  m->unlockf = unlock;
+  m->unlockarg = arg;
+  tc__g_cas(g, TC__G_RUNNING, TC__G_WAITING);
+  to_g0(m, g, TC__AFTER_PARK);
+  g->waitreason = NULL;
+}
+
+void tc__ready(tc__g *g) {
+  tc__g_cas(g, TC__G_WAITING, TC__G_RUNNABLE);
+  tc__m *m = getm();
+  if (m && m->p && tc__load_relaxed(&m->p->status) == TC__P_RUNNING) {
+    runq_put(m->p, g, m->curg != NULL); /* from a G: it runs next */
+  } else {
+    tc__spin_lock(&tc__sched.lock);
+    globrunq_put(g);
+    tc__spin_unlock(&tc__sched.lock);
+  }
+  tc__wakep();
+}
+
+void tc_yield(void) {
+  tc__m *m = getm();
+  tc__g *g = tc__needg("tc_yield");
+  to_g0(m, g, TC__AFTER_YIELD);
+}
+
+void tc__safepoint_slow(void) {
+  tc__m *m = getm();
+  tc__ctx *ctx = tc__ctx_get();
+  tc__store_relaxed(&ctx->preempt, 0u);
+  if (m == NULL || !tc__sched.running || m->curg == NULL)
+    return;
+  /* Stopping for the collector or asked to yield by sysmon: either way
+   * the G goes to the global queue and the M reschedules; find_runnable
+   * stops the P if the world is stopping. */
+  tc_yield();
+}
+
+/* ---------------------------------------------------------------- G lifecycle */
+
+static void g_main(void *arg);
+
+/* Returns a G from m's P cache or the global free list, or a new one. */
+static tc__g *galloc(tc__m *m) {
+  tc__p *p = m ? m->p : NULL;
+  tc__g *g = NULL;
+  if (p && p->gfree) {
+    g = p->gfree;
+    p->gfree = g->schedlink;
+    p->gfreecnt--;
+  } else {
+    tc__spin_lock(&tc__sched.lock);
+    g = tc__sched.gfree;
+    if (g)
+      tc__sched.gfree = g->schedlink;
+    tc__spin_unlock(&tc__sched.lock);
+  }
+  if (g == NULL) {
+    g = calloc(1, sizeof *g);
+    if (g == NULL)
+      return NULL;
+    g->status = TC__G_DEAD;
+  }
+  if (g->stack == NULL) {
+    g->stack = tc__stack_get();
+    if (g->stack == NULL) {
+      free(g);
+      return NULL;
+    }
+  }
+  return g;
+}
+
+void tc__proc_gfree(tc__m *m, tc__g *g) {
+  tc__g_cas(g, TC__G_RUNNING, TC__G_DEAD);
+  tc__sanitizer_g_exit(g);
+  tc__spin_lock(&tc__sched.allg_lock);
+  if (g->allprev)
+    g->allprev->allnext = g->allnext;
+  else
+    tc__sched.allg = g->allnext;
+  if (g->allnext)
+    g->allnext->allprev = g->allprev;
+  tc__sched.ngoroutines--;
+  tc__spin_unlock(&tc__sched.allg_lock);
+  g->fn = NULL;
+  g->arg = NULL;
+  g->rs.top = NULL;
+  g->waiting = NULL;
+  tc__p *p = m->p;
+  if (p && p->gfreecnt < 64) {
+    g->schedlink = p->gfree;
+    p->gfree = g;
+    p->gfreecnt++;
+  } else {
+    tc__spin_lock(&tc__sched.lock);
+    g->schedlink = tc__sched.gfree;
+    tc__sched.gfree = g;
+    tc__spin_unlock(&tc__sched.lock);
+  }
+  if (g == tc__sched.maing) {
+    /* main returned: the program is over (step: tc_run returns) */
+    __atomic_store_n(&tc__sched.exiting, 1u, __ATOMIC_SEQ_CST);
+    for (tc__m *o = tc__sched.allm; o; o = o->alllink)
+      tc__note_wake(&o->park);
+    tc__sysmon_wake();
+  }
+}
+
+/* Creates a G running fn(arg), RUNNABLE, not yet queued. */
+tc__g *tc__proc_newg(tc_fn fn, void *arg, const char *file, int line,
+                     const char *func) {
+  tc__m *m = getm();
+  tc__g *g = galloc(m);
+  if (g == NULL)
+    return NULL;
+  g->fn = fn;
+  g->arg = arg;
+  g->go_file = file;
+  g->go_line = line;
+  g->go_func = func;
+  g->rs.top = NULL;
+  g->waiting = NULL;
+  g->param = NULL;
+  g->waitreason = NULL;
+  g->selectdone = 0;
+  g->timer_when = 0;
+  g->id = __atomic_add_fetch(&tc__sched.goidgen, 1, __ATOMIC_RELAXED);
+  tc__context_init(&g->ctx, g->stack->lo, g->stack->hi, g_main, g);
+  tc__sanitizer_g_create(g);
+  tc__spin_lock(&tc__sched.allg_lock);
+  g->allprev = NULL;
+  g->allnext = tc__sched.allg;
+  if (tc__sched.allg)
+    tc__sched.allg->allprev = g;
+  tc__sched.allg = g;
+  tc__sched.ngoroutines++;
+  tc__spin_unlock(&tc__sched.allg_lock);
+  tc__g_cas(g, TC__G_DEAD, TC__G_RUNNABLE);
+  return g;
+}
+
+int tc__go(tc_fn fn, void *arg, const char *file, int line,
+           const char *func) {
+  tc__g *self = tc__needg("tc_go");
+  (void)self;
+  if (fn == NULL)
+    return TC_EINVAL;
+  tc__g *g = tc__proc_newg(fn, arg, file, line, func);
+  if (g == NULL)
+    return TC_ENOMEM;
+  tc__m *m = getm();
+  runq_put(m->p, g, true);
+  tc__wakep();
+  return TC_OK;
+}
+
+static void g_main(void *arg) {
+  tc__g *g = arg;
+  tc__sanitizer_switch_end(NULL);
+  g->fn(g->arg);
+  /* The root stack must be empty: every TC_LOCALS frame was popped. */
+  if (g->rs.top)
+    tc__fatal("coroutine %llu returned with root frame TC_LOCALS(%s) at "
+              "%s:%d still pushed",
+              (unsigned long long)g->id, g->rs.top->site->names,
+              g->rs.top->site->file, g->rs.top->site->line);
+  tc__m *m = getm();
+  to_g0(m, g, TC__AFTER_EXIT);
+  tc__fatal("a dead coroutine was resumed");
+}
+
+uint64_t tc_self(void) { return tc__needg("tc_self")->id; }
+
+/* ---------------------------------------------------------------- syscalls */
+
+void tc_syscall_enter(void) {
+  tc__m *m = getm();
+  tc__g *g = tc__needg("tc_syscall_enter");
+  tc__p *p = m->p;
+  tc__g_cas(g, TC__G_RUNNING, TC__G_SYSCALL);
+  m->oldp = p;
+  p->syscalltick++;
+  m->ctx->cache = tc__empty_cache(); /* no allocation inside */
+  tc__store_release(&p->status, (uint32_t)TC__P_SYSCALL);
+  if (tc__load_relaxed(&tc__sched.gcwaiting)) {
+    /* the world is stopping: give the P up now */
+    uint32_t s = TC__P_SYSCALL;
+    if (tc__cas_acq_rel(&p->status, &s, (uint32_t)TC__P_GCSTOP)) {
+      m->p = NULL;
+      p->m = NULL;
+      tc__spin_lock(&tc__sched.lock);
+      if (--tc__sched.stopwait == 0)
+        tc__note_wake(&tc__sched.stopnote);
+      tc__spin_unlock(&tc__sched.lock);
+    }
+  }
+}
+
+void tc_syscall_exit(void) {
+  tc__m *m = getm();
+  tc__g *g = m ? m->curg : NULL;
+  if (g == NULL || g->status != TC__G_SYSCALL)
+    tc__fatal("tc_syscall_exit without tc_syscall_enter");
+  tc__p *p = m->oldp;
+  m->oldp = NULL;
+  /* fast path: the old P is still ours */
+  uint32_t s = TC__P_SYSCALL;
+  if (p && m->p == p && tc__cas_acq_rel(&p->status, &s, (uint32_t)TC__P_RUNNING)) {
+    m->ctx->cache = &p->cache.runs;
+    tc__g_cas(g, TC__G_SYSCALL, TC__G_RUNNING);
+    return;
+  }
+  m->p = NULL;
+  /* any idle P */
+  tc__spin_lock(&tc__sched.lock);
+  tc__p *np = tc__sched.gcwaiting ? NULL : pidle_get();
+  tc__spin_unlock(&tc__sched.lock);
+  if (np) {
+    acquirep(m, np);
+    tc__g_cas(g, TC__G_SYSCALL, TC__G_RUNNING);
+    return;
+  }
+  /* none: queue the G and park this M (on g0) */
+  tc__g_cas(g, TC__G_SYSCALL, TC__G_RUNNABLE);
+  to_g0(m, g, TC__AFTER_SYSCALL_BLOCK);
+}
+
+/* Retakes a P from an M in a syscall (sysmon). */
+bool tc__proc_retake_syscall(tc__p *p) {
+  uint32_t s = TC__P_SYSCALL;
+  if (!tc__cas_acq_rel(&p->status, &s, (uint32_t)TC__P_IDLE))
+    return false;
+  p->syscalltick++;
+  tc__m *owner = p->m;
+  if (owner)
+    owner->p = NULL;
+  p->m = NULL;
+  handoffp(p);
+  return true;
+}
+
+/* ---------------------------------------------------------------- the world */
+
+void tc__stop_the_world(const char *why) {
+  (void)why;
+  tc__m *m = getm();
+  tc__spin_lock(&tc__sched.lock);
+  tc__sched.stopwait = tc__sched.nprocs;
+  tc__store_relaxed(&tc__sched.gcwaiting, 1u);
+  tc__sched.stopwait--; /* our own P */
+  for (unsigned i = 0; i < tc__sched.nprocs; i++) {
+    tc__p *p = &tc__sched.allp[i];
+    if (p == m->p)
+      continue;
+    uint32_t s = TC__P_SYSCALL;
+    if (tc__cas_acq_rel(&p->status, &s, (uint32_t)TC__P_GCSTOP)) {
+      p->syscalltick++;
+      if (p->m)
+        p->m->p = NULL;
+      p->m = NULL;
+      tc__sched.stopwait--;
+    }
+  }
+  tc__p *p;
+  while ((p = pidle_get()) != NULL) {
+    p->status = TC__P_GCSTOP;
+    tc__sched.stopwait--;
+  }
+  for (tc__m *o = tc__sched.allm; o; o = o->alllink)
+    if (o->ctx && o->p)
+      tc__store_relaxed(&o->ctx->preempt, 1u);
+  bool wait = tc__sched.stopwait > 0;
+  if (wait)
+    tc__note_clear(&tc__sched.stopnote);
+  tc__spin_unlock(&tc__sched.lock);
+  while (wait) {
+    tc__note_sleep(&tc__sched.stopnote, 100000); /* 100 us, then re-poke */
+    tc__spin_lock(&tc__sched.lock);
+    wait = tc__sched.stopwait > 0;
+    if (wait) {
+      for (tc__m *o = tc__sched.allm; o; o = o->alllink)
+        if (o->ctx && o->p)
+          tc__store_relaxed(&o->ctx->preempt, 1u);
+    }
+    tc__spin_unlock(&tc__sched.lock);
+  }
+}
+
+void tc__start_the_world(void) {
+  tc__m *m = getm();
+  tc__spin_lock(&tc__sched.lock);
+  tc__store_relaxed(&tc__sched.gcwaiting, 0u);
+  tc__p *needm = NULL;
+  for (unsigned i = 0; i < tc__sched.nprocs; i++) {
+    tc__p *p = &tc__sched.allp[i];
+    if (p == m->p || p->status != TC__P_GCSTOP)
+      continue;
+    if (runq_empty(p)) {
+      pidle_put(p);
+    } else {
+      p->status = TC__P_IDLE;
+      p->link = needm;
+      needm = p;
+    }
+  }
+  tc__spin_unlock(&tc__sched.lock);
+  while (needm) {
+    tc__p *p = needm;
+    needm = p->link;
+    startm(p, false);
+  }
+  tc__wakep();
+}
+
+void tc__for_each_g(void (*fn)(tc__g *g, void *arg), void *arg) {
+  tc__spin_lock(&tc__sched.allg_lock);
+  for (tc__g *g = tc__sched.allg; g; g = g->allnext)
+    fn(g, arg);
+  tc__spin_unlock(&tc__sched.allg_lock);
+}

@@ -1,0 +1,131 @@
+/*
+ * sched/proc.h -- the M, P and scheduler records, shared by proc.c, run.c,
+ * sysmon.c and deadlock.c.
+ *
+ * P status, and what holds in each:
+ *   IDLE     on the idle list (or being handed over); no M.
+ *   RUNNING  owned by an M that runs Gs with it; only that M uses its cache.
+ *   SYSCALL  its M is in a system call and may come back for it; sysmon or
+ *            a stopping world may take it (CAS from SYSCALL).
+ *   GCSTOP   stopped for the collector; nobody runs Gs with it.
+ */
+#ifndef TC_SCHED_PROC_H
+#define TC_SCHED_PROC_H
+
+#ifndef TC_BUILDING_LIBRARY
+#error "sched/proc.h is internal to tricolor"
+#endif
+
+#include "sched/sched.h"
+
+#define TC__RUNQ 256 /* local run queue slots (Go's) */
+
+enum { TC__P_IDLE = 0, TC__P_RUNNING = 1, TC__P_SYSCALL = 2,
+       TC__P_GCSTOP = 3 };
+
+/* What a G that switched to g0 wants g0 to finish. */
+enum { TC__AFTER_NONE, TC__AFTER_PARK, TC__AFTER_YIELD, TC__AFTER_EXIT,
+       TC__AFTER_SYSCALL_BLOCK };
+
+struct tc__p {
+  uint32_t id;
+  uint32_t status;            /* TC__P_* */
+  tc__p *link;                /* idle list */
+  tc__m *m;                   /* owner while RUNNING or SYSCALL */
+  uint32_t schedtick;         /* G switches not inheriting a slice */
+  uint32_t syscalltick;       /* syscalls entered and retakes */
+  uint32_t runqhead;          /* consumers CAS */
+  uint32_t runqtail;          /* owner stores (release) */
+  tc__g *runq[TC__RUNQ];
+  tc__g *runnext;             /* runs next, inherits the time slice */
+  tc__g *gfree;               /* dead Gs kept for reuse */
+  int gfreecnt;
+  tc__mcache cache;           /* allocation cache (heap/cache.c) */
+  /* sysmon's view, to detect long runs and long syscalls */
+  uint32_t mon_schedtick;
+  int64_t mon_schedwhen;
+  uint32_t mon_syscalltick;
+  int64_t mon_syscallwhen;
+};
+
+struct tc__m {
+  uint32_t id;
+  pthread_t thread;
+  tc__ctx *ctx;               /* this thread's context (TLS) */
+  tc__context g0ctx;          /* the scheduling loop's saved context */
+  char *g0_lo, *g0_hi;        /* native stack bounds (sanitizers) */
+  void *g0_tsan_fiber;
+  void *g0_fake;              /* ASan fake stack of g0 during a switch */
+  tc__g *curg;                /* running G */
+  tc__p *p;                   /* attached P */
+  tc__p *nextp;               /* P handed over by startm */
+  tc__p *oldp;                /* P held when a syscall began */
+  bool spinning;              /* looking for work, counted in nmspinning */
+  tc__note park;              /* sleeps here while idle */
+  tc__m *schedlink;           /* idle list */
+  tc__m *alllink;             /* every M */
+  int after;                  /* TC__AFTER_* left by the G for g0 */
+  void (*unlockf)(void *);    /* park: run on g0 after switching out */
+  void *unlockarg;
+  uint32_t rand;              /* xorshift state: stealing, select */
+  void *sigstack;             /* alternate signal stack */
+};
+
+typedef struct tc__sched_t {
+  uint32_t lock;              /* tc__spin: queues, idle lists, stopwait */
+  bool running;               /* tc_run is active */
+  uint32_t exiting;           /* main returned: every M leaves */
+  unsigned nprocs;
+  tc__p *allp;
+  tc__m *allm;
+  tc__m *m0;                  /* the thread that called tc_run */
+  uint32_t mcount, maxmcount;
+  tc__m *midle;
+  uint32_t nmidle;
+  tc__p *pidle;
+  uint32_t npidle;            /* read without the lock */
+  uint32_t nmspinning;        /* atomic */
+  tc__g *runq_head, *runq_tail; /* global run queue */
+  uint32_t runqsize;          /* read without the lock */
+  tc__g *gfree;               /* global dead-G cache */
+  uint32_t gcwaiting;         /* the world is stopping or stopped */
+  uint32_t stopwait;          /* Ps still to stop */
+  tc__note stopnote;
+  uint64_t goidgen;
+  uint32_t allg_lock;         /* tc__spin */
+  tc__g *allg;                /* every live G */
+  uint64_t ngoroutines;
+  tc__g *maing;
+  int64_t start_ns;
+  size_t stack_size;
+} tc__sched_t;
+
+extern tc__sched_t tc__sched;
+
+/* proc.c */
+void tc__proc_schedule(tc__m *m);
+tc__g *tc__proc_newg(tc_fn fn, void *arg, const char *file, int line,
+                     const char *func);
+void tc__proc_gfree(tc__m *m, tc__g *g);
+bool tc__proc_retake_syscall(tc__p *p);
+
+/* run.c */
+void *tc__m_thread(void *arg);
+tc__cache *tc__empty_cache(void);
+void tc__sanitizer_g_create(tc__g *g);
+void tc__sanitizer_g_exit(tc__g *g);
+/* Announces a switch to the sanitizers, right before tc__switch:
+ * save_fake receives the current context's ASan fake stack (NULL when the
+ * current coroutine never resumes); the target's stack and TSan fiber. */
+void tc__sanitizer_switch_begin(void **save_fake, const void *to_lo,
+                                size_t to_size, void *to_fiber);
+/* Completes a switch in the context that resumed (fake: its saved one). */
+void tc__sanitizer_switch_end(void *fake);
+
+/* deadlock.c: called with the sched lock held when an M goes idle */
+void tc__sched_checkdead(void);
+
+/* sysmon.c */
+void tc__sysmon_wake(void);
+
+#endif /* TC_SCHED_PROC_H */

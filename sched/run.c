@@ -1,0 +1,321 @@
+/*
+ * sched/run.c -- tc_run (starting and ending the scheduler), the threads
+ * (M) it starts, the sanitizer and valgrind annotations of coroutine
+ * switches, and the hooks through which the collector stops and scans the
+ * mutators.
+ *
+ * tc_run:
+ *   1. tc_init (heap, collector), then P records, then the calling thread
+ *      becomes M0 and main(arg) becomes G1 on P0.
+ *   2. M0 runs the scheduling loop; other Ms start as work appears
+ *      (wakep).  sysmon starts with the scheduler.
+ *   3. When G1 returns, `exiting` is set and every M is woken; each leaves
+ *      its loop (M0 returns into tc_run), sysmon stops, the other threads
+ *      are joined, every G and stack is freed and tc_shutdown releases the
+ *      heap.  Coroutines still alive are dropped, as in Go.
+ *
+ * Collector hooks (tc__world_*): without the scheduler (tc_init alone) the
+ * one mutator is the thread itself; with it, the world is stopped through
+ * the Ps and every G's root stack, its tc_go argument and the values of its
+ * pending channel operations are scanned.
+ *
+ * Sanitizers: AddressSanitizer needs __sanitizer_start/finish_switch_fiber
+ * around every switch so it knows which stack is live; ThreadSanitizer needs
+ * a fiber per coroutine and __tsan_switch_to_fiber; valgrind needs every
+ * coroutine stack registered.  All compile to nothing otherwise.
+ */
+#define _GNU_SOURCE 1 /* pthread_getattr_np */
+#include "sched/proc.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#define TC__ASAN 1
+#endif
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#define TC__TSAN 1
+#endif
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define TC__VALGRIND 1
+#endif
+
+static tc__cache empty;
+tc__cache *tc__empty_cache(void) { return &empty; }
+
+/* ---------------------------------------------------------------- sanitizers */
+
+void tc__sanitizer_g_create(tc__g *g) {
+#if defined(TC__TSAN)
+  if (g->tsan_fiber == NULL)
+    g->tsan_fiber = __tsan_create_fiber(0);
+#else
+  (void)g;
+#endif
+}
+
+void tc__sanitizer_g_exit(tc__g *g) {
+  /* The TSan fiber is kept with the pooled G and reused. */
+  (void)g;
+}
+
+void tc__sanitizer_switch_begin(void **save_fake, const void *to_lo,
+                                size_t to_size, void *to_fiber) {
+#if defined(TC__ASAN)
+  __sanitizer_start_switch_fiber(save_fake, to_lo, to_size);
+#else
+  (void)save_fake;
+  (void)to_lo;
+  (void)to_size;
+#endif
+#if defined(TC__TSAN)
+  __tsan_switch_to_fiber(to_fiber, 0);
+#else
+  (void)to_fiber;
+#endif
+}
+
+void tc__sanitizer_switch_end(void *fake) {
+#if defined(TC__ASAN)
+  __sanitizer_finish_switch_fiber(fake, NULL, NULL);
+#else
+  (void)fake;
+#endif
+}
+
+/* Records the bounds of this thread's native stack (g0). */
+static void g0_bounds(tc__m *m) {
+  pthread_attr_t attr;
+  void *addr = NULL;
+  size_t size = 0;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    pthread_attr_getstack(&attr, &addr, &size);
+    pthread_attr_destroy(&attr);
+  }
+  m->g0_lo = addr;
+  m->g0_hi = (char *)addr + size;
+#if defined(TC__TSAN)
+  m->g0_tsan_fiber = __tsan_get_current_fiber();
+#endif
+}
+
+/* ---------------------------------------------------------------- threads */
+
+/* Makes the calling thread M m: its context, signal stack, stack bounds. */
+static void m_enter(tc__m *m) {
+  tc__ctx *ctx = tc__ctx_current();
+  ctx->owner = m;
+  ctx->cache = &empty;
+  ctx->rs = NULL;
+  ctx->preempt = 0;
+  m->ctx = ctx;
+  g0_bounds(m);
+  tc__stack_thread_init();
+}
+
+static void m_leave(tc__m *m) {
+  tc__stack_thread_destroy();
+  m->ctx->owner = NULL;
+  m->ctx->cache = &empty;
+  m->ctx->rs = NULL;
+}
+
+static void *m_thread(void *arg) {
+  tc__m *m = arg;
+  m_enter(m);
+  tc__p *p = m->nextp;
+  m->nextp = NULL;
+  if (p) {
+    m->p = p;
+    p->m = m;
+    tc__store_relaxed(&p->status, (uint32_t)TC__P_RUNNING);
+    m->ctx->cache = &p->cache.runs;
+  }
+  tc__proc_schedule(m);
+  m_leave(m);
+  return NULL;
+}
+
+/* proc.c's newm starts threads here. */
+void *tc__m_thread(void *arg) { return m_thread(arg); }
+
+/* ---------------------------------------------------------------- tc_run */
+
+static void free_gs(tc__g *list) {
+  while (list) {
+    tc__g *g = list;
+    list = g->schedlink;
+    if (g->stack)
+      tc__stack_put(g->stack);
+#if defined(TC__TSAN)
+    if (g->tsan_fiber)
+      __tsan_destroy_fiber(g->tsan_fiber);
+#endif
+    free(g);
+  }
+}
+
+int tc_run(const tc_config *cfg, tc_fn main_fn, void *arg) {
+  if (main_fn == NULL)
+    return TC_EINVAL;
+  if (tc__sched.running)
+    return TC_EBUSY;
+  tc_config def = {0};
+  if (cfg == NULL)
+    cfg = &def;
+  int rc = tc_init(cfg);
+  if (rc)
+    return rc;
+  /* tc_init made this thread the bare mutator: hand over to the scheduler */
+  tc__ctx *ctx = tc__ctx_current();
+  memset(&tc__sched, 0, sizeof tc__sched);
+  tc__sched.nprocs = tc__gc.procs;
+  tc__sched.maxmcount = cfg->max_threads > 0 ? (uint32_t)cfg->max_threads : 10000u;
+  tc__sched.stack_size = cfg->stack_size ? cfg->stack_size : 64 * 1024;
+  tc__sched.start_ns = (int64_t)tc__nanotime();
+  rc = tc__stacks_init(tc__sched.stack_size);
+  if (rc) {
+    tc_shutdown();
+    return rc;
+  }
+  tc__timers_init();
+  tc__sched.allp = calloc(tc__sched.nprocs, sizeof(tc__p));
+  tc__m *m0 = calloc(1, sizeof(tc__m));
+  if (tc__sched.allp == NULL || m0 == NULL) {
+    free(tc__sched.allp);
+    free(m0);
+    tc__timers_destroy();
+    tc__stacks_destroy();
+    tc_shutdown();
+    return TC_ENOMEM;
+  }
+  for (unsigned i = 0; i < tc__sched.nprocs; i++)
+    tc__sched.allp[i].id = i;
+  m0->id = 0;
+  m0->rand = 0x9e3779b9u;
+  tc__sched.mcount = 1;
+  tc__sched.allm = m0;
+  tc__sched.m0 = m0;
+  /* P0 for M0, the others idle */
+  for (unsigned i = tc__sched.nprocs; i-- > 1;) {
+    tc__p *p = &tc__sched.allp[i];
+    p->status = TC__P_IDLE;
+    p->link = tc__sched.pidle;
+    tc__sched.pidle = p;
+    tc__sched.npidle++;
+  }
+  tc__ctx *saved = ctx;
+  (void)saved;
+  m_enter(m0);
+  tc__p *p0 = &tc__sched.allp[0];
+  m0->p = p0;
+  p0->m = m0;
+  p0->status = TC__P_RUNNING;
+  ctx->cache = &p0->cache.runs;
+  tc__gc.main = NULL; /* mutators are the Gs from now on */
+  tc__store_release(&tc__sched.running, true);
+
+  tc__g *g1 = tc__proc_newg(main_fn, arg, "tc_run", 0, "main");
+  if (g1 == NULL)
+    tc__fatal("out of memory creating the main coroutine");
+  tc__sched.maing = g1;
+  tc__spin_lock(&tc__sched.lock);
+  tc__g *tail = g1;
+  g1->schedlink = NULL;
+  tc__sched.runq_head = tc__sched.runq_tail = tail;
+  tc__sched.runqsize = 1;
+  tc__spin_unlock(&tc__sched.lock);
+  tc__sysmon_start();
+
+  tc__proc_schedule(m0); /* returns when main has returned */
+
+  tc__sysmon_stop();
+  for (tc__m *m = tc__sched.allm; m; m = m->alllink)
+    if (m != m0)
+      pthread_join(m->thread, NULL);
+  m_leave(m0);
+  tc__store_release(&tc__sched.running, false);
+  /* Caches go back to the heap before it is torn down (accounting). */
+  for (unsigned i = 0; i < tc__sched.nprocs; i++)
+    tc__cache_flush(&tc__sched.allp[i].cache);
+  /* Drop every G: live ones (abandoned, as in Go) and the free lists. */
+  tc__g *all = NULL;
+  for (tc__g *g = tc__sched.allg; g;) {
+    tc__g *next = g->allnext;
+    g->schedlink = all;
+    all = g;
+    g = next;
+  }
+  free_gs(all);
+  free_gs(tc__sched.gfree);
+  for (unsigned i = 0; i < tc__sched.nprocs; i++)
+    free_gs(tc__sched.allp[i].gfree);
+  for (tc__m *m = tc__sched.allm; m;) {
+    tc__m *next = m->alllink;
+    free(m);
+    m = next;
+  }
+  free(tc__sched.allp);
+  tc__timers_destroy();
+  tc__stacks_destroy();
+  memset(&tc__sched, 0, sizeof tc__sched);
+  /* back to a bare mutator so tc_shutdown's checks hold */
+  ctx->owner = tc__gc.bare;
+  ctx->cache = &tc__gc.bare->cache.runs;
+  tc__gc.main = tc__gc.bare;
+  tc_shutdown();
+  return TC_OK;
+}
+
+/* ---------------------------------------------------------------- collector hooks */
+
+void tc__world_stop(void) {
+  if (tc__sched.running)
+    tc__stop_the_world("GC");
+}
+
+void tc__world_start(void) {
+  if (tc__sched.running)
+    tc__start_the_world();
+}
+
+void tc__world_flush_caches(void) {
+  if (!tc__sched.running) {
+    tc__cache_flush(&tc__gc.main->cache);
+    return;
+  }
+  for (unsigned i = 0; i < tc__sched.nprocs; i++)
+    tc__cache_flush(&tc__sched.allp[i].cache);
+}
+
+static void scan_g(tc__g *g, void *arg) {
+  tc__marker *m = arg;
+  if (g->status == TC__G_DEAD)
+    return;
+  tc__roots_scan_stack(m, &g->rs);
+  if (g->arg)
+    tc__mark_ref(m, g->arg, &g->arg);
+  for (tc__sudog *s = g->waiting; s; s = s->waitlink)
+    if (s->elemref && s->elem)
+      tc__mark_ref(m, s->elem, &s->elem);
+}
+
+void tc__world_scan_stacks(tc__marker *m) {
+  if (!tc__sched.running) {
+    tc__roots_scan_stack(m, tc__gc.main->rs);
+    return;
+  }
+  tc__for_each_g(scan_g, m);
+}
+
+int64_t tc_now(void) { return (int64_t)tc__nanotime(); }
+
+void tc__yield_if_scheduled(void) {
+  if (tc__sched.running && tc__getg())
+    tc_yield();
+}

@@ -1,0 +1,180 @@
+/*
+ * sched/sched.h -- the scheduler's internal interface: coroutines (G),
+ * threads (M), processors (P), parking, locks, stacks and timers.
+ *
+ * Entities (as in Go, GO_REFERENCE.md section 4):
+ *   G  a coroutine: machine context, C stack, root stack, status.
+ *   M  an OS thread.  Runs the scheduler loop on its own (native) stack,
+ *      called g0 here, and switches into Gs from there.
+ *   P  a processor token, `procs` of them.  An M needs a P to run Gs.  A P
+ *      owns a local run queue (256 + runnext) and the allocation cache.
+ *
+ * G status, and what holds in each (changed only through tc__g_cas):
+ *   IDLE      being created; nobody else sees it.
+ *   RUNNABLE  on a run queue (or about to be); not running.  Its stack and
+ *             root stack are frozen: the collector may scan them.
+ *   RUNNING   running on an M that holds a P.  Only it touches its stack.
+ *   SYSCALL   inside tc_syscall_enter/exit, without a P.  Its root stack
+ *             is frozen (published at entry): the collector may scan it.
+ *   WAITING   parked on a channel, sync object or timer; frozen as RUNNABLE.
+ *   DEAD      finished; its stack went back to the pool.
+ *
+ * Parking protocol (Go's gopark): a G that must wait puts a waiter record
+ * on the object's wait queue while holding the object's lock, then calls
+ * tc__park(reason, unlock, lock).  tc__park switches to g0 first and only
+ * there releases the lock, so a waker that takes the lock and calls
+ * tc__ready(g) always finds the G fully switched out.
+ *
+ * Locks: tc__spinlock is a futex-backed mutex for short critical sections
+ * (channels, sync objects, wait queues); it never parks a G, it blocks the
+ * M.  Never hold one across a safepoint or a tc__park other than through
+ * its unlock callback.
+ */
+#ifndef TC_SCHED_H
+#define TC_SCHED_H
+
+#ifndef TC_BUILDING_LIBRARY
+#error "sched/sched.h is internal to tricolor"
+#endif
+
+#include "base/base.h"
+#include "collector/collector.h"
+#include "sched/context.h"
+
+/* ---- locks (lock.c; tc__spin_* are declared in base/base.h) ----
+ * tc__spin: 0 unlocked, 1 locked, 2 locked with waiters (Drepper). */
+
+/* A one-shot wake-up for a parked M (Go's note): sleep until woken or a
+ * deadline; futex-based. */
+typedef struct tc__note {
+  uint32_t key;
+} tc__note;
+void tc__note_clear(tc__note *n);
+void tc__note_wake(tc__note *n);
+/* Sleeps until woken; ns < 0: no deadline.  Returns true if woken. */
+bool tc__note_sleep(tc__note *n, int64_t ns);
+
+/* ---- G ---- */
+enum {
+  TC__G_IDLE = 0,
+  TC__G_RUNNABLE = 1,
+  TC__G_RUNNING = 2,
+  TC__G_SYSCALL = 3,
+  TC__G_WAITING = 4,
+  TC__G_DEAD = 6,
+};
+
+typedef struct tc__m tc__m;
+typedef struct tc__p tc__p;
+typedef struct tc__stack tc__stack;
+
+/* A waiter record: one G waiting on one queue (a channel may hold several
+ * records of one G during a select).  Lives on the waiting G's C stack,
+ * which stays put while the G is parked. */
+typedef struct tc__sudog {
+  struct tc__g *g;
+  struct tc__sudog *next, *prev;
+  struct tc__sudog *waitlink; /* the G's list of sudogs (g->waiting) */
+  void *elem;              /* value being sent, or the value received */
+  bool elemref;            /* elem is a heap reference: the collector
+                              traces it while the G is parked */
+  bool success;            /* woken by a completed operation, not a close */
+  bool isselect;           /* part of a select: see g->selectdone */
+  int caseidx;             /* select case index */
+  void *obj;               /* the channel or sync object waited on */
+} tc__sudog;
+
+typedef struct tc__g {
+  tc__context ctx;         /* saved registers while not running */
+  tc__rootstack rs;        /* TC_LOCALS frames of this coroutine */
+  uint32_t status;         /* TC__G_*, through tc__g_cas */
+  uint64_t id;             /* 1 = main */
+  tc_fn fn;                /* entry function */
+  void *arg;               /* its argument: a root until fn starts */
+  tc__stack *stack;        /* C stack (pooled) */
+  char *stack_lo;          /* usable stack [stack_lo, stack_hi) */
+  char *stack_hi;
+  struct tc__g *schedlink; /* run queue and free list link */
+  struct tc__g *allnext;   /* list of all live Gs */
+  struct tc__g *allprev;
+  tc__m *m;                /* M running it, or NULL */
+  const char *waitreason;  /* why it is WAITING (Go's waitReasonStrings) */
+  const char *go_file;     /* creation site, for dumps and the deadlock */
+  int go_line;             /*   report */
+  const char *go_func;
+  tc__sudog *waiting;      /* sudogs this G is queued with (waitlink
+                              list); the collector traces their elems */
+  uint32_t selectdone;     /* a select case already won (CAS 0 -> 1) */
+  void *param;             /* the sudog that woke this G, set by waker */
+  int64_t timer_when;      /* sleep deadline (ns), 0 when not sleeping */
+  size_t timer_index;      /* position in the timer heap */
+  void *tsan_fiber;        /* ThreadSanitizer fiber */
+  void *asan_fake_stack;   /* AddressSanitizer fake stack during a switch */
+} tc__g;
+
+/* Changes g's status from `from` to `to`; aborts on an illegal transition
+ * or if the status was not `from` (Go's casgstatus). */
+void tc__g_cas(tc__g *g, uint32_t from, uint32_t to);
+/* Returns the running G (NULL on g0 or outside the scheduler). */
+tc__g *tc__getg(void);
+/* Returns the running G; aborts naming `call` if there is none. */
+tc__g *tc__needg(const char *call);
+
+/* Parks the running G (status WAITING, reason for dumps), runs
+ * unlock(arg) on g0 once the G is switched out, and schedules.  Returns
+ * when the G is readied. */
+void tc__park(const char *reason, void (*unlock)(void *), void *arg);
+/* Makes a WAITING g runnable; it runs next on the caller's P (inheriting
+ * the time slice) or, from a thread without a P, goes on the global queue. */
+void tc__ready(tc__g *g);
+
+/* Adds q to the tail / removes the first record of a FIFO wait queue (sync
+ * objects, channels); the caller holds the object's lock. */
+void tc__waitq_push(tc__waitq *q, tc__sudog *s);
+tc__sudog *tc__waitq_pop(tc__waitq *q);
+void tc__waitq_remove(tc__waitq *q, tc__sudog *s);
+
+/* ---- stacks (stack.c) ---- */
+struct tc__stack {
+  char *lo, *hi;           /* usable range */
+  char *guard;             /* guard page below lo, or NULL */
+  size_t size;             /* hi - lo */
+  struct tc__stack *next;  /* pool link */
+};
+int tc__stacks_init(size_t size);
+void tc__stacks_destroy(void);
+tc__stack *tc__stack_get(void);
+void tc__stack_put(tc__stack *s);
+/* Installs the SIGSEGV handler and this thread's alternate signal stack. */
+void tc__stack_thread_init(void);
+void tc__stack_thread_destroy(void);
+
+/* ---- timers (timer.c) ---- */
+void tc__timers_init(void);
+void tc__timers_destroy(void);
+/* Readies every G whose deadline passed; returns the next deadline or -1. */
+int64_t tc__timers_run(int64_t now);
+bool tc__timers_pending(void);
+/* The earliest deadline, or -1. */
+int64_t tc__timers_next(void);
+
+/* ---- the scheduler (proc.c) ---- */
+/* Stops every P at a safepoint (world stopped on return); the caller is a
+ * running G.  tc__start_the_world resumes them.  Used by the collector. */
+void tc__stop_the_world(const char *why);
+void tc__start_the_world(void);
+/* Calls fn for every G that is not running (root stacks to scan). */
+void tc__for_each_g(void (*fn)(tc__g *g, void *arg), void *arg);
+/* Wakes an idle P to run queued work, if there is one (Go's wakep). */
+void tc__wakep(void);
+
+/* ---- sysmon and traces (sysmon.c) ---- */
+void tc__sysmon_start(void);
+void tc__sysmon_stop(void);
+void tc__schedtrace(bool detailed);
+
+/* ---- deadlock (deadlock.c) ---- */
+/* Prints the deadlock report and exits with status 2. */
+__attribute__((noreturn)) void tc__deadlock_report(void);
+
+#endif /* TC_SCHED_H */

@@ -1,0 +1,133 @@
+/*
+ * sched/timer.c -- sleeping coroutines: a binary min-heap of Gs ordered by
+ * deadline, under one lock.
+ *
+ * tc_sleep(ns) puts the running G on the heap and parks it; the heap lock
+ * is released on g0 after the G has switched out (tc__park's unlock), so a
+ * timer that fires at once still finds a parked G to ready.  Due timers
+ * are fired by any M looking for work and by sysmon, which sleeps until the
+ * earliest deadline when it has nothing else to do; a new earliest
+ * deadline wakes sysmon.  Pending timers also tell the deadlock detector
+ * that a sleeping program is not stuck.
+ *
+ * Rejected: per-P timer heaps (Go's): they need timer stealing and
+ * rebalancing to be fair, for no gain at the scale of this library's tests.
+ */
+#include "sched/proc.h"
+
+#include <stdlib.h>
+
+static struct {
+  uint32_t lock;      /* tc__spin */
+  tc__g **heap;       /* heap[0] has the earliest deadline */
+  size_t n, cap;
+} tm;
+
+void tc__timers_init(void) {
+  tm.heap = NULL;
+  tm.n = tm.cap = 0;
+  tm.lock = 0;
+}
+
+void tc__timers_destroy(void) {
+  free(tm.heap);
+  tm.heap = NULL;
+  tm.n = tm.cap = 0;
+}
+
+static void swap(size_t i, size_t j) {
+  tc__g *t = tm.heap[i];
+  tm.heap[i] = tm.heap[j];
+  tm.heap[j] = t;
+  tm.heap[i]->timer_index = i;
+  tm.heap[j]->timer_index = j;
+}
+
+static void sift_up(size_t i) {
+  while (i > 0) {
+    size_t parent = (i - 1) / 2;
+    if (tm.heap[parent]->timer_when <= tm.heap[i]->timer_when)
+      break;
+    swap(i, parent);
+    i = parent;
+  }
+}
+
+static void sift_down(size_t i) {
+  for (;;) {
+    size_t l = 2 * i + 1, r = l + 1, min = i;
+    if (l < tm.n && tm.heap[l]->timer_when < tm.heap[min]->timer_when)
+      min = l;
+    if (r < tm.n && tm.heap[r]->timer_when < tm.heap[min]->timer_when)
+      min = r;
+    if (min == i)
+      return;
+    swap(i, min);
+    i = min;
+  }
+}
+
+static void unlock_timers(void *arg) { tc__spin_unlock(arg); }
+
+void tc_sleep(int64_t ns) {
+  tc__g *g = tc__needg("tc_sleep");
+  if (ns <= 0) {
+    tc_yield();
+    return;
+  }
+  int64_t when = (int64_t)tc__nanotime() + ns;
+  tc__spin_lock(&tm.lock);
+  if (tm.n == tm.cap) {
+    size_t cap = tm.cap ? tm.cap * 2 : 64;
+    tc__g **h = realloc(tm.heap, cap * sizeof *h);
+    if (h == NULL)
+      tc__fatal("out of memory for the timer heap");
+    tm.heap = h;
+    tm.cap = cap;
+  }
+  g->timer_when = when;
+  g->timer_index = tm.n;
+  tm.heap[tm.n] = g;
+  tc__store_relaxed(&tm.n, tm.n + 1);
+  sift_up(tm.n - 1);
+  bool earliest = tm.heap[0] == g;
+  if (earliest)
+    tc__sysmon_wake();
+  tc__park("sleep", unlock_timers, &tm.lock);
+}
+
+int64_t tc__timers_run(int64_t now) {
+  tc__g *ready = NULL;
+  int64_t next = -1;
+  tc__spin_lock(&tm.lock);
+  while (tm.n > 0 && tm.heap[0]->timer_when <= now) {
+    tc__g *g = tm.heap[0];
+    tc__store_relaxed(&tm.n, tm.n - 1);
+    if (tm.n > 0) {
+      tm.heap[0] = tm.heap[tm.n];
+      tm.heap[0]->timer_index = 0;
+      sift_down(0);
+    }
+    g->timer_when = 0;
+    g->schedlink = ready;
+    ready = g;
+  }
+  if (tm.n > 0)
+    next = tm.heap[0]->timer_when;
+  tc__spin_unlock(&tm.lock);
+  while (ready) {
+    tc__g *g = ready;
+    ready = g->schedlink;
+    tc__ready(g);
+  }
+  return next;
+}
+
+int64_t tc__timers_next(void) {
+  tc__spin_lock(&tm.lock);
+  int64_t next = tm.n ? tm.heap[0]->timer_when : -1;
+  tc__spin_unlock(&tm.lock);
+  return next;
+}
+
+bool tc__timers_pending(void) { return tc__load_relaxed(&tm.n) != 0; }
