@@ -14,10 +14,10 @@ JOBS=${TRICOLOR_JOBS:-2}
 bash scripts/deps.sh
 
 echo "== configure + build: build/bench (Release, TRICOLOR_DEBUG=0)" >&2
-cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release \
+cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release >&2 \
   -DTRICOLOR_DEBUG=0 -DTRICOLOR_BUILD_TESTS=OFF -DTRICOLOR_BUILD_BENCH=ON \
   -DTRICOLOR_SANITIZE= -DTRICOLOR_WERROR=OFF
-cmake --build build/bench -j "$JOBS"
+cmake --build build/bench -j "$JOBS" >&2
 
 if [ ! -f bench/run.py ]; then
   echo "bench.sh: bench/run.py does not exist yet" >&2
