@@ -25,7 +25,7 @@ void tc__maybe_collect(void) {
     return;
   }
   if (tc__gc.gc_percent != TC_GC_OFF &&
-      tc__load_relaxed(&tc__h.live) >= tc__gc.trigger)
+      tc__load_relaxed(&tc__h.live) >= tc__load_relaxed(&tc__gc.trigger))
     tc__collect(TC__REASON_HEAP);
 }
 
@@ -99,18 +99,26 @@ static tc__span *object_span(const void *p) {
 }
 
 bool tc_is_object(const void *p) {
+  tc__lock_acquire(&tc__h.lock); /* sweepers rewrite the bitmaps */
+  bool yes = false;
   tc__span *s = object_span(p);
-  if (s == NULL)
-    return false;
-  uint32_t i = tc__span_index(s, p);
-  if (tc__bit_get(s->alloc_bits, i))
-    return true;
-  /* allocated from a run since the last release: below the run's ptr */
-  if (s->cached && i >= s->run_start && i < s->freeindex) {
-    const tc__run *r = s->run;
-    return r && r->span == s && (const char *)p < r->ptr;
+  if (s) {
+    uint32_t i = tc__span_index(s, p);
+    yes = tc__bit_get(s->alloc_bits, i); /* as of the last sweep/release */
+    if (!yes && s->cached && i >= s->run_start && i < s->freeindex) {
+      /* In a run a cache bumps through.  Our own cache's run pointer says
+       * exactly; another processor's we may not read (its owner writes it
+       * without a lock), and such a slot is allocated or reserved, never
+       * freed memory, so it counts. */
+      const tc__cache *mine = tc__ctx_get()->cache;
+      const tc__run *r = s->run;
+      bool own = r && (const char *)r >= (const char *)mine &&
+                 (const char *)r < (const char *)(mine + 1);
+      yes = own ? (const char *)p < r->ptr : true;
+    }
   }
-  return false;
+  tc__lock_release(&tc__h.lock);
+  return yes;
 }
 
 size_t tc_object_size(const void *obj) {

@@ -24,7 +24,7 @@
 void tc__pacer_update(uint64_t marked) {
   if (tc__gc.gc_percent == TC_GC_OFF) {
     tc__gc.goal = UINT64_MAX;
-    tc__gc.trigger = UINT64_MAX;
+    tc__store_relaxed(&tc__gc.trigger, UINT64_MAX);
     return;
   }
   uint64_t goal = marked + marked / 100 * (uint64_t)tc__gc.gc_percent +
@@ -32,7 +32,7 @@ void tc__pacer_update(uint64_t marked) {
   if (goal < tc__gc.min_heap)
     goal = tc__gc.min_heap;
   tc__gc.goal = goal;
-  tc__gc.trigger = goal;
+  tc__store_relaxed(&tc__gc.trigger, goal);
 }
 
 /* Returns free pages to the OS, with hysteresis so that a heap that
@@ -68,7 +68,7 @@ void tc__collect(int reason) {
   tc__sweep_finish();
   scavenge(false);
 
-  uint64_t heap0 = tc__h.live;
+  uint64_t heap0 = tc__load_relaxed(&tc__h.live);
   uint64_t t0 = tc__nanotime();
   uint64_t cpu0 = tc__thread_cputime();
   tc__world_stop();
@@ -84,7 +84,7 @@ void tc__collect(int reason) {
   tc__h.marked = m->marked + helpers;
   tc__finalizers_collect();
   uint64_t marked = tc__h.marked;
-  uint64_t heap1 = tc__h.live;
+  uint64_t heap1 = tc__load_relaxed(&tc__h.live);
   tc__pacer_update(marked);
   tc__sweep_start();
   tc__gc.phase = TC__PHASE_OFF;

@@ -262,8 +262,8 @@ static tc__g *globrunq_get(tc__p *p, uint32_t max) {
 
 /* Idle P list; sched lock held. */
 static void pidle_put(tc__p *p) {
-  p->status = TC__P_IDLE;
-  p->m = NULL;
+  tc__store_relaxed(&p->status, (uint32_t)TC__P_IDLE);
+  tc__store_relaxed(&p->m, ((tc__m *)NULL));
   p->link = tc__sched.pidle;
   tc__sched.pidle = p;
   tc__store_relaxed(&tc__sched.npidle, tc__sched.npidle + 1);
@@ -280,16 +280,16 @@ static tc__p *pidle_get(void) {
 
 /* Binds p to the running M. */
 static void acquirep(tc__m *m, tc__p *p) {
-  m->p = p;
-  p->m = m;
+  tc__store_relaxed(&m->p, p);
+  tc__store_relaxed(&p->m, (m));
   tc__store_relaxed(&p->status, (uint32_t)TC__P_RUNNING);
   m->ctx->cache = &p->cache.runs;
 }
 
 static tc__p *releasep(tc__m *m) {
   tc__p *p = m->p;
-  m->p = NULL;
-  p->m = NULL;
+  tc__store_relaxed(&m->p, (tc__p *)NULL);
+  tc__store_relaxed(&p->m, ((tc__m *)NULL));
   m->ctx->cache = tc__empty_cache();
   return p;
 }
@@ -389,7 +389,7 @@ static void handoffp(tc__p *p) {
   }
   tc__spin_lock(&tc__sched.lock);
   if (tc__sched.gcwaiting) {
-    p->status = TC__P_GCSTOP;
+    tc__store_relaxed(&p->status, (uint32_t)TC__P_GCSTOP);
     if (--tc__sched.stopwait == 0)
       tc__note_wake(&tc__sched.stopnote);
     tc__spin_unlock(&tc__sched.lock);
@@ -431,7 +431,7 @@ static void gcstopm(tc__m *m) {
   }
   tc__p *p = releasep(m);
   tc__spin_lock(&tc__sched.lock);
-  p->status = TC__P_GCSTOP;
+  tc__store_relaxed(&p->status, (uint32_t)TC__P_GCSTOP);
   if (--tc__sched.stopwait == 0)
     tc__note_wake(&tc__sched.stopnote);
   tc__spin_unlock(&tc__sched.lock);
@@ -565,10 +565,10 @@ static void switch_to(tc__m *m, tc__g *g, bool dying) {
 /* Switches from g0 into g (status RUNNABLE). */
 static void execute(tc__m *m, tc__g *g, bool inherit) {
   tc__g_cas(g, TC__G_RUNNABLE, TC__G_RUNNING);
-  m->curg = g;
+  tc__store_relaxed(&m->curg, g);
   g->m = m;
   if (!inherit)
-    m->p->schedtick++;
+    tc__store_relaxed(&m->p->schedtick, m->p->schedtick + 1);
   m->ctx->rs = &g->rs;
   tc__store_relaxed(&m->ctx->preempt, tc__load_relaxed(&tc__sched.gcwaiting));
   switch_to(m, g, false);
@@ -579,7 +579,7 @@ static void after_switch(tc__m *m) {
   tc__g *g = m->curg;
   int what = m->after;
   m->after = TC__AFTER_NONE;
-  m->curg = NULL;
+  tc__store_relaxed(&m->curg, (tc__g *)NULL);
   g->m = NULL;
   m->ctx->rs = NULL;
   switch (what) {
@@ -667,9 +667,10 @@ void tc__safepoint_slow(void) {
   tc__store_relaxed(&ctx->preempt, 0u);
   if (m == NULL || !tc__sched.running || m->curg == NULL)
     return;
-  /* Stopping for the collector or asked to yield by sysmon: either way
-   * the G goes to the global queue and the M reschedules; find_runnable
-   * stops the P if the world is stopping. */
+  /* Stopping for the collector, asked to yield by sysmon, or the program
+   * is over: either way the G goes to the global queue and the M
+   * reschedules; find_runnable stops the P if the world is stopping and
+   * leaves the loop if the runtime is exiting. */
   tc_yield();
 }
 
@@ -738,8 +739,12 @@ void tc__proc_gfree(tc__m *m, tc__g *g) {
   if (g == tc__sched.maing) {
     /* main returned: the program is over (step: tc_run returns) */
     __atomic_store_n(&tc__sched.exiting, 1u, __ATOMIC_SEQ_CST);
-    for (tc__m *o = tc__sched.allm; o; o = o->alllink)
+    for (tc__m *o = tc__sched.allm; o; o = o->alllink) {
+      tc__ctx *c = tc__load_acquire(&o->ctx);
+      if (c) /* running coroutines leave at their next safepoint */
+        tc__store_relaxed(&c->preempt, 1u);
       tc__note_wake(&o->park);
+    }
     tc__sysmon_wake();
   }
 }
@@ -817,15 +822,15 @@ void tc_syscall_enter(void) {
   tc__p *p = m->p;
   tc__g_cas(g, TC__G_RUNNING, TC__G_SYSCALL);
   m->oldp = p;
-  p->syscalltick++;
+  tc__store_relaxed(&p->syscalltick, p->syscalltick + 1);
   m->ctx->cache = tc__empty_cache(); /* no allocation inside */
   tc__store_release(&p->status, (uint32_t)TC__P_SYSCALL);
   if (tc__load_relaxed(&tc__sched.gcwaiting)) {
     /* the world is stopping: give the P up now */
     uint32_t s = TC__P_SYSCALL;
     if (tc__cas_acq_rel(&p->status, &s, (uint32_t)TC__P_GCSTOP)) {
-      m->p = NULL;
-      p->m = NULL;
+      tc__store_relaxed(&m->p, (tc__p *)NULL);
+      tc__store_relaxed(&p->m, ((tc__m *)NULL));
       tc__spin_lock(&tc__sched.lock);
       if (--tc__sched.stopwait == 0)
         tc__note_wake(&tc__sched.stopnote);
@@ -848,7 +853,7 @@ void tc_syscall_exit(void) {
     tc__g_cas(g, TC__G_SYSCALL, TC__G_RUNNING);
     return;
   }
-  m->p = NULL;
+  tc__store_relaxed(&m->p, (tc__p *)NULL);
   /* any idle P */
   tc__spin_lock(&tc__sched.lock);
   tc__p *np = tc__sched.gcwaiting ? NULL : pidle_get();
@@ -868,11 +873,11 @@ bool tc__proc_retake_syscall(tc__p *p) {
   uint32_t s = TC__P_SYSCALL;
   if (!tc__cas_acq_rel(&p->status, &s, (uint32_t)TC__P_IDLE))
     return false;
-  p->syscalltick++;
+  tc__store_relaxed(&p->syscalltick, p->syscalltick + 1);
   tc__m *owner = p->m;
   if (owner)
-    owner->p = NULL;
-  p->m = NULL;
+    tc__store_relaxed(&owner->p, (tc__p *)NULL);
+  tc__store_relaxed(&p->m, ((tc__m *)NULL));
   handoffp(p);
   return true;
 }
@@ -892,21 +897,24 @@ void tc__stop_the_world(const char *why) {
       continue;
     uint32_t s = TC__P_SYSCALL;
     if (tc__cas_acq_rel(&p->status, &s, (uint32_t)TC__P_GCSTOP)) {
-      p->syscalltick++;
-      if (p->m)
-        p->m->p = NULL;
-      p->m = NULL;
+      tc__store_relaxed(&p->syscalltick, p->syscalltick + 1);
+      tc__m *owner = tc__load_relaxed(&p->m);
+      if (owner)
+        tc__store_relaxed(&owner->p, (tc__p *)NULL);
+      tc__store_relaxed(&p->m, ((tc__m *)NULL));
       tc__sched.stopwait--;
     }
   }
   tc__p *p;
   while ((p = pidle_get()) != NULL) {
-    p->status = TC__P_GCSTOP;
+    tc__store_relaxed(&p->status, (uint32_t)TC__P_GCSTOP);
     tc__sched.stopwait--;
   }
-  for (tc__m *o = tc__sched.allm; o; o = o->alllink)
-    if (o->ctx && o->p)
-      tc__store_relaxed(&o->ctx->preempt, 1u);
+  for (tc__m *o = tc__sched.allm; o; o = o->alllink) {
+    tc__ctx *c = tc__load_acquire(&o->ctx);
+    if (c && tc__load_relaxed(&o->p))
+      tc__store_relaxed(&c->preempt, 1u);
+  }
   bool wait = tc__sched.stopwait > 0;
   if (wait)
     tc__note_clear(&tc__sched.stopnote);
@@ -916,9 +924,11 @@ void tc__stop_the_world(const char *why) {
     tc__spin_lock(&tc__sched.lock);
     wait = tc__sched.stopwait > 0;
     if (wait) {
-      for (tc__m *o = tc__sched.allm; o; o = o->alllink)
-        if (o->ctx && o->p)
-          tc__store_relaxed(&o->ctx->preempt, 1u);
+      for (tc__m *o = tc__sched.allm; o; o = o->alllink) {
+        tc__ctx *c = tc__load_acquire(&o->ctx);
+        if (c && tc__load_relaxed(&o->p))
+          tc__store_relaxed(&c->preempt, 1u);
+      }
     }
     tc__spin_unlock(&tc__sched.lock);
   }
@@ -936,7 +946,7 @@ void tc__start_the_world(void) {
     if (runq_empty(p)) {
       pidle_put(p);
     } else {
-      p->status = TC__P_IDLE;
+      tc__store_relaxed(&p->status, (uint32_t)TC__P_IDLE);
       p->link = needm;
       needm = p;
     }

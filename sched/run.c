@@ -113,7 +113,7 @@ static void m_enter(tc__m *m) {
   ctx->cache = &empty;
   ctx->rs = NULL;
   ctx->preempt = 0;
-  m->ctx = ctx;
+  tc__store_release(&m->ctx, ctx); /* sysmon and the world stopper look */
   g0_bounds(m);
   tc__stack_thread_init();
 }
@@ -131,8 +131,8 @@ static void *m_thread(void *arg) {
   tc__p *p = m->nextp;
   m->nextp = NULL;
   if (p) {
-    m->p = p;
-    p->m = m;
+    tc__store_relaxed(&m->p, p);
+    tc__store_relaxed(&p->m, m);
     tc__store_relaxed(&p->status, (uint32_t)TC__P_RUNNING);
     m->ctx->cache = &p->cache.runs;
   }
@@ -204,7 +204,7 @@ int tc_run(const tc_config *cfg, tc_fn main_fn, void *arg) {
   /* P0 for M0, the others idle */
   for (unsigned i = tc__sched.nprocs; i-- > 1;) {
     tc__p *p = &tc__sched.allp[i];
-    p->status = TC__P_IDLE;
+    tc__store_relaxed(&p->status, (uint32_t)TC__P_IDLE);
     p->link = tc__sched.pidle;
     tc__sched.pidle = p;
     tc__sched.npidle++;
@@ -213,9 +213,9 @@ int tc_run(const tc_config *cfg, tc_fn main_fn, void *arg) {
   (void)saved;
   m_enter(m0);
   tc__p *p0 = &tc__sched.allp[0];
-  m0->p = p0;
-  p0->m = m0;
-  p0->status = TC__P_RUNNING;
+  tc__store_relaxed(&m0->p, p0);
+  tc__store_relaxed(&p0->m, m0);
+  tc__store_relaxed(&p0->status, (uint32_t)TC__P_RUNNING);
   ctx->cache = &p0->cache.runs;
   tc__gc.main = NULL; /* mutators are the Gs from now on */
   tc__store_release(&tc__sched.running, true);
@@ -295,7 +295,8 @@ void tc__world_flush_caches(void) {
 
 static void scan_g(tc__g *g, void *arg) {
   tc__marker *m = arg;
-  if (g->status == TC__G_DEAD)
+  /* sysmon may ready a sleeper meanwhile: the G still cannot run */
+  if (tc__load_acquire(&g->status) == TC__G_DEAD)
     return;
   tc__roots_scan_stack(m, &g->rs);
   if (g->arg)

@@ -51,8 +51,9 @@ static bool retake(int64_t now) {
         p->mon_schedwhen = now;
       } else if (now - p->mon_schedwhen >= FORCE_PREEMPT_NS) {
         tc__m *m = tc__load_relaxed(&p->m);
-        if (m && m->ctx)
-          tc__store_relaxed(&m->ctx->preempt, 1u);
+        tc__ctx *ctx = m ? tc__load_acquire(&m->ctx) : NULL;
+        if (ctx)
+          tc__store_relaxed(&ctx->preempt, 1u);
         p->mon_schedwhen = now; /* ask once per 10 ms */
         did = true;
       }

@@ -97,7 +97,7 @@ void tc_sleep(int64_t ns) {
 }
 
 int64_t tc__timers_run(int64_t now) {
-  tc__g *ready = NULL;
+  tc__g *ready = NULL, **tail = &ready; /* in deadline order */
   int64_t next = -1;
   tc__spin_lock(&tm.lock);
   while (tm.n > 0 && tm.heap[0]->timer_when <= now) {
@@ -109,8 +109,9 @@ int64_t tc__timers_run(int64_t now) {
       sift_down(0);
     }
     g->timer_when = 0;
-    g->schedlink = ready;
-    ready = g;
+    g->schedlink = NULL;
+    *tail = g;
+    tail = &g->schedlink;
   }
   if (tm.n > 0)
     next = tm.heap[0]->timer_when;

@@ -204,9 +204,11 @@ static inline void tc__frame_pop(tc__frame *f) {
   rs->top = f->prev;
 }
 
-static inline tc_roots_mark tc_roots_save(void) {
-  tc__rootstack *rs = tc__ctx_get()->rs;
-  return rs ? (tc_roots_mark)rs->top : NULL;
+/* No named local: GCC warns that one "might be clobbered" when the caller
+ * also calls setjmp, the very pattern this function is for. */
+static inline __attribute__((always_inline)) tc_roots_mark tc_roots_save(void) {
+  tc__rootstack *const *rsp = &tc__ctx_get()->rs;
+  return *rsp ? (tc_roots_mark)(*rsp)->top : NULL;
 }
 
 /* TC_LOCALS machinery: map a macro over up to 16 arguments. */
