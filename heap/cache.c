@@ -34,8 +34,8 @@ static void run_release(tc__run *r) {
   tc__bits_set_range(s->alloc_bits, s->run_start, used_end);
   s->nalloc += used_end - s->run_start;
   uint64_t unused = (uint64_t)(r->end - r->ptr);
-  tc__h.live -= unused;
-  tc__h.total_alloc -= unused;
+  tc__sub_relaxed(&tc__h.live, (uint64_t)(unused));
+  tc__sub_relaxed(&tc__h.total_alloc, (uint64_t)(unused));
   if (r->ptr != r->end)
     s->freeindex = used_end;
   r->ptr = r->end = NULL;
@@ -55,8 +55,8 @@ static void run_set(tc__run *r, tc__span *s, uint32_t lo, uint32_t hi) {
   s->run_start = lo;
   if (s->needzero)
     memset(r->ptr, 0, bytes);
-  tc__h.live += bytes;
-  tc__h.total_alloc += bytes;
+  tc__add_relaxed(&tc__h.live, (uint64_t)(bytes));
+  tc__add_relaxed(&tc__h.total_alloc, (uint64_t)(bytes));
 }
 
 /* Returns a swept span of class sc with a free run, uncached; heap locked. */
@@ -144,8 +144,8 @@ void *tc__large_alloc(size_t size, uint16_t type_id, bool scan) {
   tc__bit_set(s->alloc_bits, 0);
   s->nalloc = 1;
   tc__spanlist_push(&tc__h.large, s, TC__LIST_LARGE);
-  tc__h.live += s->elem_size;
-  tc__h.total_alloc += s->elem_size;
+  tc__add_relaxed(&tc__h.live, (uint64_t)(s->elem_size));
+  tc__add_relaxed(&tc__h.total_alloc, (uint64_t)(s->elem_size));
   tc__store_release(&s->state, TC__SPAN_LARGE);
   tc__lock_release(&tc__h.lock);
   return s->base;

@@ -64,8 +64,8 @@ static bool sweep_small(tc__span *s) {
   s->freeindex = 0;
   if (freed) {
     s->needzero = 1;
-    tc__h.live -= (uint64_t)freed * s->elem_size;
-    tc__h.total_freed += (uint64_t)freed * s->elem_size;
+    tc__sub_relaxed(&tc__h.live, (uint64_t)((uint64_t)freed * s->elem_size));
+    tc__add_relaxed(&tc__h.total_freed, (uint64_t)((uint64_t)freed * s->elem_size));
   }
   s->sweepgen = tc__h.sweepgen;
   return live != 0;
@@ -80,8 +80,8 @@ bool tc__sweep_span(tc__span *s) {
     s->sweepgen = tc__h.sweepgen;
     if (!keep) {
       tc__heap_poison(s->base, s->elem_size);
-      tc__h.live -= s->elem_size;
-      tc__h.total_freed += s->elem_size;
+      tc__sub_relaxed(&tc__h.live, (uint64_t)(s->elem_size));
+      tc__add_relaxed(&tc__h.total_freed, (uint64_t)(s->elem_size));
     }
   } else {
     keep = sweep_small(s);
