@@ -30,7 +30,8 @@ static size_t nranges, ranges_cap;
 void tc__roots_scan_stack(tc__marker *m, const tc__rootstack *rs) {
   for (const tc__frame *f = rs->top; f; f = f->prev)
     for (uint32_t i = 0; i < f->n; i++) {
-      void *ref = *f->slots[i];
+      /* relaxed: a channel operation may write a parked G's slot */
+      void *ref = tc__load_relaxed(f->slots[i]);
       if (ref)
         tc__mark_ref(m, ref, f->slots[i]);
     }

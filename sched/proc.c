@@ -63,6 +63,10 @@ static uint32_t fastrand(tc__m *m) {
 
 static tc__m *getm(void) { return (tc__m *)tc__ctx_get()->owner; }
 
+/* Not inlined: the M is looked up afresh at every call (the caller may
+ * have moved to another M at its last safepoint). */
+TC_NOINLINE uint32_t tc__fastrand(void) { return fastrand(getm()); }
+
 tc__g *tc__getg(void) {
   tc__m *m = getm();
   return (tc__sched.running && m) ? m->curg : NULL;
@@ -134,7 +138,7 @@ static bool runq_put_slow(tc__p *p, tc__g *g, uint32_t h, uint32_t t) {
   tc__g *batch[TC__RUNQ / 2 + 1];
   uint32_t n = (t - h) / 2;
   for (uint32_t i = 0; i < n; i++)
-    batch[i] = p->runq[(h + i) % TC__RUNQ];
+    batch[i] = tc__load_relaxed(&p->runq[(h + i) % TC__RUNQ]);
   if (!tc__cas_acq_rel(&p->runqhead, &h, h + n))
     return false;
   batch[n] = g;
@@ -158,7 +162,7 @@ static void runq_put(tc__p *p, tc__g *g, bool next) {
     uint32_t h = tc__load_acquire(&p->runqhead);
     uint32_t t = p->runqtail;
     if (t - h < TC__RUNQ) {
-      p->runq[t % TC__RUNQ] = g;
+      tc__store_relaxed(&p->runq[t % TC__RUNQ], g);
       tc__store_release(&p->runqtail, t + 1);
       return;
     }
@@ -180,7 +184,7 @@ static tc__g *runq_get(tc__p *p, bool *inherit) {
     uint32_t t = p->runqtail;
     if (t == h)
       return NULL;
-    tc__g *g = p->runq[h % TC__RUNQ];
+    tc__g *g = tc__load_relaxed(&p->runq[h % TC__RUNQ]);
     if (tc__cas_acq_rel(&p->runqhead, &h, h + 1))
       return g;
   }
@@ -220,7 +224,7 @@ static uint32_t runq_grab(tc__p *victim, tc__g **batch, bool take_next) {
     if (n > TC__RUNQ / 2)
       continue; /* read an inconsistent h/t: retry */
     for (uint32_t i = 0; i < n; i++)
-      batch[i] = victim->runq[(h + i) % TC__RUNQ];
+      batch[i] = tc__load_relaxed(&victim->runq[(h + i) % TC__RUNQ]);
     if (tc__cas_acq_rel(&victim->runqhead, &h, h + n))
       return n;
   }
@@ -235,7 +239,7 @@ static tc__g *runq_steal(tc__p *p, tc__p *victim, bool take_next) {
   tc__g *g = batch[--n];
   uint32_t t = p->runqtail;
   for (uint32_t i = 0; i < n; i++)
-    p->runq[(t + i) % TC__RUNQ] = batch[i];
+    tc__store_relaxed(&p->runq[(t + i) % TC__RUNQ], batch[i]);
   tc__store_release(&p->runqtail, t + n);
   return g;
 }
@@ -526,7 +530,9 @@ static tc__g *find_runnable(tc__m *m, bool *inherit) {
       m->spinning = false;
       __atomic_sub_fetch(&tc__sched.nmspinning, 1, __ATOMIC_ACQ_REL);
     }
-    if (was_spinning && (any_runq_nonempty() || tc__timers_pending())) {
+    if (was_spinning &&
+        (any_runq_nonempty() || tc__load_relaxed(&tc__sched.runqsize) > 0 ||
+         tc__timers_pending())) {
       tc__spin_lock(&tc__sched.lock);
       tc__p *np = pidle_get();
       tc__spin_unlock(&tc__sched.lock);
@@ -602,6 +608,8 @@ static void after_switch(tc__m *m) {
     tc__spin_lock(&tc__sched.lock);
     globrunq_put(g);
     tc__spin_unlock(&tc__sched.lock);
+    if (tc__load_relaxed(&tc__sched.npidle) > 0)
+      startm(NULL, false);
     stopm(m);
     break;
   default:
@@ -648,9 +656,15 @@ void tc__ready(tc__g *g) {
   if (m && m->p && tc__load_relaxed(&m->p->status) == TC__P_RUNNING) {
     runq_put(m->p, g, m->curg != NULL); /* from a G: it runs next */
   } else {
+    /* No P here (sysmon firing timers): queue globally and start an M on
+     * an idle P outright, as Go's injectglist does; wakep alone may find
+     * a spinning M that has already stopped looking. */
     tc__spin_lock(&tc__sched.lock);
     globrunq_put(g);
     tc__spin_unlock(&tc__sched.lock);
+    if (tc__load_relaxed(&tc__sched.npidle) > 0)
+      startm(NULL, false);
+    return;
   }
   tc__wakep();
 }
@@ -724,7 +738,6 @@ void tc__proc_gfree(tc__m *m, tc__g *g) {
   g->fn = NULL;
   g->arg = NULL;
   g->rs.top = NULL;
-  g->waiting = NULL;
   tc__p *p = m->p;
   if (p && p->gfreecnt < 64) {
     g->schedlink = p->gfree;
@@ -762,7 +775,6 @@ tc__g *tc__proc_newg(tc_fn fn, void *arg, const char *file, int line,
   g->go_line = line;
   g->go_func = func;
   g->rs.top = NULL;
-  g->waiting = NULL;
   g->param = NULL;
   g->waitreason = NULL;
   g->selectdone = 0;

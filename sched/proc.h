@@ -103,6 +103,8 @@ typedef struct tc__sched_t {
 extern tc__sched_t tc__sched;
 
 /* proc.c */
+/* A random number from the running M's xorshift state (stealing, select). */
+uint32_t tc__fastrand(void);
 void tc__proc_schedule(tc__m *m);
 tc__g *tc__proc_newg(tc_fn fn, void *arg, const char *file, int line,
                      const char *func);

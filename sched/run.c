@@ -301,9 +301,8 @@ static void scan_g(tc__g *g, void *arg) {
   tc__roots_scan_stack(m, &g->rs);
   if (g->arg)
     tc__mark_ref(m, g->arg, &g->arg);
-  for (tc__sudog *s = g->waiting; s; s = s->waitlink)
-    if (s->elemref && s->elem)
-      tc__mark_ref(m, s->elem, &s->elem);
+  /* Values in flight in channel operations sit in root frames of the G
+   * (sched/chan.c), so the root stack covers them. */
 }
 
 void tc__world_scan_stacks(tc__marker *m) {

@@ -74,10 +74,8 @@ typedef struct tc__stack tc__stack;
 typedef struct tc__sudog {
   struct tc__g *g;
   struct tc__sudog *next, *prev;
-  struct tc__sudog *waitlink; /* the G's list of sudogs (g->waiting) */
-  void *elem;              /* value being sent, or the value received */
-  bool elemref;            /* elem is a heap reference: the collector
-                              traces it while the G is parked */
+  void *elem;              /* value being sent, or the value received
+                              (also in a root frame of the G: chan.c) */
   bool success;            /* woken by a completed operation, not a close */
   bool isselect;           /* part of a select: see g->selectdone */
   int caseidx;             /* select case index */
@@ -102,8 +100,6 @@ typedef struct tc__g {
   const char *go_file;     /* creation site, for dumps and the deadlock */
   int go_line;             /*   report */
   const char *go_func;
-  tc__sudog *waiting;      /* sudogs this G is queued with (waitlink
-                              list); the collector traces their elems */
   uint32_t selectdone;     /* a select case already won (CAS 0 -> 1) */
   void *param;             /* the sudog that woke this G, set by waker */
   int64_t timer_when;      /* sleep deadline (ns), 0 when not sleeping */
