@@ -81,6 +81,7 @@ const char *tc_strerror(int err) {
   case TC_ENOENT: return "no such root";
   case TC_EEXIST: return "root already registered";
   case TC_ESTATE: return "runtime not initialised or not a mutator";
+  case TC_ECLOSED: return "channel closed";
   default: return "unknown error";
   }
 }

@@ -31,7 +31,9 @@ static const char *func_name(void *pc, char *buf, size_t len) {
   unw_word_t off = 0;
   if (unw_getcontext(&uc) != 0 || unw_init_local(&cur, &uc) != 0)
     return "?";
-  if (unw_set_reg(&cur, UNW_REG_IP, (unw_word_t)(uintptr_t)pc) != 0)
+  /* +1: libunwind looks up ip - 1 (it takes IPs for return addresses),
+   * and pc is a function's first byte. */
+  if (unw_set_reg(&cur, UNW_REG_IP, (unw_word_t)(uintptr_t)pc + 1) != 0)
     return "?";
   if (unw_get_proc_name(&cur, buf, len, &off) == 0)
     return buf;

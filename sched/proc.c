@@ -733,6 +733,8 @@ void tc__proc_gfree(tc__m *m, tc__g *g) {
     tc__sched.allg = g->allnext;
   if (g->allnext)
     g->allnext->allprev = g->allprev;
+  else
+    tc__sched.allg_tail = g->allprev;
   tc__sched.ngoroutines--;
   tc__spin_unlock(&tc__sched.allg_lock);
   g->fn = NULL;
@@ -782,12 +784,14 @@ tc__g *tc__proc_newg(tc_fn fn, void *arg, const char *file, int line,
   g->id = __atomic_add_fetch(&tc__sched.goidgen, 1, __ATOMIC_RELAXED);
   tc__context_init(&g->ctx, g->stack->lo, g->stack->hi, g_main, g);
   tc__sanitizer_g_create(g);
-  tc__spin_lock(&tc__sched.allg_lock);
-  g->allprev = NULL;
-  g->allnext = tc__sched.allg;
-  if (tc__sched.allg)
-    tc__sched.allg->allprev = g;
-  tc__sched.allg = g;
+  tc__spin_lock(&tc__sched.allg_lock); /* appended: dumps list by age */
+  g->allnext = NULL;
+  g->allprev = tc__sched.allg_tail;
+  if (tc__sched.allg_tail)
+    tc__sched.allg_tail->allnext = g;
+  else
+    tc__sched.allg = g;
+  tc__sched.allg_tail = g;
   tc__sched.ngoroutines++;
   tc__spin_unlock(&tc__sched.allg_lock);
   tc__g_cas(g, TC__G_DEAD, TC__G_RUNNABLE);

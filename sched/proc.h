@@ -93,7 +93,8 @@ typedef struct tc__sched_t {
   tc__note stopnote;
   uint64_t goidgen;
   uint32_t allg_lock;         /* tc__spin */
-  tc__g *allg;                /* every live G */
+  tc__g *allg;                /* every live G, oldest first */
+  tc__g *allg_tail;
   uint64_t ngoroutines;
   tc__g *maing;
   int64_t start_ns;
