@@ -286,6 +286,9 @@ TC_API void *tc_chan_recv(tc_chan *c, bool *ok);
 TC_API int tc_chan_close(tc_chan *c);
 TC_API size_t tc_chan_len(tc_chan *c);
 TC_API size_t tc_chan_cap(tc_chan *c);
+/* As in Go, a NULL channel blocks send and receive forever (wait reasons
+ * "chan send (nil chan)", "chan receive (nil chan)"); closing it returns
+ * TC_EINVAL; its len and cap are 0. */
 
 enum { TC_SELECT_SEND = 1, TC_SELECT_RECV = 2 };
 typedef struct tc_select_case {
@@ -327,7 +330,8 @@ typedef struct tc_once {
   uint32_t done;            /* private */
   tc_mutex mu;
 } tc_once;
-/* Calls fn(arg) once per tc_once; concurrent callers wait for it. */
+/* Calls fn(arg) once per tc_once; concurrent callers wait for it.  arg is
+ * not a root: keep a heap object it points to reachable yourself. */
 TC_API void tc_once_do(tc_once *o, tc_fn fn, void *arg);
 
 typedef struct tc_sema {
