@@ -153,6 +153,22 @@ static void relabel(tc__span *from, tc__span *to) {
   }
 }
 
+/* Merges two adjacent free spans, lo just below hi, of which the one on a
+ * free list is taken off it.  The larger keeps its record, so only the
+ * smaller one's pages are relabelled: freeing a page next to a huge free
+ * span costs O(1 page), not O(huge).  Returns the merged span. */
+static tc__span *merge(tc__span *lo, tc__span *hi) {
+  free_remove(lo->list == TC__LIST_FREE ? lo : hi);
+  tc__span *keep = lo->npages >= hi->npages ? lo : hi;
+  tc__span *gone = keep == lo ? hi : lo;
+  relabel(gone, keep);
+  keep->npages = lo->npages + hi->npages;
+  keep->base = lo->base;
+  keep->released = lo->released && hi->released;
+  tc__meta_free(gone, gone->meta_size);
+  return keep;
+}
+
 void tc__pages_free(tc__span *s) {
   char *base = s->base;
   size_t npages = s->npages;
@@ -162,33 +178,13 @@ void tc__pages_free(tc__span *s) {
   if (f == NULL)
     tc__fatal("out of memory for heap metadata while freeing %zu pages", npages);
   tc__pagemap_set(f);
-  /* Merge with free neighbours.  The largest of the parts keeps its record
-   * so only the smaller parts' pages are relabelled: freeing a page next to
-   * a huge free span costs O(1 page), not O(huge). */
+  /* Merge with free neighbours (step 3). */
   tc__span *before = tc__span_of(base - 1);
-  if (before && before->state == TC__SPAN_FREE && before->list == TC__LIST_FREE) {
-    free_remove(before);
-    tc__span *keep = before->npages >= f->npages ? before : f;
-    tc__span *gone = keep == before ? f : before;
-    relabel(gone, keep);
-    keep->base = before->base;
-    keep->npages = before->npages + f->npages;
-    keep->released = before->released && f->released;
-    tc__meta_free(gone, gone->meta_size);
-    f = keep;
-  }
+  if (before && before->state == TC__SPAN_FREE && before->list == TC__LIST_FREE)
+    f = merge(before, f);
   tc__span *after = tc__span_of(f->base + f->npages * TC__PAGE_SIZE);
-  if (after && after->state == TC__SPAN_FREE && after->list == TC__LIST_FREE) {
-    free_remove(after);
-    tc__span *keep = after->npages > f->npages ? after : f;
-    tc__span *gone = keep == after ? f : after;
-    relabel(gone, keep);
-    keep->base = f->base;
-    keep->npages = f->npages + after->npages;
-    keep->released = f->released && after->released;
-    tc__meta_free(gone, gone->meta_size);
-    f = keep;
-  }
+  if (after && after->state == TC__SPAN_FREE && after->list == TC__LIST_FREE)
+    f = merge(f, after);
   f->free_cycle = tc__h.cycle;
   free_insert(f);
 }
