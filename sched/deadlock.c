@@ -42,12 +42,13 @@ static const char *func_name(void *pc, char *buf, size_t len) {
 
 static void report_g(tc__g *g, void *arg) {
   (void)arg;
-  if (g->status == TC__G_DEAD)
+  uint32_t status = tc__load_relaxed(&g->status);
+  if (status == TC__G_DEAD)
     return;
   char name[128];
-  const char *what = g->status == TC__G_WAITING && g->waitreason
+  const char *what = status == TC__G_WAITING && g->waitreason
                          ? g->waitreason
-                         : (g->status == TC__G_RUNNABLE ? "runnable" : "?");
+                         : (status == TC__G_RUNNABLE ? "runnable" : "?");
   tc__print("coroutine %llu [%s]: %s(), created by %s at %s:%d",
             (unsigned long long)g->id, what,
             func_name((void *)(uintptr_t)g->fn, name, sizeof name),

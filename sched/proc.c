@@ -864,7 +864,8 @@ void tc_syscall_exit(void) {
   m->oldp = NULL;
   /* fast path: the old P is still ours */
   uint32_t s = TC__P_SYSCALL;
-  if (p && m->p == p && tc__cas_acq_rel(&p->status, &s, (uint32_t)TC__P_RUNNING)) {
+  if (p && tc__load_relaxed(&m->p) == p &&
+      tc__cas_acq_rel(&p->status, &s, (uint32_t)TC__P_RUNNING)) {
     m->ctx->cache = &p->cache.runs;
     tc__g_cas(g, TC__G_SYSCALL, TC__G_RUNNING);
     return;

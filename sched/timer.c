@@ -21,6 +21,8 @@ static struct {
   uint32_t lock;      /* tc__spin */
   tc__g **heap;       /* heap[0] has the earliest deadline */
   size_t n, cap;
+  size_t firing;      /* taken off the heap, not yet on a run queue: the
+                         deadlock detector must not think them gone */
 } tm;
 
 void tc__timers_init(void) {
@@ -112,6 +114,7 @@ int64_t tc__timers_run(int64_t now) {
     g->schedlink = NULL;
     *tail = g;
     tail = &g->schedlink;
+    tc__add_relaxed(&tm.firing, 1);
   }
   if (tm.n > 0)
     next = tm.heap[0]->timer_when;
@@ -120,6 +123,7 @@ int64_t tc__timers_run(int64_t now) {
     tc__g *g = ready;
     ready = g->schedlink;
     tc__ready(g);
+    tc__sub_relaxed(&tm.firing, 1); /* queued: visible as runnable now */
   }
   return next;
 }
@@ -131,4 +135,6 @@ int64_t tc__timers_next(void) {
   return next;
 }
 
-bool tc__timers_pending(void) { return tc__load_relaxed(&tm.n) != 0; }
+bool tc__timers_pending(void) {
+  return tc__load_relaxed(&tm.n) + tc__load_relaxed(&tm.firing) != 0;
+}

@@ -3,8 +3,17 @@
 # benchmark, if any is missing.  Idempotent; prints nothing when everything
 # is already installed.  Runs `apt-get update` only when it must install.
 #
-#   bash scripts/deps.sh            # install what is missing
-#   bash scripts/deps.sh --check    # only report; exit 1 if something is missing
+#   bash scripts/deps.sh               # install what is missing
+#   bash scripts/deps.sh --check       # only report; exit 1 if something is missing
+#   bash scripts/deps.sh --no-aarch64  # leave out the aarch64 cross build's
+#                                      # packages (and the arm64 architecture)
+#
+# The aarch64 step of scripts/test.sh (cross build, tests under qemu-user)
+# needs the cross compiler, qemu-user and the arm64 builds of cmocka and
+# libunwind.  The last two come through Debian multiarch: when they are
+# missing, this script runs `dpkg --add-architecture arm64` before
+# `apt-get update`.  scripts/test.sh passes --no-aarch64 when that step is
+# not selected (TRICOLOR_DEPS_AARCH64=0 in the environment does the same).
 #
 # Works as root, or through sudo when not root and sudo exists.
 set -euo pipefail
@@ -20,13 +29,26 @@ PACKAGES=(
   python3                     # bench/run.py, scripts/memcheck.py
   golang-go                   # bench peer: Go's own GC
 )
+# The aarch64 step (cmake/aarch64-linux-gnu.cmake).  A name with :arm64 is
+# the arm64 build of a library, installed beside the host's (multiarch).
+AARCH64_PACKAGES=(
+  gcc-aarch64-linux-gnu       # cross compiler and binutils
+  libc6-dev-arm64-cross       # its libc (only recommended by the compiler)
+  qemu-user                   # qemu-aarch64 runs the tests
+  libcmocka-dev:arm64         # unit tests
+  libunwind-dev:arm64         # the library links libunwind
+)
 
 check_only=0
-case "${1:-}" in
-  --check) check_only=1 ;;
-  "") ;;
-  *) echo "usage: $0 [--check]" >&2; exit 2 ;;
-esac
+aarch64=${TRICOLOR_DEPS_AARCH64:-1}
+for arg in "$@"; do
+  case $arg in
+    --check) check_only=1 ;;
+    --no-aarch64) aarch64=0 ;;
+    *) echo "usage: $0 [--check] [--no-aarch64]" >&2; exit 2 ;;
+  esac
+done
+[ "$aarch64" = 0 ] || PACKAGES+=("${AARCH64_PACKAGES[@]}")
 
 if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
   echo "deps.sh: not a Debian-like system (no dpkg-query/apt-get); install by hand:" >&2
@@ -35,10 +57,22 @@ if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>
   exit 0
 fi
 
+native=$(dpkg --print-architecture)
+
+# installed PKG[:ARCH]: true when PKG is installed for ARCH (default: the
+# native architecture; an Architecture: all package counts for any).  With
+# multiarch a bare name matches every architecture's instance, so the
+# architecture must be compared, not just the status.
+installed() {
+  local name=${1%%:*} arch=$native
+  case $1 in *:*) arch=${1#*:} ;; esac
+  dpkg-query -W -f='${Architecture} ${db:Status-Status}\n' "$name" 2>/dev/null |
+    grep -Ex "($arch|all) installed" >/dev/null
+}
+
 missing=()
 for p in "${PACKAGES[@]}"; do
-  status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
-  [ "$status" = installed ] || missing+=("$p")
+  installed "$p" || missing+=("$p")
 done
 
 [ ${#missing[@]} -eq 0 ] && exit 0
@@ -59,6 +93,19 @@ if [ "$(id -u)" != 0 ]; then
   fi
 fi
 
+# Foreign architectures the missing packages need (multiarch).
+for p in "${missing[@]}"; do
+  case $p in
+    *:*)
+      arch=${p#*:}
+      if [ "$arch" != "$native" ] &&
+         ! dpkg --print-foreign-architectures | grep -x "$arch" >/dev/null; then
+        echo "deps.sh: dpkg --add-architecture $arch" >&2
+        "${SUDO[@]}" dpkg --add-architecture "$arch"
+      fi ;;
+  esac
+done
+
 echo "deps.sh: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt_opts=(-q -o Dpkg::Use-Pty=0 -o DPkg::Lock::Timeout=300)
@@ -70,8 +117,7 @@ apt_opts=(-q -o Dpkg::Use-Pty=0 -o DPkg::Lock::Timeout=300)
 # Verify: a package that apt could not install must not pass silently.
 still=()
 for p in "${missing[@]}"; do
-  status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
-  [ "$status" = installed ] || still+=("$p")
+  installed "$p" || still+=("$p")
 done
 if [ ${#still[@]} -ne 0 ]; then
   echo "deps.sh: could not install: ${still[*]}" >&2

@@ -12,10 +12,24 @@
  *
  *   tc_test_rss_kib()
  *       Returns this process's resident set size in KiB (VmRSS of
- *       /proc/self/status), or -1 if it cannot be read.
+ *       /proc/self/status), or -1 if it cannot be read.  Under an emulator
+ *       (tc_test_under_emulator) VmRSS is the emulator's: qemu-user's
+ *       translated code and its own tables grow as the test runs.  There it
+ *       sums, over the host's /proc/self/smaps (which qemu passes through),
+ *       the Rss of the mappings that the guest's /proc/self/maps (which
+ *       qemu filters to the guest's own) also lists; -1 if none matches
+ *       (a guest address space not at host address 0).
  *
- *   tc_test_under_valgrind(), tc_test_under_asan()
+ *   tc_test_under_valgrind(), tc_test_under_asan(), tc_test_under_tsan(),
+ *   tc_test_under_sanitizer() (ASan or TSan), tc_test_under_emulator()
  *       Tell the test where it runs, to scale loops or relax RSS bounds.
+ *       Under a sanitizer the runtime maps memory of its own as the test
+ *       goes (ASan's allocator, TSan's shadow and meta shadow for every new
+ *       mapping), so counts of /proc/self/maps lines grow there.
+ *       tc_test_under_emulator() is true when the test runs under qemu-user
+ *       (the aarch64 cross build): tests/CMakeLists.txt sets
+ *       TC_TEST_EMULATOR for every test when CMAKE_CROSSCOMPILING_EMULATOR
+ *       is set; set it by hand when running a test under qemu yourself.
  *
  * Death tests, how they work and what they need:
  *   1. stdout and stderr are flushed, then the test forks.  The child points
@@ -101,8 +115,89 @@ static TC_TEST_UNUSED bool tc_test_under_asan(void) {
 #endif
 }
 
-/* Returns VmRSS of this process in KiB, or -1 if /proc is unreadable. */
+/* Returns true when built with ThreadSanitizer. */
+static TC_TEST_UNUSED bool tc_test_under_tsan(void) {
+#if defined(__SANITIZE_THREAD__)
+  return true;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+  return true;
+#else
+  return false;
+#endif
+#else
+  return false;
+#endif
+}
+
+/* Returns true when built with AddressSanitizer or ThreadSanitizer. */
+static TC_TEST_UNUSED bool tc_test_under_sanitizer(void) {
+  return tc_test_under_asan() || tc_test_under_tsan();
+}
+
+/* Returns true when the test runs under an emulator (qemu-user): the
+ * environment names it in TC_TEST_EMULATOR (tests/CMakeLists.txt). */
+static TC_TEST_UNUSED bool tc_test_under_emulator(void) {
+  const char *e = getenv("TC_TEST_EMULATOR");
+  return e != NULL && e[0] != '\0' && strcmp(e, "0") != 0;
+}
+
+/* Under qemu-user: the Rss in KiB of the host mappings that overlap a
+ * guest mapping (see tc_test_rss_kib), or -1. */
+static TC_TEST_UNUSED long tc_test__emulated_rss_kib(void) {
+  FILE *f = fopen("/proc/self/maps", "r"); /* the guest's, from qemu */
+  if (f == NULL)
+    return -1;
+  size_t n = 0, cap = 0;
+  unsigned long(*r)[2] = NULL;
+  char line[512];
+  while (fgets(line, sizeof line, f) != NULL) {
+    unsigned long lo, hi;
+    if (sscanf(line, "%lx-%lx", &lo, &hi) != 2)
+      continue;
+    if (n == cap) {
+      cap = cap ? 2 * cap : 256;
+      void *g = realloc(r, cap * sizeof *r);
+      if (g == NULL) {
+        free(r);
+        fclose(f);
+        return -1;
+      }
+      r = g;
+    }
+    r[n][0] = lo;
+    r[n][1] = hi;
+    n++;
+  }
+  fclose(f);
+  f = fopen("/proc/self/smaps", "r"); /* the host's: qemu passes it on */
+  if (f == NULL) {
+    free(r);
+    return -1;
+  }
+  long kib = 0;
+  bool matched = false, guest = false;
+  while (fgets(line, sizeof line, f) != NULL) {
+    unsigned long lo, hi;
+    if (sscanf(line, "%lx-%lx", &lo, &hi) == 2) { /* a mapping's header */
+      guest = false;
+      for (size_t i = 0; i < n && !guest; i++)
+        guest = lo < r[i][1] && r[i][0] < hi;
+      matched |= guest;
+    } else if (guest && strncmp(line, "Rss:", 4) == 0) {
+      kib += strtol(line + 4, NULL, 10);
+    }
+  }
+  fclose(f);
+  free(r);
+  return matched ? kib : -1;
+}
+
+/* Returns VmRSS of this process in KiB (under an emulator: the guest's
+ * share, see above), or -1 if /proc is unreadable. */
 static TC_TEST_UNUSED long tc_test_rss_kib(void) {
+  if (tc_test_under_emulator())
+    return tc_test__emulated_rss_kib();
   FILE *f = fopen("/proc/self/status", "r");
   if (f == NULL)
     return -1;

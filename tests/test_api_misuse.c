@@ -715,7 +715,7 @@ static void test_lifecycle_init_shutdown_50_times(void **state) {
     one_life(round);
   /* the sanitizer's and valgrind's own allocators map memory as they go;
    * there, leaks are theirs to report (mappings excepted) */
-  if (!tc_test_under_asan() && !tc_test_under_valgrind())
+  if (!tc_test_under_sanitizer() && !tc_test_under_valgrind())
     assert_int_equal(count_lines("/proc/self/maps"), maps0);
   assert_int_equal(count_fds(), fds0);
   assert_int_equal(fin_ids[7], 51); /* one finalizer per life */
