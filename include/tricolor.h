@@ -245,8 +245,8 @@ TC_API int tc_run(const tc_config *cfg, tc_fn main, void *arg);
 TC_API int tc__go(tc_fn fn, void *arg, const char *file, int line,
                   const char *func);
 
-/* Lets other coroutines run; the caller goes to the back of the global
- * queue.  Coroutine. */
+/* Lets other coroutines run; the caller goes to the back of its
+ * processor's run queue.  Coroutine. */
 TC_API void tc_yield(void);
 /* A cheap check (one load) that yields if the scheduler or the collector
  * asked this coroutine to stop.  Put it in long loops that do not
