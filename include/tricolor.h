@@ -196,7 +196,10 @@ static inline void tc_barrier(void *old_ref, void *new_ref);
  */
 #define TC_LOCALS(...) TC__LOCALS(__COUNTER__, __VA_ARGS__)
 
-/* An opaque mark of the root stack, for longjmp-based error handling. */
+/* An opaque mark of the root stack, for longjmp-based error handling:
+ *     volatile tc_roots_mark mark = tc_roots_save();
+ *     if (setjmp(env)) { tc_roots_unwind(mark); ... }
+ * Declare the local volatile (setjmp rules; GCC's -Wclobbered says so). */
 typedef const void *tc_roots_mark;
 /* Returns the current top of the mutator's root stack. Mutator. */
 static inline tc_roots_mark tc_roots_save(void);
