@@ -671,6 +671,24 @@ void tc__ready(tc__g *g) {
   tc__wakep();
 }
 
+void tc__ready_global(tc__g *list) {
+  if (list == NULL)
+    return;
+  uint32_t n = 0;
+  tc__g *tail = NULL;
+  for (tc__g *g = list; g; g = g->schedlink) {
+    tc__g_cas(g, TC__G_WAITING, TC__G_RUNNABLE);
+    tail = g;
+    n++;
+  }
+  tc__spin_lock(&tc__sched.lock);
+  globrunq_put_batch(list, tail, n);
+  tc__spin_unlock(&tc__sched.lock);
+  /* start an M on an idle P for each (Go's injectglist) */
+  while (n-- > 0 && tc__load_relaxed(&tc__sched.npidle) > 0)
+    startm(NULL, false);
+}
+
 void tc_yield(void) {
   tc__m *m = getm();
   tc__g *g = tc__needg("tc_yield");

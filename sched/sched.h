@@ -123,6 +123,9 @@ void tc__park(const char *reason, void (*unlock)(void *), void *arg);
 /* Makes a WAITING g runnable; it runs next on the caller's P (inheriting
  * the time slice) or, from a thread without a P, goes on the global queue. */
 void tc__ready(tc__g *g);
+/* Makes a list of WAITING Gs (linked through schedlink) runnable, in
+ * order, on the global queue, and starts Ms on idle Ps for them. */
+void tc__ready_global(tc__g *list);
 
 /* Adds q to the tail / removes the first record of a FIFO wait queue (sync
  * objects, channels); the caller holds the object's lock. */

@@ -23,12 +23,15 @@ static struct {
   size_t n, cap;
   size_t firing;      /* taken off the heap, not yet on a run queue: the
                          deadlock detector must not think them gone */
+  uint32_t fire;      /* tc__spin: one thread fires timers at a time */
 } tm;
 
 void tc__timers_init(void) {
   tm.heap = NULL;
   tm.n = tm.cap = 0;
   tm.lock = 0;
+  tm.fire = 0;
+  tm.firing = 0;
 }
 
 void tc__timers_destroy(void) {
@@ -101,10 +104,18 @@ void tc_sleep(int64_t ns) {
 int64_t tc__timers_run(int64_t now) {
   tc__g *ready = NULL, **tail = &ready; /* in deadline order */
   int64_t next = -1;
+  /* One firer at a time, from taking the timers off the heap until they
+   * are queued: two threads firing at once would queue later deadlines
+   * before earlier ones. */
+  if (!tc__spin_trylock(&tm.fire))
+    return tc__timers_next();
   tc__spin_lock(&tm.lock);
   while (tm.n > 0 && tm.heap[0]->timer_when <= now) {
     tc__g *g = tm.heap[0];
-    tc__store_relaxed(&tm.n, tm.n - 1);
+    /* firing goes up before n goes down (seq_cst, and pending() reads n
+     * first): the deadlock detector never sees the timer vanish. */
+    __atomic_add_fetch(&tm.firing, 1, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&tm.n, tm.n - 1, __ATOMIC_SEQ_CST);
     if (tm.n > 0) {
       tm.heap[0] = tm.heap[tm.n];
       tm.heap[0]->timer_index = 0;
@@ -114,17 +125,17 @@ int64_t tc__timers_run(int64_t now) {
     g->schedlink = NULL;
     *tail = g;
     tail = &g->schedlink;
-    tc__add_relaxed(&tm.firing, 1);
   }
   if (tm.n > 0)
     next = tm.heap[0]->timer_when;
   tc__spin_unlock(&tm.lock);
-  while (ready) {
-    tc__g *g = ready;
-    ready = g->schedlink;
-    tc__ready(g);
-    tc__sub_relaxed(&tm.firing, 1); /* queued: visible as runnable now */
-  }
+  size_t fired = 0;
+  for (tc__g *g = ready; g; g = g->schedlink)
+    fired++;
+  /* The global queue keeps the deadline order whoever fires. */
+  tc__ready_global(ready);
+  __atomic_sub_fetch(&tm.firing, fired, __ATOMIC_SEQ_CST);
+  tc__spin_unlock(&tm.fire);
   return next;
 }
 
@@ -136,5 +147,6 @@ int64_t tc__timers_next(void) {
 }
 
 bool tc__timers_pending(void) {
-  return tc__load_relaxed(&tm.n) + tc__load_relaxed(&tm.firing) != 0;
+  size_t n = __atomic_load_n(&tm.n, __ATOMIC_SEQ_CST); /* n, then firing */
+  return n + __atomic_load_n(&tm.firing, __ATOMIC_SEQ_CST) != 0;
 }
