@@ -4,7 +4,9 @@
 #   bash scripts/bench.sh [bench/run.py arguments...]
 #
 # Release build in build/bench (TRICOLOR_DEBUG=0, no tests), then
-# `python3 bench/run.py --build build/bench "$@"`; see bench/README.md.
+# `python3 bench/run.py --build build/bench "$@"` (collector benchmarks)
+# and `python3 bench/sched.py --build build/bench` (scheduler); see
+# bench/README.md.
 # TRICOLOR_JOBS sets the build parallelism (default 2).
 set -euo pipefail
 
@@ -19,9 +21,13 @@ cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release >&2 \
   -DTRICOLOR_SANITIZE= -DTRICOLOR_WERROR=OFF
 cmake --build build/bench -j "$JOBS" >&2
 
-if [ ! -f bench/run.py ]; then
-  echo "bench.sh: bench/run.py does not exist yet" >&2
-  exit 1
-fi
+# The collector benchmarks (GCBench, binary-trees), then the scheduler's
+# (bench/sched.py; --quick is passed on to it, other options are run.py's).
 echo "== python3 bench/run.py --build build/bench $*" >&2
-exec python3 bench/run.py --build build/bench "$@"
+python3 bench/run.py --build build/bench "$@"
+sched_args=()
+for a in "$@"; do
+  [ "$a" = "--quick" ] && sched_args+=(--quick)
+done
+echo "== python3 bench/sched.py --build build/bench ${sched_args[*]}" >&2
+python3 bench/sched.py --build build/bench "${sched_args[@]}"
