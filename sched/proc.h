@@ -119,11 +119,25 @@ void tc__sanitizer_g_create(tc__g *g);
 void tc__sanitizer_g_exit(tc__g *g);
 /* Announces a switch to the sanitizers, right before tc__switch:
  * save_fake receives the current context's ASan fake stack (NULL when the
- * current coroutine never resumes); the target's stack and TSan fiber. */
+ * current coroutine never resumes); the target's stack and TSan fiber.
+ * tc__sanitizer_switch_end completes it in the context that resumed.
+ * Without a sanitizer both are empty inline functions: nothing on the
+ * switch path. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 void tc__sanitizer_switch_begin(void **save_fake, const void *to_lo,
                                 size_t to_size, void *to_fiber);
-/* Completes a switch in the context that resumed (fake: its saved one). */
 void tc__sanitizer_switch_end(void *fake);
+#else
+static inline void tc__sanitizer_switch_begin(void **save_fake,
+                                              const void *to_lo,
+                                              size_t to_size, void *to_fiber) {
+  (void)save_fake;
+  (void)to_lo;
+  (void)to_size;
+  (void)to_fiber;
+}
+static inline void tc__sanitizer_switch_end(void *fake) { (void)fake; }
+#endif
 
 /* deadlock.c: called with the sched lock held when an M goes idle */
 void tc__sched_checkdead(void);

@@ -64,6 +64,7 @@ void tc__sanitizer_g_exit(tc__g *g) {
   (void)g;
 }
 
+#if defined(TC__ASAN) || defined(TC__TSAN)
 void tc__sanitizer_switch_begin(void **save_fake, const void *to_lo,
                                 size_t to_size, void *to_fiber) {
 #if defined(TC__ASAN)
@@ -87,6 +88,7 @@ void tc__sanitizer_switch_end(void *fake) {
   (void)fake;
 #endif
 }
+#endif
 
 /* Records the bounds of this thread's native stack (g0). */
 static void g0_bounds(tc__m *m) {
