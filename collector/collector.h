@@ -100,6 +100,7 @@ typedef struct tc__mutator {
 typedef struct tc__gcstate {
   int phase;                   /* TC__PHASE_*; written only world-stopped */
   uint32_t in_cycle;           /* a cycle is running (CAS 0 -> 1) */
+  uint64_t cycles_done;        /* cycles completed (release store) */
   bool initialized;
   int gc_percent;              /* TC_GC_OFF or >= 0 */
   uint64_t min_heap;           /* goal floor */
@@ -163,8 +164,9 @@ void tc__yield_if_scheduled(void);
 /* ---- the cycle (cycle.c) ---- */
 enum { TC__REASON_HEAP, TC__REASON_EXPLICIT, TC__REASON_OOM,
        TC__REASON_STRESS };
-/* Runs one stop-the-world cycle.  Mutator, no heap lock held. */
-void tc__collect(int reason);
+/* Runs one stop-the-world cycle; false if another coroutine is running
+ * one.  Mutator, no heap lock held. */
+bool tc__collect(int reason);
 /* Sets trigger/goal from the marked bytes and gc_percent. */
 void tc__pacer_update(uint64_t marked);
 

@@ -61,10 +61,10 @@ static void scavenge(bool now) {
   tc__lock_release(&tc__h.lock);
 }
 
-void tc__collect(int reason) {
+bool tc__collect(int reason) {
   uint32_t idle = 0;
   if (!tc__cas_acq_rel(&tc__gc.in_cycle, &idle, 1u))
-    return; /* another coroutine collects: it will stop us at a safepoint */
+    return false; /* another coroutine collects: it stops us at a safepoint */
   tc__sweep_finish();
   scavenge(false);
 
@@ -92,15 +92,22 @@ void tc__collect(int reason) {
   uint64_t t1 = tc__nanotime();
   uint64_t cpu1 = tc__thread_cputime();
   tc__stats_cycle_done(reason, t1 - t0, cpu1 - cpu0, heap0, heap1, marked);
+  tc__store_release(&tc__gc.cycles_done, tc__gc.cycles_done + 1);
   tc__store_release(&tc__gc.in_cycle, 0u);
+  return true;
 }
 
 void tc_gc(void) {
   tc__require_mutator("tc_gc");
-  /* If another coroutine is collecting, wait for it and run our own. */
-  while (tc__load_acquire(&tc__gc.in_cycle))
-    tc__yield_if_scheduled();
-  tc__collect(TC__REASON_EXPLICIT);
+  /* Returns after a whole cycle that started after this call (Go's
+   * runtime.GC): if one is running now, the one after it.  Whoever runs
+   * that cycle, us or another coroutine, so a coroutine that collects in
+   * a loop cannot starve this one. */
+  uint64_t need = tc__load_acquire(&tc__gc.cycles_done) +
+                  (tc__load_acquire(&tc__gc.in_cycle) ? 2 : 1);
+  while (tc__load_acquire(&tc__gc.cycles_done) < need)
+    if (!tc__collect(TC__REASON_EXPLICIT))
+      tc__yield_if_scheduled();
   tc__sweep_finish();
   scavenge(true);
   tc_run_finalizers();
