@@ -71,6 +71,8 @@
 
 #include <cmocka.h>
 
+#include <tricolor.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -375,6 +377,18 @@ static TC_TEST_UNUSED void tc_test__expect_death(
                   how, expected_substring);
   }
   free(buf);
+}
+
+/* The root-stack top saved in a test's setup (tc_roots_save()). */
+static TC_TEST_UNUSED tc_roots_mark tc_test_base_mark;
+
+/* A failed assertion longjmps out of TC_LOCALS scopes, leaving their
+ * frames on the root stack.  Drops them without walking them (they lie in
+ * dead stack memory), so the next test does not scan a dead C stack. */
+static TC_TEST_UNUSED void tc_test_drop_stale_frames(void) {
+  tc__rootstack *rs = tc__ctx_get()->rs;
+  if (rs != NULL && rs->top != (const tc__frame *)tc_test_base_mark)
+    rs->top = (tc__frame *)tc_test_base_mark;
 }
 
 #endif /* TC_TEST_H */

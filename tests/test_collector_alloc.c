@@ -60,29 +60,18 @@ static bool all_zero(const void *p, size_t n) {
   return acc == 0;
 }
 
-static tc_roots_mark base_mark;
-
-/* A failed assertion longjmps out of TC_LOCALS scopes, leaving their
- * frames on the root stack.  Drop them without walking them (they lie in
- * dead stack memory), so the next test does not scan a dead C stack. */
-static void drop_stale_frames(void) {
-  tc__rootstack *rs = tc__ctx_get()->rs;
-  if (rs != NULL && rs->top != (const tc__frame *)base_mark)
-    rs->top = (tc__frame *)base_mark;
-}
-
 static int setup(void **state) {
   (void)state;
   rng_state = 0x9e3779b97f4a7c15ULL;
   if (tc_init(NULL) != TC_OK)
     return -1;
-  base_mark = tc_roots_save();
+  tc_test_base_mark = tc_roots_save();
   return 0;
 }
 
 static int teardown(void **state) {
   (void)state;
-  drop_stale_frames();
+  tc_test_drop_stale_frames();
   tc_gc();
   tc_stats s;
   tc_read_stats(&s);
@@ -306,7 +295,7 @@ static void test_alloc_large_zeroed_on_dirty_pages(void **state) {
   tc_shutdown();
   tc_config cfg = {.min_heap = (size_t)1 << 30};
   assert_int_equal(tc_init(&cfg), TC_OK);
-  base_mark = tc_roots_save();
+  tc_test_base_mark = tc_roots_save();
   size_t big = (small_scale() ? 16u : 100u) << 20;
   const size_t sizes[] = {40 * 1024, 1 << 20, big, 40 * 1024 + 1, 3 << 20};
   void *seen[5 * 3];

@@ -50,31 +50,20 @@ static const uint32_t item_offsets[] = {offsetof(item, link)};
 static tc_type item_type = {
     .name = "item", .offsets = item_offsets, .noffsets = 1};
 
-static tc_roots_mark base_mark;
-
-/* A failed assertion longjmps out of TC_LOCALS scopes, leaving their
- * frames on the root stack.  Drop them without walking them (they lie in
- * dead stack memory), so the next test does not scan a dead C stack. */
-static void drop_stale_frames(void) {
-  tc__rootstack *rs = tc__ctx_get()->rs;
-  if (rs != NULL && rs->top != (const tc__frame *)base_mark)
-    rs->top = (tc__frame *)base_mark;
-}
-
 static int setup(void **state) {
   (void)state;
   rng_state = 0x243f6a8885a308d3ULL;
   unsetenv("TRICOLOR_GC");
   if (tc_init(NULL) != TC_OK)
     return -1;
-  base_mark = tc_roots_save();
+  tc_test_base_mark = tc_roots_save();
   return 0;
 }
 
 static int teardown(void **state) {
   (void)state;
   unsetenv("TRICOLOR_GC");
-  drop_stale_frames();
+  tc_test_drop_stale_frames();
   tc_set_gc_percent(100);
   tc_gc();
   tc_gc();
@@ -88,7 +77,7 @@ static int teardown(void **state) {
 static void restart(const tc_config *cfg) {
   tc_shutdown();
   assert_int_equal(tc_init(cfg), TC_OK);
-  base_mark = tc_roots_save();
+  tc_test_base_mark = tc_roots_save();
 }
 
 /* ------------------------------------------------------------------ */

@@ -110,17 +110,6 @@ static void force_heap_cycle(void) {
   assert_true(cycles_now() > c0);
 }
 
-static tc_roots_mark base_mark;
-
-/* A failed assertion longjmps out of TC_LOCALS scopes, leaving their
- * frames on the root stack.  Drop them without walking them (they lie in
- * dead stack memory), so the next test does not scan a dead C stack. */
-static void drop_stale_frames(void) {
-  tc__rootstack *rs = tc__ctx_get()->rs;
-  if (rs != NULL && rs->top != (const tc__frame *)base_mark)
-    rs->top = (tc__frame *)base_mark;
-}
-
 static void reset_observations(void) {
   memset(fin_count, 0, sizeof fin_count);
   fin_total = fin_errors = 0;
@@ -139,13 +128,13 @@ static int setup(void **state) {
     return -1;
   if (tc_root_add(&resurrect_slot, 1) != TC_OK)
     return -1;
-  base_mark = tc_roots_save();
+  tc_test_base_mark = tc_roots_save();
   return 0;
 }
 
 static int teardown(void **state) {
   (void)state;
-  drop_stale_frames();
+  tc_test_drop_stale_frames();
   tc_store(&resurrect_slot, NULL);
   fin_hook = NULL;
   tc_stats s;
@@ -483,7 +472,7 @@ static void test_finalizer_shutdown_runs_queued(void **state) {
   resurrect_slot = NULL;
   assert_int_equal(tc_init(NULL), TC_OK);
   assert_int_equal(tc_root_add(&resurrect_slot, 1), TC_OK);
-  base_mark = tc_roots_save();
+  tc_test_base_mark = tc_roots_save();
 }
 
 int main(void) {

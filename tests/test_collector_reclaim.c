@@ -83,24 +83,13 @@ static node *new_node(long value) {
 
 /* ------------------------------------------------------------------ */
 
-static tc_roots_mark base_mark;
-
-/* A failed assertion longjmps out of TC_LOCALS scopes, leaving their
- * frames on the root stack.  Drop them without walking them (they lie in
- * dead stack memory), so the next test does not scan a dead C stack. */
-static void drop_stale_frames(void) {
-  tc__rootstack *rs = tc__ctx_get()->rs;
-  if (rs != NULL && rs->top != (const tc__frame *)base_mark)
-    rs->top = (tc__frame *)base_mark;
-}
-
 static int setup(void **state) {
   (void)state;
   memset(fin_count, 0, sizeof fin_count);
   fin_total = 0;
   if (tc_init(NULL) != TC_OK)
     return -1;
-  base_mark = tc_roots_save();
+  tc_test_base_mark = tc_roots_save();
   return 0;
 }
 
@@ -119,7 +108,7 @@ static tc_stats settle(void) {
 
 static int teardown(void **state) {
   (void)state;
-  drop_stale_frames();
+  tc_test_drop_stale_frames();
   tc_stats s = settle();
   tc_shutdown(); /* first: a failed check must not leave it running */
   assert_int_equal(s.heap_live, 0);

@@ -67,17 +67,6 @@ static counted *new_counted(long id) {
 /* ------------------------------------------------------------------ */
 /* Fixtures                                                             */
 
-static tc_roots_mark base_mark;
-
-/* A failed assertion longjmps out of TC_LOCALS scopes, leaving their
- * frames on the root stack.  Drop them without walking them (they lie in
- * dead stack memory), so the next test does not scan a dead C stack. */
-static void drop_stale_frames(void) {
-  tc__rootstack *rs = tc__ctx_get()->rs;
-  if (rs != NULL && rs->top != (const tc__frame *)base_mark)
-    rs->top = (tc__frame *)base_mark;
-}
-
 static int setup(void **state) {
   (void)state;
   memset(fin_count, 0, sizeof fin_count);
@@ -85,7 +74,7 @@ static int setup(void **state) {
   fin_bad_magic = 0;
   if (tc_init(NULL) != TC_OK)
     return -1;
-  base_mark = tc_roots_save();
+  tc_test_base_mark = tc_roots_save();
   return 0;
 }
 
@@ -104,7 +93,7 @@ static tc_stats settle(void) {
 
 static int teardown(void **state) {
   (void)state;
-  drop_stale_frames();
+  tc_test_drop_stale_frames();
   tc_stats s = settle();
   tc_shutdown(); /* first: a failed check must not leave it running */
   assert_int_equal(s.heap_live, 0);
@@ -136,7 +125,7 @@ static void test_locals_nested_frames(void **state) {
   TC_LOCALS(a);
   a = new_counted(1);
   tc_roots_mark outer = tc_roots_save();
-  assert_ptr_not_equal(outer, base_mark);
+  assert_ptr_not_equal(outer, tc_test_base_mark);
   {
     TC_LOCALS(b);
     tc_roots_mark inner;
@@ -298,7 +287,7 @@ static void test_globals_before_init_is_estate(void **state) {
   tc_shutdown();
   assert_int_equal(tc_root_add(&g_a, 1), TC_ESTATE);
   assert_int_equal(tc_init(NULL), TC_OK);
-  base_mark = tc_roots_save();
+  tc_test_base_mark = tc_roots_save();
   /* and the registry did not keep the rejected range */
   assert_int_equal(tc_root_remove(&g_a), TC_ENOENT);
 }
