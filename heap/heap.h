@@ -84,7 +84,6 @@ struct tc__span {
   uint32_t freeindex;    /* slots below it are allocated or in the run */
   uint32_t run_start;    /* first slot of the run a cache holds */
   uint32_t sweepgen;     /* see the header comment */
-  uint32_t free_cycle;   /* (free) cycle number when it became free */
   uint64_t *mark_bits;   /* nelems bits */
   uint64_t *alloc_bits;  /* nelems bits */
   uint64_t *fin_bits;    /* nelems bits or NULL: objects with a finalizer */
@@ -128,7 +127,7 @@ typedef struct tc__heap {
   tc__spanlist large_unswept;    /* large spans awaiting sweep */
   tc__span *fin_spans;           /* spans holding finalizable objects */
   uint32_t sweepgen;             /* += 2 per mark termination */
-  uint32_t cycle;                /* completed cycles, for free_cycle */
+  uint32_t cycle;                /* completed cycles (scavenger window) */
   size_t max_heap;               /* 0 = no limit */
   /* accounting, bytes; written under lock, read relaxed */
   uint64_t live;                 /* objects allocated - freed (runs count whole) */

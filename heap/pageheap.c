@@ -58,7 +58,6 @@ static tc__span *free_record(char *base, size_t npages, bool released) {
   f->npages = npages;
   f->released = released;
   f->meta_size = sizeof(tc__span);
-  f->free_cycle = tc__h.cycle;
   return f;
 }
 
@@ -185,7 +184,6 @@ void tc__pages_free(tc__span *s) {
   tc__span *after = tc__span_of(f->base + f->npages * TC__PAGE_SIZE);
   if (after && after->state == TC__SPAN_FREE && after->list == TC__LIST_FREE)
     f = merge(f, after);
-  f->free_cycle = tc__h.cycle;
   free_insert(f);
 }
 
