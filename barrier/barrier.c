@@ -1,17 +1,28 @@
 /*
- * barrier/barrier.c -- the write barrier's slow path.
+ * barrier/barrier.c -- the write barrier's slow path: shading per mode.
  *
  * The inline path (tricolor/inline.h) stores directly while the barrier
- * flag is clear.  The flag is set only (a) while a cycle marks
- * concurrently with mutators, which the stop-the-world collector never
- * does, and (b) in debug builds (TC_DEBUG >= 2) or with
- * TRICOLOR_DEBUG=checkstores=1, where every store is validated here: a
+ * flag is clear.  The flag is set (a) while a cycle marks concurrently with
+ * the coroutines (phase MARK) and (b) in debug builds (TC_DEBUG >= 2) or
+ * with TRICOLOR_DEBUG=checkstores=1, where every store is also validated: a
  * reference into the heap must be the start of an allocated object, so a
- * stale or interior pointer is reported at the store that wrote it rather
- * than at the cycle that trips over it.
+ * stale or interior pointer is reported at the store that wrote it.
  *
- * The insertion, deletion and hybrid modes (DESIGN section 4) shade here
- * once marking runs concurrently.
+ * While marking, `*slot = new` (or tc_barrier(old, new)) shades, per the
+ * cycle's mode (DESIGN section 4; shade(p) = if p is white, make it grey):
+ *   insertion  shade(new)            keeps the strong invariant for heap
+ *                                    slots; stacks have no barrier, so the
+ *                                    termination pause rescans them all.
+ *   deletion   shade(old)            snapshot at the beginning: nothing
+ *                                    reachable at mark start is lost; an
+ *                                    object unlinked while marking floats
+ *                                    until the next cycle.
+ *   hybrid     shade(old), and shade(new) while the storing coroutine's
+ *              root stack is grey (not yet scanned this cycle): Go's.
+ *   none       nothing (test-only: the verifier must catch it).
+ * Shaded objects go to the grey buffer of the storing P (collector/
+ * gcbuf.c), which spills packets to the shared pool.  The mode is read
+ * relaxed: it changes only while the world is stopped.
  */
 #include "collector/collector.h"
 
@@ -21,14 +32,38 @@ static void check_ref(void *ref, const void *slot, const char *call) {
               "object", call, slot, ref, ref);
 }
 
+static void shade_pair(void *old_ref, void *new_ref) {
+  tc__marker *w = tc__gcw_current();
+  if (w)
+    w->wb_slow++;
+  switch (tc__load_relaxed(&tc__gc.mode)) {
+  case TC_BARRIER_INSERTION:
+    tc__shade(new_ref);
+    break;
+  case TC_BARRIER_DELETION:
+    tc__shade(old_ref);
+    break;
+  case TC_BARRIER_HYBRID:
+    tc__shade(old_ref);
+    if (new_ref && tc__current_stack_grey())
+      tc__shade(new_ref);
+    break;
+  default: /* TC__BARRIER_NONE; stw never marks concurrently */
+    break;
+  }
+}
+
 void tc__store_slow(void **slot, void *value) {
   if (TC_DEBUG >= 2 || tc__debug_settings.checkstores)
     check_ref(value, slot, "tc_store");
+  if (tc__marking())
+    shade_pair(tc__load_relaxed(slot), value);
   tc__store_relaxed(slot, value);
 }
 
 void tc__barrier_slow(void *old_ref, void *new_ref) {
-  (void)old_ref;
   if (TC_DEBUG >= 2 || tc__debug_settings.checkstores)
     check_ref(new_ref, NULL, "tc_barrier");
+  if (tc__marking())
+    shade_pair(old_ref, new_ref);
 }

@@ -100,6 +100,13 @@ typedef struct tc__debug {
   int gcstress;     /* gcstress=1: a full cycle at every slow allocation */
   int schedtrace;   /* schedtrace=MS: Go's SCHED line every MS ms */
   int scheddetail;  /* scheddetail=1: with per-P, per-M, per-G lines */
+  int barrier;      /* barrier=hybrid|insertion|deletion|stw (tc_barrier_mode),
+                       0 = unset; barrier=none is the test-only broken mode
+                       (TC__BARRIER_NONE, collector/collector.h) */
+  int gccheckmark;  /* gccheckmark=1: verify the mark in every termination */
+  int gcforceperiod;/* gcforceperiod=MS: the force period, overriding config */
+  int gcmarkdelay;  /* gcmarkdelay=US: (tests) the collector waits this long
+                       after mark start before marking anything */
 } tc__debug;
 extern tc__debug tc__debug_settings;
 

@@ -6,7 +6,10 @@
  * registered or has a finalizer, or the thread is not a mutator.
  *   1. Check the caller (mutator, not inside a trace callback).
  *   2. Register the type (first allocation) and pick the span class.
- *   3. If heap.live passed the trigger, run a cycle first.
+ *   3. If heap.live passed the trigger, start a cycle (under the scheduler:
+ *      ask the collector thread; a bare mutator collects right here).
+ *      While a cycle marks, what the refill hands out is charged to the
+ *      P, which pays in mark work (an assist, collector/gcwork.c).
  *   4. Serve from the run, refilling it if empty; large objects get a span.
  *   5. Out of memory: one emergency cycle and a retry (Lua's rule), then the
  *      embedder's OOM hook, then NULL.
@@ -17,8 +20,10 @@
 
 #include <string.h>
 
+extern __thread int tc__in_mark_work;
+
 void tc__maybe_collect(void) {
-  if (tc__load_relaxed(&tc__gc.in_cycle))
+  if (tc__load_relaxed(&tc__gc.in_cycle) || tc__load_relaxed(&tc__gc.requested))
     return;
   if (tc__debug_settings.gcstress) {
     tc__collect(TC__REASON_STRESS);
@@ -27,19 +32,28 @@ void tc__maybe_collect(void) {
   if (tc__gc.gc_percent != TC_GC_OFF &&
       tc__load_relaxed(&tc__h.live) >= tc__load_relaxed(&tc__gc.trigger))
     tc__collect(TC__REASON_HEAP);
+  else if (tc__gc.mem_limit &&
+           tc__load_relaxed(&tc__h.live) >= tc__load_relaxed(&tc__gc.goal))
+    tc__collect(TC__REASON_HEAP); /* gc off, but the memory limit binds */
 }
 
-/* One attempt at allocating; NULL when the heap is exhausted. */
-static void *try_alloc(uint16_t id, size_t size, bool scan) {
-  if (size > TC__MAX_SMALL)
+/* One attempt at allocating; NULL when the heap is exhausted.  *charge
+ * receives the bytes the heap handed out (a refilled run, a large object). */
+static void *try_alloc(uint16_t id, size_t size, bool scan, uint64_t *charge) {
+  if (size > TC__MAX_SMALL) {
+    *charge = size;
     return tc__large_alloc(size, id, scan);
+  }
   /* The cache of this thread's processor: re-read after every safepoint. */
   tc__mcache *c = (tc__mcache *)tc__ctx_get()->cache;
   unsigned cls = tc__size_to_class(size);
   unsigned sc = cls * 2 + (scan ? 0 : 1);
   tc__run *r = scan ? &c->runs.scan[cls] : &c->runs.noscan[cls];
-  if (r->ptr == r->end && !tc__cache_refill(c, sc))
-    return NULL;
+  if (r->ptr == r->end) {
+    if (!tc__cache_refill(c, sc))
+      return NULL;
+    *charge = (uint64_t)(r->end - r->ptr);
+  }
   char *p = r->ptr;
   r->ptr = p + tc__classes[cls].size;
   if (scan)
@@ -50,7 +64,7 @@ static void *try_alloc(uint16_t id, size_t size, bool scan) {
 }
 
 void *tc__alloc_slow(tc_type *type, size_t size) {
-  if (tc__gc.phase != TC__PHASE_OFF)
+  if (tc__in_mark_work || tc__load_relaxed(&tc__gc.phase) == TC__PHASE_MARKTERM)
     tc__fatal("%s while the collector is marking (inside a trace "
               "callback?)", type ? "tc_alloc" : "tc_alloc_noscan");
   tc__require_mutator(type ? "tc_alloc" : "tc_alloc_noscan");
@@ -69,11 +83,12 @@ void *tc__alloc_slow(tc_type *type, size_t size) {
    * so a finalizer that allocates and collects cannot lose anything. */
   if (tc__finalizers_pending())
     tc_run_finalizers();
-  void *p = try_alloc(id, size, scan);
+  uint64_t charge = 0;
+  void *p = try_alloc(id, size, scan, &charge);
   if (p == NULL) {
     tc__collect(TC__REASON_OOM);
     tc__sweep_finish();
-    p = try_alloc(id, size, scan);
+    p = try_alloc(id, size, scan, &charge);
   }
   if (p == NULL) {
     if (tc__gc.on_oom)
@@ -84,6 +99,14 @@ void *tc__alloc_slow(tc_type *type, size_t size) {
       !tc__finalizer_register(p, tc__span_of(p)))
     tc__fatal("out of memory recording a finalizer for a '%s' object",
               type->name ? type->name : "?");
+  if (charge && tc__marking()) {
+    /* pay for the allocation in mark work; p is not in a root yet, but it
+     * is black (allocated while marking) and no cycle ends during an
+     * assist, so it cannot be freed meanwhile */
+    tc__mcache *c = (tc__mcache *)tc__ctx_get()->cache;
+    c->assist_debt += (int64_t)charge;
+    tc__assist(c);
+  }
   return p;
 }
 

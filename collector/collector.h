@@ -11,15 +11,21 @@
  *   Strong form, kept while marking: no black object points to a white one.
  *   Marking ends when no grey object is left; then every white object is
  *   unreachable and the sweep may free it.
- * In the stop-the-world collector the mutator does not run while marking,
- * so the invariant holds trivially; the barrier modes (barrier/) keep it
- * (or its weak form) once marking runs concurrently with mutators.
+ *   Weak form: a white object a black one points to is also reachable
+ *   from a grey object through white ones (Go's hybrid barrier keeps this).
+ * In the stw mode the mutators do not run while marking, so the invariant
+ * holds trivially; the barrier modes (barrier/barrier.c) keep it, or its
+ * weak form, while marking runs concurrently with the coroutines.
  *
  * Collector phases (tc__gc.phase), and what holds in each:
- *   TC__PHASE_OFF    no cycle marking; barrier off; allocation white;
- *                    spans may be unswept from the last cycle.
- *   TC__PHASE_MARK   world stopped (for now); grey lists in use; allocation
- *                    forbidden (it would be a trace callback allocating).
+ *   TC__PHASE_OFF       no cycle marking; barrier off; allocation white;
+ *                       spans may be unswept from the last cycle.
+ *   TC__PHASE_MARK      concurrent mark (under tc_run, modes other than
+ *                       stw): the barrier is on, allocation is black
+ *                       (heap.alloc_black), markers share grey packets.
+ *   TC__PHASE_MARKTERM  world stopped: the mark is finished (stw: done
+ *                       entirely), finalizers queued, the sweep started.
+ * Phase changes happen only while the world is stopped.
  */
 #ifndef TC_COLLECTOR_H
 #define TC_COLLECTOR_H
@@ -53,8 +59,11 @@ extern tc__typeinfo tc__typeinfos[TC__MAX_TYPES];
 /* Returns the type with this id (NULL for 0). */
 static inline tc_type *tc__type_get(uint32_t id) { return tc__types[id]; }
 
-/* ---- phases ---- */
-enum { TC__PHASE_OFF = 0, TC__PHASE_MARK = 1 };
+/* ---- phases and barrier modes ---- */
+enum { TC__PHASE_OFF = 0, TC__PHASE_MARK = 1, TC__PHASE_MARKTERM = 2 };
+/* Test-only mode (TRICOLOR_DEBUG=barrier=none): marks concurrently like
+ * hybrid but the barrier does nothing; the verifier must catch it. */
+#define TC__BARRIER_NONE 100
 
 /* ---- marking (mark.c); world stopped ---- */
 #define TC__PACKET 256 /* grey entries moved between markers at once */
@@ -72,7 +81,11 @@ typedef struct tc__marker {
   size_t cap;            /* capacity in entries */
   uint64_t marked;       /* bytes this marker greyed this cycle */
   uint64_t scanned;      /* objects this marker scanned, ever */
+  uint64_t scan_bytes;   /* bytes of objects scanned, ever (work units) */
   bool shared;           /* other markers run: set mark bits atomically */
+  bool verify;           /* gccheckmark traversal (collector/verify.c) */
+  uint64_t wb_slow;      /* (a P's buffer) barrier slow paths while marking */
+  uint64_t wb_shaded;    /* (a P's buffer) objects the barrier greyed */
   tc__span *last;        /* span of the last reference greyed, and its */
   uintptr_t last_lo;     /* address range [last_lo, last_hi): spans do not */
   uintptr_t last_hi;     /* change while the world is stopped */
@@ -89,6 +102,9 @@ void tc__mark_scan_object(tc__marker *m, char *obj);
 /* Scans m's grey objects until its stack is empty (sharing work when
  * another marker is idle). */
 void tc__mark_drain(tc__marker *m);
+/* Scans grey objects until about `budget` bytes were scanned or the stack
+ * is empty; returns the bytes scanned.  Concurrent marking. */
+uint64_t tc__mark_drain_budget(tc__marker *m, uint64_t budget);
 
 /* ---- the mutator record (for now: the thread that called tc_init) ---- */
 typedef struct tc__mutator {
@@ -99,6 +115,24 @@ typedef struct tc__mutator {
 /* ---- collector state ---- */
 typedef struct tc__gcstate {
   int phase;                   /* TC__PHASE_*; written only world-stopped */
+  int mode;                    /* barrier mode of the running (or last)
+                                  cycle: tc_barrier_mode or TC__BARRIER_NONE */
+  int next_mode;               /* mode of the next cycle (tc_set_barrier) */
+  uint32_t epoch;              /* cycles started under the scheduler; a G
+                                  whose gcscan == 2 * epoch has a black root
+                                  stack (sched/gscan.c) */
+  uint32_t flush_gen;          /* flush requests to the Ps' grey buffers */
+  uint64_t force_period_ns;    /* 0 = never */
+  uint64_t mem_limit;          /* soft limit, 0 = none */
+  uint64_t last_gc_ns;         /* when the last cycle ended */
+  uint64_t mark_start_ns;      /* when the running cycle's mark began */
+  uint64_t heap_at_trigger;    /* heap.live when the running cycle began */
+  double trigger_ratio;        /* trigger = marked + ratio * (goal - marked) */
+  uint64_t scan_expected;      /* bytes the running mark should scan */
+  uint64_t scan_done;          /* bytes scanned by markers (relaxed, lags) */
+  uint32_t requested;          /* a cycle was asked of the collector thread */
+  tc__marker orphan;           /* greys from threads without a P buffer */
+  tc__lock orphan_lock;
   uint32_t in_cycle;           /* a cycle is running (CAS 0 -> 1) */
   uint64_t cycles_done;        /* cycles completed (release store) */
   bool initialized;
@@ -117,11 +151,45 @@ typedef struct tc__gcstate {
 
 extern tc__gcstate tc__gc;
 
+/* ---- stats counters (relaxed atomics) ---- */
+typedef struct tc__gccounters {
+  uint64_t barrier_slow, barrier_shaded, assist_ns, bg_mark_ns;
+} tc__gccounters;
+extern tc__gccounters tc__gcc;
+
 /* ---- allocation (alloc.c) ---- */
 /* Aborts with a message naming `call` unless on a live runtime's mutator. */
 void tc__require_mutator(const char *call);
 /* Starts a cycle if heap.live passed the trigger.  Mutator. */
 void tc__maybe_collect(void);
+
+/* ---- concurrent marking ---- */
+/* True while the concurrent mark runs (phase MARK). */
+static inline bool tc__marking(void) {
+  return tc__load_relaxed(&tc__gc.phase) == TC__PHASE_MARK;
+}
+/* Greys p from a mutator (barrier, channel moves, tc_go): into the grey
+ * buffer of the caller's P, else the orphan marker.  Marking only. */
+void tc__shade(void *p);
+/* The grey buffer of the calling thread's P, or NULL. */
+tc__marker *tc__gcw_current(void);
+/* Moves a grey buffer's entries to the shared pool (all if k == 0). */
+void tc__gcw_flush(tc__marker *w);
+/* Mark work paid for allocation (assist.c); mutator, phase MARK. */
+void tc__assist(tc__mcache *c);
+/* Creates / destroys the grey buffer of a P's cache. */
+void tc__gcw_init(tc__mcache *c);
+void tc__gcw_destroy(tc__mcache *c);
+/* Bare-metal pool access for concurrent marking (workers.c). */
+void tc__pool_put(tc__marker *m, size_t k);
+bool tc__pool_get(tc__marker *m);
+bool tc__pool_empty(void);
+/* Asks markers to share work (an assist found the pool empty). */
+void tc__pool_hungry(void);
+/* Switches sharing between concurrent (on request) and pause mode. */
+void tc__pool_set_concurrent(bool on);
+/* Verifies the mark (gccheckmark); world stopped (verify.c). */
+void tc__verify_mark(void);
 
 /* ---- marking threads (workers.c) ---- */
 /* Starts n - 1 helper threads; the caller is marker 0.  Returns the number
@@ -134,10 +202,12 @@ uint64_t tc__workers_mark(tc__marker *m);
 /* Hands part of m's grey stack to an idle marker, if there is one. */
 void tc__workers_share(tc__marker *m);
 
-/* ---- roots (roots.c, handles.c); world stopped ---- */
-void tc__roots_scan_stack(tc__marker *m, const tc__rootstack *rs);
-void tc__roots_scan_globals(tc__marker *m);
-void tc__handles_scan(tc__marker *m);
+/* ---- roots (roots.c, handles.c); world stopped or concurrent ---- */
+/* Returns the number of slots scanned. */
+uint64_t tc__roots_scan_stack(tc__marker *m, const tc__rootstack *rs);
+/* Each returns the number of slots it scanned. */
+uint64_t tc__roots_scan_globals(tc__marker *m);
+uint64_t tc__handles_scan(tc__marker *m);
 void tc__roots_destroy(void);
 void tc__handles_destroy(void);
 
@@ -153,27 +223,80 @@ void tc__finalizers_destroy(void);
 size_t tc__finalizers_pending(void);
 uint64_t tc__finalizers_ran(void);
 
-/* ---- mutators (sched/run.c): the world the collector stops ---- */
-void tc__world_stop(void);
+/* ---- mutators (sched/run.c, sched/gscan.c): the world the collector
+ * stops ---- */
+/* Stops every mutator; false if the runtime is exiting (nothing stopped). */
+bool tc__world_stop(void);
+/* The scheduler is shutting down: cycles in progress are abandoned. */
+bool tc__world_exiting(void);
+/* Ps with nothing to run right now. */
+unsigned tc__world_idle_procs(void);
 void tc__world_start(void);
 void tc__world_flush_caches(void);
-void tc__world_scan_stacks(tc__marker *m);
+/* Scans every G's root stack (world stopped); returns slots scanned.  With
+ * only_grey, only Gs not yet scanned this cycle, which become black. */
+uint64_t tc__world_scan_stacks(tc__marker *m, bool only_grey);
+/* Scans every G's root stack without changing its colour (verifier). */
+void tc__world_scan_stacks_verify(tc__marker *m);
+/* Concurrent: scans the root stacks of parked Gs not yet scanned this
+ * cycle and asks running ones to scan themselves; true once all are. */
+bool tc__world_scan_stacks_concurrent(tc__marker *m);
+/* Asks every P to flush its grey buffer at its next safepoint and waits up
+ * to wait_ns for them; returns true if all answered. */
+bool tc__world_flush_gcws(uint64_t wait_ns);
+/* World stopped: moves every P's grey buffer into m; sums and resets the
+ * bytes they marked into *marked. */
+void tc__world_collect_gcws(tc__marker *m, uint64_t *marked);
+/* True while the scheduler runs (cycles then run on the collector thread). */
+bool tc__world_scheduled(void);
+/* The current G's root stack is still grey (hybrid barrier). */
+bool tc__current_stack_grey(void);
 /* Yields the running coroutine if the scheduler runs; else nothing. */
 void tc__yield_if_scheduled(void);
 
 /* ---- the cycle (cycle.c) ---- */
 enum { TC__REASON_HEAP, TC__REASON_EXPLICIT, TC__REASON_OOM,
-       TC__REASON_STRESS };
-/* Runs one stop-the-world cycle; false if another coroutine is running
- * one.  Mutator, no heap lock held. */
+       TC__REASON_STRESS, TC__REASON_TIME };
+/* Runs one cycle, or (under the scheduler) asks the collector thread for
+ * one; false if a cycle is already running.  wait: return after a whole
+ * cycle that started after the call.  Mutator, no heap lock held. */
 bool tc__collect(int reason);
-/* Sets trigger/goal from the marked bytes and gc_percent. */
+/* Runs one whole cycle on the calling thread: the collector thread under
+ * the scheduler, the mutator in bare mode. */
+void tc__cycle_run(int reason);
+/* Collector thread (gcthread.c). */
+void tc__gcthread_start(void);
+void tc__gcthread_stop(void);
+/* Asks the collector thread for a cycle; returns the number it will have
+ * (wait for it with tc__gcthread_wait). */
+uint64_t tc__gcthread_request(int reason);
+/* Parks the calling G until cycles_done >= n. */
+void tc__gcthread_wait(uint64_t n);
+/* Returns free pages to the OS (cycle.c); now: no hysteresis. */
+void tc__scavenge(bool now);
+/* Sets trigger/goal from the marked bytes and gc_percent (pacer.c). */
 void tc__pacer_update(uint64_t marked);
+/* Adjusts the trigger ratio from how the last cycle ended. */
+void tc__pacer_feedback(uint64_t heap_at_term, uint64_t goal);
 
 /* ---- statistics (stats.c) ---- */
-void tc__stats_record_pause(uint64_t ns);
-void tc__stats_cycle_done(int reason, uint64_t pause_ns, uint64_t cpu_ns,
-                          uint64_t heap0, uint64_t heap1, uint64_t marked);
+/* One cycle's figures, for stats and the gctrace line. */
+typedef struct tc__cycle_report {
+  int reason;
+  int mode;
+  uint64_t t_start;        /* stop request of the mark-start pause */
+  uint64_t pause1_ns;      /* mark-start pause (0 in stw mode) */
+  uint64_t mark_ns;        /* concurrent mark wall time */
+  uint64_t pause2_ns;      /* mark-termination pause (stw: the one pause) */
+  uint64_t assist_ns;      /* mutator assist time this cycle */
+  uint64_t bg_ns;          /* background marker CPU this cycle */
+  uint64_t heap0, heap1, marked, goal;
+  uint64_t stack_bytes, global_bytes;
+  uint64_t pause_slots, pause_objects;
+  unsigned procs;
+} tc__cycle_report;
+void tc__stats_record_pause(uint64_t ns, int kind);
+void tc__stats_cycle_done(const tc__cycle_report *r);
 void tc__stats_reset(void);
 
 #endif /* TC_COLLECTOR_H */

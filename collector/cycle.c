@@ -1,39 +1,39 @@
 /*
- * collector/cycle.c -- one collection cycle, the pacer and tc_gc().
+ * collector/cycle.c -- one collection cycle, and tc_gc().
  *
- * The stop-the-world cycle:
- *   1. Finish sweeping the previous cycle and return surplus free pages to
- *      the OS (outside the pause).
- *   2. Stop the world and start the pause clock.  (One mutator for now; the
- *      scheduler will bring every P to a safepoint here.)
- *   3. Flush allocation caches so the span bitmaps are exact.
- *   4. Mark: root stacks, global roots, handles, the finalizer queue and
- *      the children of finalizable objects; then drain the grey objects
- *      on all marking threads (collector/workers.c).
- *   5. Queue unreached finalizable objects (collector/finalizer.c).
- *   6. Set the next trigger from the marked bytes (the pacer).
- *   7. Start the sweep (O(classes): spans move to the unswept lists), stop
- *      the pause clock and restart the world.  Sweeping is lazy.
+ * A cycle (DESIGN section 5):
  *
- * Pacer (GOGC rule): goal = marked * (1 + gc_percent/100), at least
- * min_heap (4 MiB by default); the stop-the-world collector triggers at the
- * goal itself.  gc_percent = TC_GC_OFF never triggers on growth.
+ *   off --trigger--> [pause 1: mark start] --> concurrent mark
+ *       --> [pause 2: mark termination] --> concurrent sweep --> off
+ *
+ *   0. Outside any pause: finish the last cycle's sweep, return surplus
+ *      pages to the OS.
+ *   1. Mark start (world stopped): flush the Ps' allocation caches (every
+ *      run handed out from now on is black), bump the epoch (every root
+ *      stack turns grey), barrier on, phase MARK.  deletion: snapshot all
+ *      root stacks, globals and handles here.  All modes: the finalizer
+ *      queue and the children of finalizable objects.  Restart the world.
+ *   2. Concurrent mark on the collector thread (collector/gcthread.c):
+ *      globals and handles (not deletion), root stacks (sched/gscan.c),
+ *      then grey objects, throttled to about 25% of the procs' CPU unless
+ *      Ps are idle or the heap passed its goal; mutators assist
+ *      (collector/gcwork.c).  When no grey object is left anywhere, a ragged
+ *      handshake makes every P flush its grey buffer; if that brings
+ *      nothing, marking is done.
+ *   3. Mark termination (world stopped): flush caches (unused run tails
+ *      white again), allocation white, gather the Ps' grey buffers;
+ *      insertion: rescan every root stack; hybrid: scan any stack still
+ *      grey (normally none); drain what is left on all marking threads;
+ *      queue unreached finalizable objects; verify (gccheckmark); the next
+ *      goal; barrier off; start the sweep (O(classes)).  Restart the world.
+ *   stw mode, and every cycle of a bare mutator (tc_init without tc_run):
+ *   steps 1-3 in one pause, marking from all roots.
+ * Pauses are timed from the stop request to the restart, so the time to
+ * reach a safepoint is included; each is recorded with its kind.
  */
 #include "collector/collector.h"
 
-void tc__pacer_update(uint64_t marked) {
-  if (tc__gc.gc_percent == TC_GC_OFF) {
-    tc__gc.goal = UINT64_MAX;
-    tc__store_relaxed(&tc__gc.trigger, UINT64_MAX);
-    return;
-  }
-  uint64_t goal = marked + marked / 100 * (uint64_t)tc__gc.gc_percent +
-                  marked % 100 * (uint64_t)tc__gc.gc_percent / 100;
-  if (goal < tc__gc.min_heap)
-    goal = tc__gc.min_heap;
-  tc__gc.goal = goal;
-  tc__store_relaxed(&tc__gc.trigger, goal);
-}
+#include <time.h>
 
 /* Returns free pages to the OS, with hysteresis so that a heap that
  * oscillates (grows to the goal, drops to the live set after each cycle)
@@ -47,51 +47,237 @@ void tc__pacer_update(uint64_t marked) {
 
 static void scavenge(bool now) {
   static uint64_t goals[SCAVENGE_WINDOW];
-  uint64_t goal = tc__gc.goal == UINT64_MAX ? tc__h.inuse : tc__gc.goal;
+  uint64_t goal = tc__load_relaxed(&tc__gc.goal);
+  if (goal == UINT64_MAX)
+    goal = tc__load_relaxed(&tc__h.inuse);
+  tc__lock_acquire(&tc__h.lock);
   goals[tc__h.cycle % SCAVENGE_WINDOW] = goal;
   uint64_t keep = goal;
   if (!now)
     for (int i = 0; i < SCAVENGE_WINDOW; i++)
       if (goals[i] > keep)
         keep = goals[i];
-  tc__lock_acquire(&tc__h.lock);
+  if (tc__gc.mem_limit && keep > tc__gc.mem_limit / 100 * 95)
+    keep = tc__gc.mem_limit / 100 * 95;
   uint64_t held = tc__h.inuse + tc__h.free_dirty;
   if (now || held > keep + keep / 2)
     tc__pages_scavenge(keep + keep / 10);
   tc__lock_release(&tc__h.lock);
 }
 
-bool tc__collect(int reason) {
-  uint32_t idle = 0;
-  if (!tc__cas_acq_rel(&tc__gc.in_cycle, &idle, 1u))
-    return false; /* another coroutine collects: it stops us at a safepoint */
+static void barrier_restore(void) {
+  tc__store_relaxed(&tc__barrier_on,
+                    (uint32_t)(TC_DEBUG >= 2 || tc__debug_settings.checkstores));
+}
+
+/* Greys the roots that every mode snapshots in a pause. */
+static void scan_pause_roots(tc__marker *m) { tc__finalizers_scan_queue(m); }
+
+/* Finishes the mark on all marking threads, queues finalizers, verifies,
+ * sets the next goal and starts the sweep.  World stopped. */
+static void finish_mark(tc__marker *m, uint64_t extra_marked,
+                        tc__cycle_report *r) {
+  while (tc__pool_get(m))
+    ;
+  uint64_t before = m->scanned;
+  uint64_t helpers = tc__workers_mark(m);
+  r->pause_objects += m->scanned - before;
+  uint64_t black = tc__load_relaxed(&tc__h.black_bytes);
+  tc__store_relaxed(&tc__h.black_bytes, (uint64_t)0);
+  r->heap1 = tc__load_relaxed(&tc__h.live);
+  if (r->mode != TC_BARRIER_STW)
+    tc__pacer_feedback(r->heap1, r->goal);
+  tc__h.marked = m->marked + helpers + extra_marked + black;
+  m->marked = 0;
+  tc__finalizers_collect();
+  if (tc__debug_settings.gccheckmark)
+    tc__verify_mark();
+  r->marked = tc__h.marked;
+  tc__pacer_update(r->marked);
+  tc__store_relaxed(&tc__gc.phase, (int)TC__PHASE_OFF);
+  barrier_restore();
+  tc__sweep_start();
+}
+
+/* The concurrent mark (step 2); false if the runtime began exiting. */
+static bool concurrent_mark(tc__cycle_report *r);
+
+/* Throws away a cycle the exiting runtime interrupted. */
+static void abandon(tc__marker *m) {
+  tc__store_relaxed(&tc__h.alloc_black, 0u);
+  tc__pool_set_concurrent(false);
+  while (tc__pool_get(m))
+    ;
+  m->n = 0;
+  tc__store_relaxed(&tc__gc.phase, (int)TC__PHASE_OFF);
+  barrier_restore();
+}
+
+void tc__cycle_run(int reason) {
+  bool sched = tc__world_scheduled();
+  int mode = sched ? tc__load_relaxed(&tc__gc.next_mode) : TC_BARRIER_STW;
+  tc__cycle_report r = {0};
+  r.reason = reason;
+  r.mode = mode;
+  r.procs = tc__gc.procs;
+  r.goal = tc__load_relaxed(&tc__gc.goal);
   tc__sweep_finish();
   scavenge(false);
-
-  uint64_t heap0 = tc__load_relaxed(&tc__h.live);
-  uint64_t t0 = tc__nanotime();
+  r.heap0 = tc__load_relaxed(&tc__h.live);
   uint64_t cpu0 = tc__thread_cputime();
-  tc__world_stop();
-  tc__world_flush_caches();
-  tc__gc.phase = TC__PHASE_MARK;
+  uint64_t assist0 = tc__load_relaxed(&tc__gcc.assist_ns);
   tc__marker *m = &tc__gc.marker;
   m->marked = 0;
-  tc__world_scan_stacks(m);
-  tc__roots_scan_globals(m);
-  tc__handles_scan(m);
-  tc__finalizers_scan_queue(m);
-  uint64_t helpers = tc__workers_mark(m);
-  tc__h.marked = m->marked + helpers;
-  tc__finalizers_collect();
-  uint64_t marked = tc__h.marked;
-  uint64_t heap1 = tc__load_relaxed(&tc__h.live);
-  tc__pacer_update(marked);
-  tc__sweep_start();
-  tc__gc.phase = TC__PHASE_OFF;
-  tc__world_start();
-  uint64_t t1 = tc__nanotime();
-  uint64_t cpu1 = tc__thread_cputime();
-  tc__stats_cycle_done(reason, t1 - t0, cpu1 - cpu0, heap0, heap1, marked);
+  r.t_start = tc__nanotime();
+  if (!tc__world_stop())
+    return;
+  tc__world_flush_caches();
+  tc__sweep_finish(); /* nothing left normally: refills sweep first */
+  tc__store_relaxed(&tc__gc.mode, mode);
+  if (mode == TC_BARRIER_STW) {
+    tc__store_relaxed(&tc__gc.phase, (int)TC__PHASE_MARKTERM);
+    r.pause_slots += tc__world_scan_stacks(m, false);
+    r.pause_slots += tc__roots_scan_globals(m);
+    r.pause_slots += tc__handles_scan(m);
+    scan_pause_roots(m);
+    finish_mark(m, 0, &r);
+    tc__world_start();
+    r.pause2_ns = tc__nanotime() - r.t_start;
+    tc__stats_record_pause(r.pause2_ns, 1);
+  } else {
+    __atomic_add_fetch(&tc__gc.epoch, 1, __ATOMIC_RELAXED);
+    tc__store_relaxed(&tc__h.black_bytes, (uint64_t)0);
+    tc__store_relaxed(&tc__h.alloc_black, 1u);
+    tc__store_relaxed(&tc__gc.scan_done, (uint64_t)0);
+    tc__store_relaxed(&tc__gc.scan_expected,
+                      tc__h.marked ? tc__h.marked : r.heap0 / 2);
+    tc__gc.heap_at_trigger = r.heap0;
+    tc__pool_set_concurrent(true);
+    tc__store_relaxed(&tc__gc.phase, (int)TC__PHASE_MARK);
+    tc__store_relaxed(&tc__barrier_on, 1u);
+    if (mode == TC_BARRIER_DELETION) {
+      r.pause_slots += tc__world_scan_stacks(m, false);
+      r.pause_slots += tc__roots_scan_globals(m);
+      r.pause_slots += tc__handles_scan(m);
+    }
+    scan_pause_roots(m);
+    tc__gc.mark_start_ns = tc__nanotime();
+    tc__world_start();
+    r.pause1_ns = tc__nanotime() - r.t_start;
+    tc__stats_record_pause(r.pause1_ns, 0);
+
+    uint64_t t1 = tc__nanotime();
+    bool ok = concurrent_mark(&r);
+    uint64_t t2 = tc__nanotime();
+    r.mark_ns = t2 - t1;
+    if (!ok || !tc__world_stop()) {
+      abandon(m);
+      return;
+    }
+    tc__store_relaxed(&tc__gc.phase, (int)TC__PHASE_MARKTERM);
+    tc__world_flush_caches(); /* unused run tails turn white again */
+    tc__store_relaxed(&tc__h.alloc_black, 0u);
+    uint64_t extra = 0;
+    tc__world_collect_gcws(m, &extra);
+    extra += tc__gc.orphan.marked;
+    tc__gc.orphan.marked = 0;
+    tc__pool_set_concurrent(false);
+    if (mode == TC_BARRIER_INSERTION)
+      r.pause_slots += tc__world_scan_stacks(m, false);
+    else if (mode != TC_BARRIER_DELETION)
+      r.pause_slots += tc__world_scan_stacks(m, true);
+    finish_mark(m, extra, &r);
+    tc__world_start();
+    r.pause2_ns = tc__nanotime() - t2;
+    tc__stats_record_pause(r.pause2_ns, 1);
+  }
+  (void)cpu0;
+  r.assist_ns = tc__load_relaxed(&tc__gcc.assist_ns) - assist0;
+  tc__store_relaxed(&tc__gc.last_gc_ns, tc__nanotime());
+  tc__stats_cycle_done(&r);
+}
+
+/* ---------------------------------------------------------------- step 2 */
+
+#define DRAIN_SLICE ((uint64_t)128 << 10) /* bytes scanned between checks */
+
+/* Sleeps off any CPU the collector thread used beyond its share u of one
+ * CPU since t0, unless Ps are idle (Go's idle workers) or the heap passed
+ * the goal. */
+static void throttle(uint64_t t0, uint64_t cpu0, double u) {
+  if (u >= 1.0 || tc__world_idle_procs() > 0 ||
+      tc__load_relaxed(&tc__h.live) >= tc__load_relaxed(&tc__gc.goal))
+    return;
+  uint64_t el = tc__nanotime() - t0;
+  uint64_t work = tc__thread_cputime() - cpu0;
+  if ((double)work <= u * (double)el)
+    return;
+  uint64_t ns = (uint64_t)((double)work / u) - el;
+  if (ns > 2000000)
+    ns = 2000000;
+  struct timespec ts = {0, (long)ns};
+  nanosleep(&ts, NULL);
+}
+
+static bool concurrent_mark(tc__cycle_report *r) {
+  tc__marker *m = &tc__gc.marker;
+  m->shared = true;
+  double u = 0.25 * (double)tc__gc.procs;
+  if (tc__debug_settings.gcmarkdelay > 0) {
+    /* test hook: give the mutators time to act before any marking */
+    struct timespec ts = {tc__debug_settings.gcmarkdelay / 1000000,
+                          (long)(tc__debug_settings.gcmarkdelay % 1000000) * 1000};
+    nanosleep(&ts, NULL);
+  }
+  uint64_t t0 = tc__nanotime(), cpu0 = tc__thread_cputime();
+  int mode = r->mode;
+  if (mode != TC_BARRIER_DELETION) {
+    r->global_bytes = 8 * tc__roots_scan_globals(m);
+    tc__handles_scan(m);
+  }
+  bool stacks = mode == TC_BARRIER_DELETION;
+  for (;;) {
+    if (tc__world_exiting())
+      return false;
+    if (!stacks)
+      stacks = tc__world_scan_stacks_concurrent(m);
+    for (int i = 0; i < 16; i++) {
+      if (m->n == 0 && !tc__pool_get(m))
+        break;
+      tc__mark_drain_budget(m, DRAIN_SLICE);
+      throttle(t0, cpu0, u);
+    }
+    if (m->n || !tc__pool_empty())
+      continue;
+    if (!stacks) {
+      struct timespec ts = {0, 20000}; /* running Gs scan themselves */
+      nanosleep(&ts, NULL);
+      continue;
+    }
+    tc__world_flush_gcws(1000000);
+    if (m->n == 0 && tc__pool_empty()) {
+      r->bg_ns = tc__thread_cputime() - cpu0;
+      tc__add_relaxed(&tc__gcc.bg_mark_ns, r->bg_ns);
+      return true;
+    }
+  }
+}
+
+/* ---------------------------------------------------------------- entry points */
+
+bool tc__collect(int reason) {
+  if (tc__world_scheduled()) {
+    if (reason == TC__REASON_OOM) {
+      tc__gcthread_wait(tc__gcthread_request(reason));
+    } else {
+      tc__gcthread_request(reason);
+    }
+    return true;
+  }
+  uint32_t idle = 0;
+  if (!tc__cas_acq_rel(&tc__gc.in_cycle, &idle, 1u))
+    return false;
+  tc__cycle_run(reason);
   tc__store_release(&tc__gc.cycles_done, tc__gc.cycles_done + 1);
   tc__store_release(&tc__gc.in_cycle, 0u);
   return true;
@@ -100,15 +286,18 @@ bool tc__collect(int reason) {
 void tc_gc(void) {
   tc__require_mutator("tc_gc");
   /* Returns after a whole cycle that started after this call (Go's
-   * runtime.GC): if one is running now, the one after it.  Whoever runs
-   * that cycle, us or another coroutine, so a coroutine that collects in
-   * a loop cannot starve this one. */
-  uint64_t need = tc__load_acquire(&tc__gc.cycles_done) +
-                  (tc__load_acquire(&tc__gc.in_cycle) ? 2 : 1);
-  while (tc__load_acquire(&tc__gc.cycles_done) < need)
-    if (!tc__collect(TC__REASON_EXPLICIT))
-      tc__yield_if_scheduled();
+   * runtime.GC): if one is running now, the one after it. */
+  if (tc__world_scheduled()) {
+    tc__gcthread_wait(tc__gcthread_request(TC__REASON_EXPLICIT));
+  } else {
+    uint64_t need = tc__load_acquire(&tc__gc.cycles_done) +
+                    (tc__load_acquire(&tc__gc.in_cycle) ? 2 : 1);
+    while (tc__load_acquire(&tc__gc.cycles_done) < need)
+      tc__collect(TC__REASON_EXPLICIT);
+  }
   tc__sweep_finish();
   scavenge(true);
   tc_run_finalizers();
 }
+
+void tc__scavenge(bool now) { scavenge(now); }

@@ -40,6 +40,9 @@ static void check_ref(void *obj, const char *call) {
 tc_handle *tc_handle_new(void *obj) {
   tc__require_mutator("tc_handle_new");
   check_ref(obj, "tc_handle_new");
+  /* the handle may be created after the collector scanned the handles:
+   * obj enters it as the new value of a store */
+  tc_barrier(NULL, obj);
   tc__lock_acquire(&handles_lock);
   if (free_handles == NULL) {
     handle_block *b = malloc(sizeof *b);
@@ -92,15 +95,18 @@ void tc_handle_free(tc_handle *h) {
   tc__lock_release(&handles_lock);
 }
 
-void tc__handles_scan(tc__marker *m) {
+uint64_t tc__handles_scan(tc__marker *m) {
+  uint64_t n = 0;
   tc__lock_acquire(&handles_lock);
   for (handle_block *b = blocks; b; b = b->next)
     for (int i = 0; i < HANDLES_PER_BLOCK; i++) {
       void *ref = tc__load_relaxed(&b->slots[i].ref);
+      n++;
       if (ref && !((uintptr_t)ref & 1))
         tc__mark_ref(m, ref, &b->slots[i]);
     }
   tc__lock_release(&handles_lock);
+  return n;
 }
 
 void tc__handles_destroy(void) {

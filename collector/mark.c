@@ -98,9 +98,15 @@ span_lookup(tc__marker *m, const void *p) {
   return s;
 }
 
+void tc__verify_ref(tc__marker *m, void *p, const void *from);
+
 /* Greys p (step 1). */
 static inline __attribute__((always_inline)) void
 mark_one(tc__marker *m, void *p, const void *from) {
+  if (TC__UNLIKELY(m->verify)) {
+    tc__verify_ref(m, p, from);
+    return;
+  }
   tc__span *s = span_lookup(m, p);
   if (s == NULL)
     return;
@@ -118,7 +124,9 @@ mark_one(tc__marker *m, void *p, const void *from) {
   }
   if (TC_DEBUG >= 1 && tc__span_obj(s, i) != (char *)p)
     bad_ref(p, from, "is not the start of an object (interior pointer)");
-  if (TC_DEBUG >= 2 && !tc__bit_get(s->alloc_bits, i) && !s->cached)
+  /* (alloc bits change under the heap lock while marking concurrently) */
+  if (TC_DEBUG >= 2 && !tc__marking() && !tc__bit_get(s->alloc_bits, i) &&
+      !s->cached)
     bad_ref(p, from, "points to a free slot (freed object?)");
   uint64_t bit = (uint64_t)1 << (i & 63);
   uint64_t *w = &s->mark_bits[i >> 6];
@@ -162,6 +170,7 @@ static void scan_entry(tc__marker *m, const tc__grey_entry *e) {
   const tc__typeinfo *ti = &tc__typeinfos[e->type];
   char *obj = e->obj;
   m->scanned++;
+  m->scan_bytes += e->size;
   if (ti->trace) {
     tc_visitor v = {m, obj};
     ti->trace(obj, &v);
@@ -203,8 +212,12 @@ void tc__mark_scan_object(tc__marker *m, char *obj) {
 
 #define PREFETCH_RING 8
 
-void tc__mark_drain(tc__marker *m) {
+/* Drains until the stack is empty or `budget` bytes were scanned; entries
+ * still in the prefetch ring go back on the stack. */
+static inline __attribute__((always_inline)) uint64_t
+drain(tc__marker *m, uint64_t budget) {
   m->last_lo = m->last_hi = 0; /* spans may have changed since last time */
+  uint64_t start = m->scan_bytes;
   tc__grey_entry ring[PREFETCH_RING];
   unsigned head = 0, count = 0;
   for (;;) {
@@ -215,12 +228,32 @@ void tc__mark_drain(tc__marker *m) {
       count++;
     }
     if (count == 0)
-      return;
+      break;
     tc__grey_entry e = ring[head];
     head = (head + 1) % PREFETCH_RING;
     count--;
     scan_entry(m, &e);
-    if (TC__UNLIKELY((m->scanned & 63) == 0) && m->n >= 2)
-      tc__workers_share(m);
+    if (TC__UNLIKELY((m->scanned & 63) == 0)) {
+      if (m->n >= 2 && !m->verify)
+        tc__workers_share(m);
+      if (m->scan_bytes - start >= budget)
+        break;
+    }
   }
+  /* budget spent: the ring's entries (oldest last) go back on the stack */
+  while (count) {
+    count--;
+    if (m->n == m->cap)
+      tc__marker_grow(m);
+    m->grey[m->n++] = ring[(head + count) % PREFETCH_RING];
+  }
+  return m->scan_bytes - start;
+}
+
+void tc__mark_drain(tc__marker *m) { drain(m, UINT64_MAX); }
+
+uint64_t tc__mark_drain_budget(tc__marker *m, uint64_t budget) {
+  uint64_t done = drain(m, budget);
+  tc__add_relaxed(&tc__gc.scan_done, done);
+  return done;
 }

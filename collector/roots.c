@@ -11,7 +11,10 @@
  * both frames.  tc_roots_unwind() is the sanctioned way back after longjmp.
  *
  * Global roots.  A registry of (slot, n) ranges, guarded by a lock so any
- * thread may add or remove; scanned like heap slots (relaxed loads).
+ * thread may add or remove; scanned like heap slots (relaxed loads), and
+ * concurrently with the mutators in the hybrid and insertion modes: stores
+ * to them go through the barrier, and a range added or removed while
+ * marking has its references shaded as stores would.
  */
 #include "collector/collector.h"
 
@@ -27,14 +30,18 @@ static tc__lock roots_lock = TC__LOCK_INIT;
 static root_range *ranges;
 static size_t nranges, ranges_cap;
 
-void tc__roots_scan_stack(tc__marker *m, const tc__rootstack *rs) {
-  for (const tc__frame *f = rs->top; f; f = f->prev)
+uint64_t tc__roots_scan_stack(tc__marker *m, const tc__rootstack *rs) {
+  uint64_t n = 0;
+  for (const tc__frame *f = rs->top; f; f = f->prev) {
+    n += f->n;
     for (uint32_t i = 0; i < f->n; i++) {
       /* relaxed: a channel operation may write a parked G's slot */
       void *ref = tc__load_relaxed(f->slots[i]);
       if (ref)
         tc__mark_ref(m, ref, f->slots[i]);
     }
+  }
+  return n;
 }
 
 void tc__frame_push_fail(tc__frame *f) {
@@ -70,6 +77,22 @@ void tc_roots_unwind(tc_roots_mark mark) {
   rs->top = (tc__frame *)mark;
 }
 
+/* A range joins or leaves the roots while the collector may have scanned
+ * the globals already: its references enter (or leave) as stores would. */
+static void shade_range(void **slot, size_t n, bool entering) {
+  if (!tc__marking())
+    return;
+  for (size_t k = 0; k < n; k++) {
+    void *ref = tc__load_relaxed(&slot[k]);
+    if (ref) {
+      if (entering)
+        tc_barrier(NULL, ref);
+      else
+        tc_barrier(ref, NULL);
+    }
+  }
+}
+
 int tc_root_add(void **slot, size_t n) {
   if (slot == NULL || n == 0)
     return TC_EINVAL;
@@ -95,6 +118,9 @@ int tc_root_add(void **slot, size_t n) {
   ranges[nranges].slot = slot;
   ranges[nranges].n = n;
   nranges++;
+  tc__lock_release(&roots_lock);
+  shade_range(slot, n, true);
+  return rc;
 out:
   tc__lock_release(&roots_lock);
   return rc;
@@ -102,26 +128,33 @@ out:
 
 int tc_root_remove(void **slot) {
   int rc = TC_ENOENT;
+  size_t n = 0;
   tc__lock_acquire(&roots_lock);
   for (size_t i = 0; i < nranges; i++)
     if (ranges[i].slot == slot) {
+      n = ranges[i].n;
       ranges[i] = ranges[--nranges];
       rc = TC_OK;
       break;
     }
   tc__lock_release(&roots_lock);
+  shade_range(slot, n, false);
   return rc;
 }
 
-void tc__roots_scan_globals(tc__marker *m) {
+uint64_t tc__roots_scan_globals(tc__marker *m) {
+  uint64_t n = 0;
   tc__lock_acquire(&roots_lock);
-  for (size_t i = 0; i < nranges; i++)
+  for (size_t i = 0; i < nranges; i++) {
+    n += ranges[i].n;
     for (size_t k = 0; k < ranges[i].n; k++) {
       void *ref = tc__load_relaxed(&ranges[i].slot[k]);
       if (ref)
         tc__mark_ref(m, ref, &ranges[i].slot[k]);
     }
+  }
   tc__lock_release(&roots_lock);
+  return n;
 }
 
 void tc__roots_destroy(void) {

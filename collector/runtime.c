@@ -21,8 +21,8 @@
 
 /* Threads that are not mutators see an empty cache (every run empty), so
  * the inline path always falls into the slow path, which reports misuse. */
-static tc__cache empty_cache;
-__thread tc__ctx tc__ctx_tls = {&empty_cache, NULL, NULL, 0};
+static tc__mcache empty_cache; /* an mcache: its gcw (NULL) is read too */
+__thread tc__ctx tc__ctx_tls = {&empty_cache.runs, NULL, NULL, 0};
 uint32_t tc__barrier_on;
 tc__gcstate tc__gc;
 tc__debug tc__debug_settings;
@@ -96,7 +96,29 @@ void tc__debug_parse(tc__debug *d, const char *s) {
     if (eq) {
       size_t klen = (size_t)(eq - s);
       int val = atoi(eq + 1);
-      if (klen == 7 && !strncmp(s, "gctrace", 7))
+      if (klen == 7 && !strncmp(s, "barrier", 7)) {
+        const char *v = eq + 1;
+        size_t vlen = len - klen - 1;
+        static const char *const names[] = {"hybrid", "insertion",
+                                            "deletion", "stw"};
+        d->barrier = -1;
+        for (int i = 0; i < 4; i++)
+          if (strlen(names[i]) == vlen && !strncmp(v, names[i], vlen))
+            d->barrier = TC_BARRIER_HYBRID + i;
+        if (vlen == 4 && !strncmp(v, "none", 4))
+          d->barrier = TC__BARRIER_NONE;
+        if (d->barrier < 0) {
+          tc__warn("TRICOLOR_DEBUG: barrier='%.*s' is not hybrid, insertion, "
+                   "deletion or stw; using hybrid", (int)vlen, v);
+          d->barrier = 0;
+        }
+      } else if (klen == 11 && !strncmp(s, "gccheckmark", 11))
+        d->gccheckmark = val;
+      else if (klen == 13 && !strncmp(s, "gcforceperiod", 13))
+        d->gcforceperiod = val;
+      else if (klen == 11 && !strncmp(s, "gcmarkdelay", 11))
+        d->gcmarkdelay = val;
+      else if (klen == 7 && !strncmp(s, "gctrace", 7))
         d->gctrace = val;
       else if (klen == 11 && !strncmp(s, "checkstores", 11))
         d->checkstores = val;
@@ -130,6 +152,50 @@ static int parse_gc_percent(const char *s, int fallback) {
     return fallback;
   }
   return (int)v;
+}
+
+/* Parses TRICOLOR_MEMLIMIT: bytes with an optional B/KiB/MiB/GiB/TiB
+ * suffix (Go's GOMEMLIMIT syntax); 0 if unset or malformed. */
+static uint64_t parse_memlimit(const char *s) {
+  if (s == NULL || *s == '\0' || !strcmp(s, "off"))
+    return 0;
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 10);
+  static const struct { const char *suffix; int shift; } units[] = {
+      {"", 0}, {"B", 0}, {"KiB", 10}, {"MiB", 20}, {"GiB", 30}, {"TiB", 40}};
+  for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+    if (!errno && end != s && !strcmp(end, units[i].suffix))
+      return (uint64_t)v << units[i].shift;
+  tc__warn("TRICOLOR_MEMLIMIT='%s' is not a size like 512MiB; ignored", s);
+  return 0;
+}
+
+const char *tc_barrier_name(tc_barrier_mode mode) {
+  switch ((int)mode) {
+  case TC_BARRIER_HYBRID: return "hybrid";
+  case TC_BARRIER_INSERTION: return "insertion";
+  case TC_BARRIER_DELETION: return "deletion";
+  case TC_BARRIER_STW: return "stw";
+  case TC__BARRIER_NONE: return "none";
+  default: return "?";
+  }
+}
+
+int tc_set_barrier(tc_barrier_mode mode) {
+  if (!tc__gc.initialized)
+    return TC_ESTATE;
+  if (mode == TC_BARRIER_DEFAULT)
+    mode = TC_BARRIER_HYBRID;
+  if (mode < TC_BARRIER_HYBRID || mode > TC_BARRIER_STW)
+    return TC_EINVAL;
+  int old = __atomic_exchange_n(&tc__gc.next_mode, (int)mode, __ATOMIC_RELAXED);
+  tc__pacer_update(tc__h.marked); /* stw triggers at the goal */
+  return old;
+}
+
+tc_barrier_mode tc_get_barrier(void) {
+  return (tc_barrier_mode)tc__load_relaxed(&tc__gc.next_mode);
 }
 
 /* Returns the number of marking threads: TRICOLOR_PROCS, else the
@@ -172,9 +238,30 @@ int tc_init(const tc_config *cfg) {
   tc__gc.on_oom = cfg->on_oom;
   tc__gc.start_ns = tc__nanotime();
   tc__marker_init(&tc__gc.marker);
+  tc__marker_init(&tc__gc.orphan);
+  tc__gc.orphan.shared = true;
+  tc__gc.orphan_lock = (tc__lock)TC__LOCK_INIT;
+  memset(&tc__gcc, 0, sizeof tc__gcc);
+  tc__gc.next_mode = tc__debug_settings.barrier ? tc__debug_settings.barrier
+                     : cfg->barrier            ? (int)cfg->barrier
+                                               : TC_BARRIER_HYBRID;
+  if (tc__gc.next_mode == TC__BARRIER_NONE)
+    tc__warn("TRICOLOR_DEBUG=barrier=none: the write barrier is off while "
+             "marking (a test of the verifier; objects will be lost)");
+  tc__gc.mode = tc__gc.next_mode;
+  int64_t period_ms = tc__debug_settings.gcforceperiod
+                          ? tc__debug_settings.gcforceperiod
+                      : cfg->force_period_ms ? cfg->force_period_ms
+                                             : 120000;
+  tc__gc.force_period_ns = period_ms > 0 ? (uint64_t)period_ms * 1000000 : 0;
+  tc__gc.mem_limit = cfg->mem_limit;
+  const char *ml = getenv("TRICOLOR_MEMLIMIT");
+  if (ml && *ml)
+    tc__gc.mem_limit = parse_memlimit(ml);
   tc__gc.procs = tc__workers_start(procs_setting(cfg->procs));
   tc__stats_reset();
   tc__pacer_update(0);
+  tc__gc.last_gc_ns = tc__gc.start_ns;
 
   memset(&main_mutator, 0, sizeof main_mutator);
   main_mutator.rs = &main_roots;
@@ -204,7 +291,7 @@ void tc_shutdown(void) {
   tc_run_finalizers();
   tc__gc.initialized = false;
   tc__store_relaxed(&tc__barrier_on, 0u);
-  tc__ctx_tls.cache = &empty_cache;
+  tc__ctx_tls.cache = &empty_cache.runs;
   tc__ctx_tls.owner = NULL;
   tc__ctx_tls.rs = &main_roots;
   /* ctx.rs keeps pointing at the static main root stack: frames still on
@@ -214,6 +301,7 @@ void tc_shutdown(void) {
   tc__roots_destroy();
   tc__workers_stop();
   tc__marker_destroy(&tc__gc.marker);
+  tc__marker_destroy(&tc__gc.orphan);
   tc__heap_destroy();
   memset(&main_mutator, 0, sizeof main_mutator);
   tc__gc.main = NULL;

@@ -7,12 +7,16 @@
  * upper bound of the histogram bucket that holds the quantile.
  *
  * gctrace=1 prints Go's line (GO_REFERENCE.md section 1) for every cycle,
- * for example
- *   gc 3 @0.021s 4%: 0+0+1.2 ms clock, 0+0/0/0+1.2 ms cpu, 8->8->3 MB,
- *   6 MB goal, 0 MB stacks, 0 MB globals, 1 P (forced)
- * The stop-the-world collector does all its work in one pause, reported as
- * the mark-termination phase.  A lock guards the stats so any thread may
- * read them.
+ * then the barrier mode and what started the cycle, for example
+ *   gc 3 @0.021s 4%: 0.021+1.6+0.035 ms clock, 0.042+0.10/1.5/0+0.070 ms
+ *   cpu, 8->9->3 MB, 9 MB goal, 0 MB stacks, 0 MB globals, 2 P (forced)
+ *   mode=hybrid trigger=explicit
+ * clock: mark-start pause + concurrent mark + mark-termination pause;
+ * cpu: pause x procs + assists / background marker / 0 (no idle workers)
+ * + pause x procs.  The stw mode does all its work in one pause, reported
+ * as mark termination.  MB figures: heap.live at the start and at mark
+ * termination, then the marked bytes.  A lock guards the stats so any
+ * thread may read them.
  */
 #include "collector/collector.h"
 
@@ -33,13 +37,20 @@ static unsigned bucket_of(uint64_t ns) {
   return b < TC_PAUSE_BUCKETS ? b : TC_PAUSE_BUCKETS - 1;
 }
 
-void tc__stats_record_pause(uint64_t ns) {
+void tc__stats_record_pause(uint64_t ns, int kind) {
+  tc__lock_acquire(&stats_lock);
+  st.pause_kind[st.pauses % TC_PAUSE_RING] = (uint8_t)kind;
+  if (kind == 0 && ns > st.pause_start_max_ns)
+    st.pause_start_max_ns = ns;
+  if (kind == 1 && ns > st.pause_term_max_ns)
+    st.pause_term_max_ns = ns;
   st.pause_ns[st.pauses % TC_PAUSE_RING] = ns;
   st.pauses++;
   st.pause_total_ns += ns;
   if (ns > st.pause_max_ns)
     st.pause_max_ns = ns;
   st.pause_hist[bucket_of(ns)]++;
+  tc__lock_release(&stats_lock);
 }
 
 /* Formats ns as milliseconds the way Go's gctrace does: whole ms from
@@ -74,39 +85,59 @@ static const char *reason_name(int reason) {
   case TC__REASON_HEAP: return "heap";
   case TC__REASON_EXPLICIT: return "explicit";
   case TC__REASON_OOM: return "oom";
+  case TC__REASON_TIME: return "time";
   default: return "stress";
   }
 }
 
-void tc__stats_cycle_done(int reason, uint64_t pause_ns, uint64_t cpu_ns,
-                          uint64_t heap0, uint64_t heap1, uint64_t marked) {
+void tc__stats_cycle_done(const tc__cycle_report *r) {
+  uint64_t procs = r->procs ? r->procs : 1;
+  uint64_t cpu = (r->pause1_ns + r->pause2_ns) * procs + r->assist_ns + r->bg_ns;
   tc__lock_acquire(&stats_lock);
   st.cycles++;
-  if (reason == TC__REASON_EXPLICIT)
+  if (r->reason == TC__REASON_EXPLICIT)
     st.forced_cycles++;
-  tc__stats_record_pause(pause_ns);
-  st.gc_cpu_ns += cpu_ns;
+  if (r->reason == TC__REASON_TIME)
+    st.time_cycles++;
+  st.gc_cpu_ns += cpu;
+  st.pause_slots += r->pause_slots;
+  st.pause_objects += r->pause_objects;
+  st.last_pause_slots = r->pause_slots;
+  st.last_mode = (uint32_t)r->mode;
+  if (r->goal && r->goal != UINT64_MAX) {
+    uint64_t pct = r->heap1 * 100 / r->goal;
+    if (pct > st.heap_peak_over_goal_pct)
+      st.heap_peak_over_goal_pct = pct;
+  }
   uint64_t n = st.cycles;
+  uint64_t total_cpu = st.gc_cpu_ns;
   tc__lock_release(&stats_lock);
   if (!tc__debug_settings.gctrace)
     return;
-  uint64_t now = tc__nanotime();
-  uint64_t since = now - tc__gc.start_ns;
-  int pct = since ? (int)(st.gc_cpu_ns * 100 / since) : 0;
-  char wall[32], cpu[32];
-  fmt_ms(wall, sizeof wall, pause_ns);
-  fmt_ms(cpu, sizeof cpu, cpu_ns);
-  uint64_t start_ms = (now - pause_ns - tc__gc.start_ns) / 1000000;
-  tc__print("gc %llu @%llu.%03llus %d%%: 0+0+%s ms clock, 0+0/0/0+%s ms cpu, "
-            "%llu->%llu->%llu MB, %llu MB goal, 0 MB stacks, 0 MB globals, "
-            "1 P%s mode=stw trigger=%s",
+  uint64_t since = tc__nanotime() - tc__gc.start_ns;
+  int pct = since ? (int)(total_cpu * 100 / (since * procs)) : 0;
+  char c1[32], c2[32], c3[32], u1[32], u2[32], u3[32], u5[32];
+  fmt_ms(c1, sizeof c1, r->pause1_ns);
+  fmt_ms(c2, sizeof c2, r->mark_ns);
+  fmt_ms(c3, sizeof c3, r->pause2_ns);
+  fmt_ms(u1, sizeof u1, r->pause1_ns * procs);
+  fmt_ms(u2, sizeof u2, r->assist_ns);
+  fmt_ms(u3, sizeof u3, r->bg_ns);
+  fmt_ms(u5, sizeof u5, r->pause2_ns * procs);
+  uint64_t start_ms = (r->t_start - tc__gc.start_ns) / 1000000;
+  tc__print("gc %llu @%llu.%03llus %d%%: %s+%s+%s ms clock, %s+%s/%s/0+%s ms "
+            "cpu, %llu->%llu->%llu MB, %llu MB goal, %llu MB stacks, %llu MB "
+            "globals, %u P%s mode=%s trigger=%s",
             (unsigned long long)n, (unsigned long long)(start_ms / 1000),
-            (unsigned long long)(start_ms % 1000), pct, wall, cpu,
-            (unsigned long long)(heap0 >> 20), (unsigned long long)(heap1 >> 20),
-            (unsigned long long)(marked >> 20),
-            (unsigned long long)(tc__gc.goal >> 20),
-            reason == TC__REASON_EXPLICIT ? " (forced)" : "",
-            reason_name(reason));
+            (unsigned long long)(start_ms % 1000), pct, c1, c2, c3, u1, u2,
+            u3, u5, (unsigned long long)(r->heap0 >> 20),
+            (unsigned long long)(r->heap1 >> 20),
+            (unsigned long long)(r->marked >> 20),
+            (unsigned long long)(tc__load_relaxed(&tc__gc.goal) >> 20),
+            (unsigned long long)(r->stack_bytes >> 20),
+            (unsigned long long)(r->global_bytes >> 20), (unsigned)procs,
+            r->reason == TC__REASON_EXPLICIT ? " (forced)" : "",
+            tc_barrier_name((tc_barrier_mode)r->mode), reason_name(r->reason));
 }
 
 void tc_read_stats(tc_stats *s) {
@@ -125,8 +156,14 @@ void tc_read_stats(tc_stats *s) {
   s->total_freed = tc__load_relaxed(&tc__h.total_freed);
   s->finalizers_run = tc__finalizers_ran();
   s->finalizers_queued = tc__finalizers_pending();
+  s->barrier_slow = tc__load_relaxed(&tc__gcc.barrier_slow);
+  s->barrier_shaded = tc__load_relaxed(&tc__gcc.barrier_shaded);
+  s->assist_ns = tc__load_relaxed(&tc__gcc.assist_ns);
+  s->bg_mark_ns = tc__load_relaxed(&tc__gcc.bg_mark_ns);
   uint64_t since = tc__gc.initialized ? tc__nanotime() - tc__gc.start_ns : 0;
-  s->gc_cpu_fraction = since ? (double)s->gc_cpu_ns / (double)since : 0.0;
+  uint64_t procs = tc__gc.procs ? tc__gc.procs : 1;
+  s->gc_cpu_fraction =
+      since ? (double)s->gc_cpu_ns / ((double)since * (double)procs) : 0.0;
 }
 
 uint64_t tc_stats_pause_quantile(const tc_stats *s, double q) {

@@ -21,6 +21,12 @@
  *      go idle sets `done` and wakes the others.
  *   4. Marker 0 waits for the helpers to leave the epoch before the cycle
  *      goes on, so nothing marks during the sweep.
+ *   5. Concurrent mark (phase MARK): the collector thread, assists and
+ *      the Ps' barrier buffers exchange packets through the same pool
+ *      (tc__pool_put/get) without epochs; a marker shares half its stack
+ *      only when an assist found the pool empty (`hungry`).  The helpers
+ *      join in the mark-termination pause (tc__workers_mark), which
+ *      drains whatever is left.
  * Concurrency: the pool lock guards the packet lists, the idle count, the
  * epoch and `done`; `nidle` is also read without the lock as a hint (a
  * stale read only delays or wastes one hand-off).  Handing a packet over
@@ -56,6 +62,9 @@ static struct {
   uint64_t solo_from;       /* marker 0's scan count when the mark began */
   bool done;
   bool quit;
+  uint32_t concurrent;      /* concurrent mark: share only when hungry */
+  uint32_t hungry;          /* an assist or marker found the pool empty */
+  uint32_t nfull;           /* packets on `full` (relaxed hint) */
   pthread_t *threads;
   tc__marker *markers;      /* the helpers' markers */
 } pool = {.lock = TC__LOCK_INIT};
@@ -66,6 +75,7 @@ static bool take_work(tc__marker *m) {
     packet *p = pool.full;
     if (p) {
       pool.full = p->next;
+      tc__store_relaxed(&pool.nfull, pool.nfull - 1);
       while (m->cap - m->n < p->n)
         tc__marker_grow(m);
       memcpy(m->grey + m->n, p->e, p->n * sizeof p->e[0]);
@@ -113,7 +123,77 @@ static void start_helpers(tc__marker *m) {
   tc__lock_release(&pool.lock);
 }
 
+/* Moves the oldest k entries of m to a packet on the pool; lock held.
+ * False if no packet could be had. */
+static bool put_locked(tc__marker *m, uint32_t k) {
+  packet *p = pool.spare;
+  if (p)
+    pool.spare = p->next;
+  else if ((p = malloc(sizeof *p)) == NULL)
+    return false; /* keep the work: marking stays correct, only slower */
+  memcpy(p->e, m->grey, k * sizeof p->e[0]);
+  memmove(m->grey, m->grey + k, (m->n - k) * sizeof m->grey[0]);
+  m->n -= k;
+  p->n = k;
+  p->next = pool.full;
+  pool.full = p;
+  tc__store_relaxed(&pool.nfull, pool.nfull + 1);
+  return true;
+}
+
+void tc__pool_put(tc__marker *m, size_t k) {
+  if (k == 0)
+    k = m->n;
+  tc__lock_acquire(&pool.lock);
+  while (k > 0 && m->n > 0) {
+    uint32_t n = (uint32_t)(k < TC__PACKET ? k : TC__PACKET);
+    if (n > m->n)
+      n = (uint32_t)m->n;
+    if (!put_locked(m, n))
+      break;
+    k -= n;
+  }
+  pthread_cond_signal(&pool.work);
+  tc__lock_release(&pool.lock);
+}
+
+bool tc__pool_get(tc__marker *m) {
+  if (tc__load_relaxed(&pool.nfull) == 0)
+    return false;
+  tc__lock_acquire(&pool.lock);
+  packet *p = pool.full;
+  if (p) {
+    pool.full = p->next;
+    tc__store_relaxed(&pool.nfull, pool.nfull - 1);
+    while (m->cap - m->n < p->n)
+      tc__marker_grow(m);
+    memcpy(m->grey + m->n, p->e, p->n * sizeof p->e[0]);
+    m->n += p->n;
+    p->next = pool.spare;
+    pool.spare = p;
+  }
+  tc__lock_release(&pool.lock);
+  return p != NULL;
+}
+
+bool tc__pool_empty(void) { return tc__load_relaxed(&pool.nfull) == 0; }
+
+void tc__pool_hungry(void) { tc__store_relaxed(&pool.hungry, 1u); }
+
+void tc__pool_set_concurrent(bool on) {
+  tc__store_relaxed(&pool.concurrent, (uint32_t)on);
+  tc__store_relaxed(&pool.hungry, 0u);
+}
+
 void tc__workers_share(tc__marker *m) {
+  if (tc__load_relaxed(&pool.concurrent)) {
+    /* concurrent mark: a marker keeps its work unless someone asked */
+    if (tc__load_relaxed(&pool.hungry) && m->n >= 2) {
+      tc__store_relaxed(&pool.hungry, 0u);
+      tc__pool_put(m, m->n / 2);
+    }
+    return;
+  }
   if (!pool.started) {
     if (pool.nmarkers > 1 && m->scanned - pool.solo_from >= WAKE_AFTER)
       start_helpers(m);
@@ -123,20 +203,8 @@ void tc__workers_share(tc__marker *m) {
     return;
   uint32_t k = (uint32_t)(m->n / 2 < TC__PACKET ? m->n / 2 : TC__PACKET);
   tc__lock_acquire(&pool.lock);
-  packet *p = pool.spare;
-  if (p)
-    pool.spare = p->next;
-  else if ((p = malloc(sizeof *p)) == NULL) {
-    tc__lock_release(&pool.lock);
-    return; /* keep the work: marking stays correct, only slower */
-  }
-  memcpy(p->e, m->grey, k * sizeof p->e[0]);
-  memmove(m->grey, m->grey + k, (m->n - k) * sizeof m->grey[0]);
-  m->n -= k;
-  p->n = k;
-  p->next = pool.full;
-  pool.full = p;
-  pthread_cond_signal(&pool.work);
+  if (put_locked(m, k))
+    pthread_cond_signal(&pool.work);
   tc__lock_release(&pool.lock);
 }
 
@@ -165,6 +233,7 @@ unsigned tc__workers_start(unsigned n) {
   pthread_cond_init(&pool.start, NULL);
   pthread_cond_init(&pool.finished, NULL);
   pool.full = pool.spare = NULL;
+  pool.nfull = pool.concurrent = pool.hungry = 0;
   pool.nidle = pool.nrunning = 0;
   pool.epoch = 0;
   pool.done = pool.quit = false;

@@ -16,6 +16,11 @@
  *      heap.live can trigger a cycle before the run is used up.
  *   4. A run whose span may hold old bytes (needzero) is zeroed here, just
  *      before use, so the inline path never writes into the object.
+ *   5. While a cycle marks (heap.alloc_black), a run is handed out with
+ *      all its mark bits set, so everything allocated from it is black; on
+ *      release the unused tail is unmarked again.  Large objects are
+ *      marked when allocated.  Atomic bit updates: markers set other bits
+ *      of the same words.
  * The cache is owned by one mutator (later: one P); the heap lock guards
  * the spans and lists it touches.
  */
@@ -36,6 +41,14 @@ static void run_release(tc__run *r) {
   uint64_t unused = (uint64_t)(r->end - r->ptr);
   tc__sub_relaxed(&tc__h.live, (uint64_t)(unused));
   tc__sub_relaxed(&tc__h.total_alloc, (uint64_t)(unused));
+  if (s->run_black) {
+    /* the unused tail was pre-marked: white again, so the sweep keeps
+     * only what was allocated */
+    uint32_t end_i = used_end + (uint32_t)(unused / s->elem_size);
+    tc__bits_update_range_atomic(s->mark_bits, used_end, end_i, false);
+    tc__sub_relaxed(&tc__h.black_bytes, unused);
+    s->run_black = 0;
+  }
   if (r->ptr != r->end)
     s->freeindex = used_end;
   r->ptr = r->end = NULL;
@@ -55,6 +68,13 @@ static void run_set(tc__run *r, tc__span *s, uint32_t lo, uint32_t hi) {
   s->run_start = lo;
   if (s->needzero)
     memset(r->ptr, 0, bytes);
+  if (tc__load_relaxed(&tc__h.alloc_black)) {
+    /* allocate black while marking: the whole run is marked now, the
+     * unused tail unmarked again when the run is released */
+    tc__bits_update_range_atomic(s->mark_bits, lo, hi, true);
+    tc__add_relaxed(&tc__h.black_bytes, (uint64_t)bytes);
+    s->run_black = 1;
+  }
   tc__add_relaxed(&tc__h.live, (uint64_t)(bytes));
   tc__add_relaxed(&tc__h.total_alloc, (uint64_t)(bytes));
 }
@@ -142,6 +162,10 @@ void *tc__large_alloc(size_t size, uint16_t type_id, bool scan) {
   if (scan)
     s->types[0] = type_id;
   tc__bit_set(s->alloc_bits, 0);
+  if (tc__load_relaxed(&tc__h.alloc_black)) {
+    tc__bits_update_range_atomic(s->mark_bits, 0, 1, true);
+    tc__add_relaxed(&tc__h.black_bytes, (uint64_t)s->elem_size);
+  }
   s->nalloc = 1;
   tc__spanlist_push(&tc__h.large, s, TC__LIST_LARGE);
   tc__add_relaxed(&tc__h.live, (uint64_t)(s->elem_size));

@@ -77,6 +77,7 @@ struct tc__span {
   uint8_t cached;        /* (small) a cache allocates from it */
   uint8_t list;          /* which list it is on, TC__LIST_* */
   uint8_t has_fin;       /* on the finalizer span list */
+  uint8_t run_black;     /* the cached run was handed out pre-marked */
   uint32_t elem_size;    /* bytes per object (large: npages * page) */
   uint32_t nelems;       /* objects = pages * page / elem_size (large: 1) */
   uint32_t divmul;       /* see tc__class_divmul */
@@ -138,6 +139,10 @@ typedef struct tc__heap {
   uint64_t total_alloc;
   uint64_t total_freed;
   uint64_t marked;               /* bytes marked this cycle */
+  uint32_t alloc_black;          /* marking: runs and large objects are
+                                    handed out marked (relaxed; set and
+                                    cleared with the world stopped) */
+  uint64_t black_bytes;          /* bytes handed out marked this cycle */
 } tc__heap;
 
 extern tc__heap tc__h;
@@ -151,10 +156,12 @@ static inline tc__span *tc__span_of(const void *p) {
   tc__arena **dir = tc__h.dir;
   if (TC__UNLIKELY(dir == NULL))
     return NULL;
-  tc__arena *ar = dir[a >> TC__ARENA_SHIFT];
+  /* relaxed: markers look up spans while mutators create them */
+  tc__arena *ar = __atomic_load_n(&dir[a >> TC__ARENA_SHIFT], __ATOMIC_ACQUIRE);
   if (ar == NULL)
     return NULL;
-  return ar->pages[(a >> TC__PAGE_SHIFT) & (TC__ARENA_PAGES - 1)];
+  return __atomic_load_n(&ar->pages[(a >> TC__PAGE_SHIFT) & (TC__ARENA_PAGES - 1)],
+                         __ATOMIC_RELAXED);
 }
 
 /* Returns the slot index of p in a small or large span. */
@@ -175,6 +182,21 @@ static inline void tc__bit_clear(uint64_t *bits, uint32_t i) {
   bits[i >> 6] &= ~((uint64_t)1 << (i & 63));
 }
 static inline size_t tc__bitmap_words(uint32_t n) { return (n + 63) / 64; }
+/* Sets / clears bits [lo, hi) with atomic OR / AND: markers set other bits
+ * of the same words concurrently. */
+static inline void tc__bits_update_range_atomic(uint64_t *bits, uint32_t lo,
+                                               uint32_t hi, bool set) {
+  while (lo < hi) {
+    uint32_t w = lo >> 6, b = lo & 63;
+    uint32_t n = hi - lo < 64 - b ? hi - lo : 64 - b;
+    uint64_t mask = (n == 64 ? ~(uint64_t)0 : (((uint64_t)1 << n) - 1)) << b;
+    if (set)
+      __atomic_fetch_or(&bits[w], mask, __ATOMIC_RELAXED);
+    else
+      __atomic_fetch_and(&bits[w], ~mask, __ATOMIC_RELAXED);
+    lo += n;
+  }
+}
 /* Sets bits [lo, hi), a word at a time. */
 static inline void tc__bits_set_range(uint64_t *bits, uint32_t lo, uint32_t hi) {
   while (lo < hi) {
@@ -218,8 +240,14 @@ tc__span *tc__span_new_large(size_t size, bool scan);
 bool tc__span_next_run(tc__span *s, uint32_t *lo, uint32_t *hi);
 
 /* ---- caches (cache.c) ---- */
+struct tc__marker;
 typedef struct tc__mcache {
   tc__cache runs;        /* public layout, read by the inline path */
+  struct tc__marker *gcw;/* grey buffer of the owner (a P) while marking:
+                            barrier shades and assists; NULL in bare mode */
+  int64_t assist_debt;   /* bytes allocated while marking not yet paid for
+                            with mark work (collector/assist.c) */
+  uint32_t gcw_ack;      /* last flush request this P answered */
 } tc__mcache;
 
 /* Refills the run of spanclass sc; false when out of memory.  Mutator. */
@@ -238,6 +266,9 @@ void tc__sweep_start(void);
 bool tc__sweep_span(tc__span *s);
 /* Sweeps everything not yet swept this cycle.  Mutator, outside pauses. */
 void tc__sweep_finish(void);
+/* Sweeps up to n unswept spans under one lock hold; returns false when
+ * nothing is left to sweep (the background sweeper's step). */
+bool tc__sweep_some(unsigned n);
 
 /* Called by the sweeper for each object it frees (poisoning in debug). */
 void tc__heap_poison(void *p, size_t n);

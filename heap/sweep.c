@@ -7,7 +7,9 @@
  * 2. A span is swept before its slots are reused: lazily by the cache
  *    refill of its class, and by tc__sweep_finish, which sweeps the rest
  *    (before the next cycle starts, or when tc_gc() finishes the cycle).
- *    Sweeping never runs inside a pause.
+ *    Sweeping never runs inside a pause.  Under the scheduler the
+ *    collector thread also sweeps in the background, a few spans per lock
+ *    hold (tc__sweep_some), so refills rarely find unswept spans.
  * 3. Sweeping a small span: survivors are exactly the marked slots, so the
  *    mark bitmap becomes the alloc bitmap (the two pointers are swapped and
  *    the new mark bitmap cleared).  Freed slots are poisoned in debug builds
@@ -91,6 +93,36 @@ bool tc__sweep_span(tc__span *s) {
     tc__pages_free(s);
   }
   return keep;
+}
+
+bool tc__sweep_some(unsigned n) {
+  tc__lock_acquire(&tc__h.lock);
+  bool more = false;
+  for (unsigned sc = 0; sc < TC__NSPANCLASS && n > 0; sc++) {
+    tc__span *s;
+    while (n > 0 && (s = tc__spanlist_pop(&tc__h.unswept[sc])) != NULL) {
+      n--;
+      if (!tc__sweep_span(s))
+        continue;
+      if (s->nalloc < s->nelems)
+        tc__spanlist_push(&tc__h.partial[sc], s, TC__LIST_PARTIAL);
+      else
+        tc__spanlist_push(&tc__h.full[sc], s, TC__LIST_FULL);
+    }
+  }
+  tc__span *s;
+  while (n > 0 && (s = tc__spanlist_pop(&tc__h.large_unswept)) != NULL) {
+    n--;
+    if (tc__sweep_span(s))
+      tc__spanlist_push(&tc__h.large, s, TC__LIST_LARGE);
+  }
+  if (n == 0) {
+    for (unsigned sc = 0; sc < TC__NSPANCLASS && !more; sc++)
+      more = tc__h.unswept[sc].first != NULL;
+    more = more || tc__h.large_unswept.first != NULL;
+  }
+  tc__lock_release(&tc__h.lock);
+  return more;
 }
 
 void tc__sweep_finish(void) {

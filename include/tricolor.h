@@ -119,6 +119,29 @@ TC_API void tc_visit_slot(tc_visitor *v, void **slot);
 
 typedef void (*tc_oom_fn)(size_t request);
 
+/* Write-barrier modes (DESIGN section 4).  Under tc_run the collector marks
+ * concurrently with the coroutines and the mode says how stores keep the
+ * tri-color invariant; a bare mutator (tc_init without tc_run) always
+ * collects in one pause (TC_BARRIER_STW).
+ *   HYBRID     Go's: shade the overwritten reference, and the new one while
+ *              the storing coroutine's root stack is not yet scanned; each
+ *              root stack is scanned once, concurrently.  The default.
+ *   INSERTION  Dijkstra: shade the new reference; root stacks are scanned
+ *              concurrently and all rescanned in the mark-termination pause.
+ *   DELETION   Yuasa: shade the overwritten reference; all root stacks and
+ *              globals are snapshotted in the mark-start pause.
+ *   STW        the whole mark in one pause (the baseline). */
+typedef enum tc_barrier_mode {
+  TC_BARRIER_DEFAULT = 0, /* config: TRICOLOR_DEBUG=barrier=... or hybrid */
+  TC_BARRIER_HYBRID,
+  TC_BARRIER_INSERTION,
+  TC_BARRIER_DELETION,
+  TC_BARRIER_STW,
+} tc_barrier_mode;
+
+/* Returns "hybrid", "insertion", "deletion" or "stw". */
+TC_API const char *tc_barrier_name(tc_barrier_mode mode);
+
 typedef struct tc_config {
   int gc_percent;          /* heap growth before a cycle, % of live; 0 = 100 */
   size_t min_heap;         /* heap goal floor in bytes; 0 = 4 MiB */
@@ -129,6 +152,12 @@ typedef struct tc_config {
                               overrides) */
   size_t stack_size;       /* coroutine stack in bytes; 0 = 64 KiB */
   int max_threads;         /* OS threads (M) at most; 0 = 10000 */
+  tc_barrier_mode barrier; /* 0 = TRICOLOR_DEBUG=barrier=MODE, else hybrid */
+  int64_t force_period_ms; /* a cycle runs if none ran for this long;
+                              0 = 120000 (2 minutes), < 0 = never */
+  size_t mem_limit;        /* soft limit on heap memory in bytes: the goal
+                              shrinks to stay under it; 0 = none
+                              (TRICOLOR_MEMLIMIT=N[KiB|MiB|GiB] overrides) */
 } tc_config;
 
 /* Initialises the runtime; the calling thread becomes the mutator.
@@ -144,6 +173,13 @@ TC_API void tc_shutdown(void);
 /* Sets the heap growth percent (TC_GC_OFF disables), returns the old one.
  * Mutator. */
 TC_API int tc_set_gc_percent(int percent);
+
+/* Chooses the barrier mode of the next cycle (a running cycle keeps its
+ * own); returns the previous setting, or -1 (TC_EINVAL) for a mode that
+ * does not exist.  Any thread after tc_init. */
+TC_API int tc_set_barrier(tc_barrier_mode mode);
+/* Returns the mode the next cycle will use. */
+TC_API tc_barrier_mode tc_get_barrier(void);
 
 /* ---------------------------------------------------------------------- */
 /* Allocation                                                              */
@@ -382,6 +418,23 @@ typedef struct tc_stats {
   uint64_t finalizers_queued;/* waiting to run */
   uint64_t gc_cpu_ns;        /* CPU time spent collecting */
   double gc_cpu_fraction;    /* gc_cpu_ns / wall time since tc_init */
+  /* concurrent collection */
+  uint8_t pause_kind[TC_PAUSE_RING]; /* 0 = mark start (sweep termination),
+                                 1 = mark termination, like pause_ns */
+  uint64_t pause_start_max_ns; /* longest mark-start pause */
+  uint64_t pause_term_max_ns;  /* longest mark-termination pause */
+  uint64_t pause_slots;      /* root slots scanned inside pauses, all cycles */
+  uint64_t pause_objects;    /* objects scanned inside pauses, all cycles */
+  uint64_t last_pause_slots; /* root slots scanned in the last cycle's pauses */
+  uint64_t barrier_slow;     /* stores that took the barrier's slow path while
+                                marking */
+  uint64_t barrier_shaded;   /* objects greyed by the barrier */
+  uint64_t assist_ns;        /* mutator time spent assisting the marker */
+  uint64_t bg_mark_ns;       /* background marker CPU time */
+  uint64_t time_cycles;      /* cycles started by the force period */
+  uint64_t heap_peak_over_goal_pct; /* max over cycles of 100 * heap live
+                                at mark termination / that cycle's goal */
+  uint32_t last_mode;        /* tc_barrier_mode of the last cycle */
 } tc_stats;
 
 /* Fills *s with a consistent snapshot. Any thread after tc_init. */

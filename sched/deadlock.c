@@ -75,5 +75,10 @@ void tc__sched_checkdead(void) {
     return; /* cannot happen with every M idle; be safe */
   if (tc__sched.ngoroutines == 0)
     return;
+  /* The collector thread stops the world, and Gs waiting in tc_gc wake
+   * when its cycle ends: neither is a deadlock. */
+  if (tc__load_relaxed(&tc__sched.gcwaiting) ||
+      tc__load_relaxed(&tc__gc.in_cycle) || tc__load_relaxed(&tc__gc.requested))
+    return;
   tc__deadlock_report();
 }

@@ -571,6 +571,7 @@ static void switch_to(tc__m *m, tc__g *g, bool dying) {
 /* Switches from g0 into g (status RUNNABLE). */
 static void execute(tc__m *m, tc__g *g, bool inherit) {
   tc__g_cas(g, TC__G_RUNNABLE, TC__G_RUNNING);
+  tc__gscan_wait(g);
   tc__store_relaxed(&m->curg, g);
   g->m = m;
   if (!inherit)
@@ -588,6 +589,10 @@ static void after_switch(tc__m *m) {
   tc__store_relaxed(&m->curg, (tc__g *)NULL);
   g->m = NULL;
   m->ctx->rs = NULL;
+  /* A P without a running G holds no grey entries (the handshake of
+   * tc__world_flush_gcws need not wait for it). */
+  if (m->p && m->p->cache.gcw && m->p->cache.gcw->n && tc__marking())
+    tc__gcw_flush(m->p->cache.gcw);
   switch (what) {
   case TC__AFTER_PARK:
     if (m->unlockf)
@@ -698,8 +703,12 @@ void tc_yield(void) {
 void tc__safepoint_slow(void) {
   tc__m *m = getm();
   tc__ctx *ctx = tc__ctx_get();
-  tc__store_relaxed(&ctx->preempt, 0u);
+  uint32_t why = __atomic_exchange_n(&ctx->preempt, 0u, __ATOMIC_RELAXED);
   if (m == NULL || !tc__sched.running || m->curg == NULL)
+    return;
+  if (why & TC__PREEMPT_GCWORK)
+    tc__gscan_safepoint(m->curg, m->p);
+  if (!(why & TC__PREEMPT_YIELD) && !tc__load_relaxed(&tc__sched.gcwaiting))
     return;
   /* Stopping for the collector, asked to yield by sysmon, or the program
    * is over: either way the G goes to the global queue and the M
@@ -777,7 +786,7 @@ void tc__proc_gfree(tc__m *m, tc__g *g) {
     for (tc__m *o = tc__sched.allm; o; o = o->alllink) {
       tc__ctx *c = tc__load_acquire(&o->ctx);
       if (c) /* running coroutines leave at their next safepoint */
-        tc__store_relaxed(&c->preempt, 1u);
+        tc__preempt_set(c, TC__PREEMPT_YIELD);
       tc__note_wake(&o->park);
     }
     tc__sysmon_wake();
@@ -804,6 +813,7 @@ tc__g *tc__proc_newg(tc_fn fn, void *arg, const char *file, int line,
   g->id = __atomic_add_fetch(&tc__sched.goidgen, 1, __ATOMIC_RELAXED);
   tc__context_init(&g->ctx, g->stack->lo, g->stack->hi, g_main, g);
   tc__sanitizer_g_create(g);
+  tc__gscan_newg(g);
   tc__spin_lock(&tc__sched.allg_lock); /* appended: dumps list by age */
   g->allnext = NULL;
   g->allprev = tc__sched.allg_tail;
@@ -856,6 +866,8 @@ void tc_syscall_enter(void) {
   tc__m *m = getm();
   tc__g *g = tc__needg("tc_syscall_enter");
   tc__p *p = m->p;
+  if (p->cache.gcw && p->cache.gcw->n && tc__marking())
+    tc__gcw_flush(p->cache.gcw); /* the P may go to another M */
   tc__g_cas(g, TC__G_RUNNING, TC__G_SYSCALL);
   m->oldp = p;
   tc__store_relaxed(&p->syscalltick, p->syscalltick + 1);
@@ -888,6 +900,7 @@ void tc_syscall_exit(void) {
       tc__cas_acq_rel(&p->status, &s, (uint32_t)TC__P_RUNNING)) {
     m->ctx->cache = &p->cache.runs;
     tc__g_cas(g, TC__G_SYSCALL, TC__G_RUNNING);
+    tc__gscan_wait(g);
     return;
   }
   tc__store_relaxed(&m->p, (tc__p *)NULL);
@@ -898,6 +911,7 @@ void tc_syscall_exit(void) {
   if (np) {
     acquirep(m, np);
     tc__g_cas(g, TC__G_SYSCALL, TC__G_RUNNING);
+    tc__gscan_wait(g);
     return;
   }
   /* none: queue the G and park this M (on g0) */
@@ -921,16 +935,22 @@ bool tc__proc_retake_syscall(tc__p *p) {
 
 /* ---------------------------------------------------------------- the world */
 
-void tc__stop_the_world(const char *why) {
+bool tc__stop_the_world(const char *why) {
   (void)why;
   tc__m *m = getm();
+  tc__p *own = m ? m->p : NULL; /* NULL: the collector thread */
   tc__spin_lock(&tc__sched.lock);
+  if (tc__load_acquire(&tc__sched.exiting)) {
+    tc__spin_unlock(&tc__sched.lock);
+    return false;
+  }
   tc__sched.stopwait = tc__sched.nprocs;
   tc__store_relaxed(&tc__sched.gcwaiting, 1u);
-  tc__sched.stopwait--; /* our own P */
+  if (own)
+    tc__sched.stopwait--; /* our own P */
   for (unsigned i = 0; i < tc__sched.nprocs; i++) {
     tc__p *p = &tc__sched.allp[i];
-    if (p == m->p)
+    if (p == own)
       continue;
     uint32_t s = TC__P_SYSCALL;
     if (tc__cas_acq_rel(&p->status, &s, (uint32_t)TC__P_GCSTOP)) {
@@ -950,7 +970,7 @@ void tc__stop_the_world(const char *why) {
   for (tc__m *o = tc__sched.allm; o; o = o->alllink) {
     tc__ctx *c = tc__load_acquire(&o->ctx);
     if (c && tc__load_relaxed(&o->p))
-      tc__store_relaxed(&c->preempt, 1u);
+      tc__preempt_set(c, TC__PREEMPT_YIELD);
   }
   bool wait = tc__sched.stopwait > 0;
   if (wait)
@@ -960,25 +980,33 @@ void tc__stop_the_world(const char *why) {
     tc__note_sleep(&tc__sched.stopnote, 100000); /* 100 us, then re-poke */
     tc__spin_lock(&tc__sched.lock);
     wait = tc__sched.stopwait > 0;
+    if (wait && tc__load_acquire(&tc__sched.exiting)) {
+      /* main returned meanwhile: its Ms leave instead of stopping */
+      tc__store_relaxed(&tc__sched.gcwaiting, 0u);
+      tc__spin_unlock(&tc__sched.lock);
+      return false;
+    }
     if (wait) {
       for (tc__m *o = tc__sched.allm; o; o = o->alllink) {
         tc__ctx *c = tc__load_acquire(&o->ctx);
         if (c && tc__load_relaxed(&o->p))
-          tc__store_relaxed(&c->preempt, 1u);
+          tc__preempt_set(c, TC__PREEMPT_YIELD);
       }
     }
     tc__spin_unlock(&tc__sched.lock);
   }
+  return true;
 }
 
 void tc__start_the_world(void) {
   tc__m *m = getm();
+  tc__p *own = m ? m->p : NULL;
   tc__spin_lock(&tc__sched.lock);
   tc__store_relaxed(&tc__sched.gcwaiting, 0u);
   tc__p *needm = NULL;
   for (unsigned i = 0; i < tc__sched.nprocs; i++) {
     tc__p *p = &tc__sched.allp[i];
-    if (p == m->p || p->status != TC__P_GCSTOP)
+    if (p == own || p->status != TC__P_GCSTOP)
       continue;
     if (runq_empty(p)) {
       pidle_put(p);

@@ -45,8 +45,9 @@
 #define TC__VALGRIND 1
 #endif
 
-static tc__cache empty;
-tc__cache *tc__empty_cache(void) { return &empty; }
+/* An mcache (not just runs): tc__gcw_current reads its gcw, NULL here. */
+static tc__mcache empty;
+tc__cache *tc__empty_cache(void) { return &empty.runs; }
 
 /* ---------------------------------------------------------------- sanitizers */
 
@@ -112,7 +113,7 @@ static void g0_bounds(tc__m *m) {
 static void m_enter(tc__m *m) {
   tc__ctx *ctx = tc__ctx_current();
   ctx->owner = m;
-  ctx->cache = &empty;
+  ctx->cache = &empty.runs;
   ctx->rs = NULL;
   ctx->preempt = 0;
   tc__store_release(&m->ctx, ctx); /* sysmon and the world stopper look */
@@ -123,7 +124,7 @@ static void m_enter(tc__m *m) {
 static void m_leave(tc__m *m) {
   tc__stack_thread_destroy();
   m->ctx->owner = NULL;
-  m->ctx->cache = &empty;
+  m->ctx->cache = &empty.runs;
   m->ctx->rs = NULL;
 }
 
@@ -196,8 +197,10 @@ int tc_run(const tc_config *cfg, tc_fn main_fn, void *arg) {
     tc_shutdown();
     return TC_ENOMEM;
   }
-  for (unsigned i = 0; i < tc__sched.nprocs; i++)
+  for (unsigned i = 0; i < tc__sched.nprocs; i++) {
     tc__sched.allp[i].id = i;
+    tc__gcw_init(&tc__sched.allp[i].cache);
+  }
   m0->id = 0;
   m0->rand = 0x9e3779b9u;
   tc__sched.mcount = 1;
@@ -222,6 +225,8 @@ int tc_run(const tc_config *cfg, tc_fn main_fn, void *arg) {
   tc__gc.main = NULL; /* mutators are the Gs from now on */
   tc__store_release(&tc__sched.running, true);
 
+  tc__pacer_update(tc__h.marked); /* concurrent cycles trigger earlier */
+  tc__gcthread_start();
   tc__g *g1 = tc__proc_newg(main_fn, arg, "tc_run", 0, "main");
   if (g1 == NULL)
     tc__fatal("out of memory creating the main coroutine");
@@ -236,6 +241,7 @@ int tc_run(const tc_config *cfg, tc_fn main_fn, void *arg) {
 
   tc__proc_schedule(m0); /* returns when main has returned */
 
+  tc__gcthread_stop(); /* abandons a cycle in progress */
   tc__sysmon_stop();
   for (tc__m *m = tc__sched.allm; m; m = m->alllink)
     if (m != m0)
@@ -243,8 +249,10 @@ int tc_run(const tc_config *cfg, tc_fn main_fn, void *arg) {
   m_leave(m0);
   tc__store_release(&tc__sched.running, false);
   /* Caches go back to the heap before it is torn down (accounting). */
-  for (unsigned i = 0; i < tc__sched.nprocs; i++)
+  for (unsigned i = 0; i < tc__sched.nprocs; i++) {
     tc__cache_flush(&tc__sched.allp[i].cache);
+    tc__gcw_destroy(&tc__sched.allp[i].cache);
+  }
   /* Drop every G: live ones (abandoned, as in Go) and the free lists. */
   tc__g *all = NULL;
   for (tc__g *g = tc__sched.allg; g;) {
@@ -270,20 +278,30 @@ int tc_run(const tc_config *cfg, tc_fn main_fn, void *arg) {
   ctx->owner = tc__gc.bare;
   ctx->cache = &tc__gc.bare->cache.runs;
   tc__gc.main = tc__gc.bare;
+  tc__pacer_update(tc__h.marked);
   tc_shutdown();
   return TC_OK;
 }
 
 /* ---------------------------------------------------------------- collector hooks */
 
-void tc__world_stop(void) {
+bool tc__world_stop(void) {
   if (tc__sched.running)
-    tc__stop_the_world("GC");
+    return tc__stop_the_world("GC");
+  return true;
 }
 
 void tc__world_start(void) {
   if (tc__sched.running)
     tc__start_the_world();
+}
+
+bool tc__world_exiting(void) {
+  return tc__sched.running && tc__load_acquire(&tc__sched.exiting);
+}
+
+unsigned tc__world_idle_procs(void) {
+  return tc__sched.running ? tc__load_relaxed(&tc__sched.npidle) : 0;
 }
 
 void tc__world_flush_caches(void) {
@@ -293,26 +311,6 @@ void tc__world_flush_caches(void) {
   }
   for (unsigned i = 0; i < tc__sched.nprocs; i++)
     tc__cache_flush(&tc__sched.allp[i].cache);
-}
-
-static void scan_g(tc__g *g, void *arg) {
-  tc__marker *m = arg;
-  /* sysmon may ready a sleeper meanwhile: the G still cannot run */
-  if (tc__load_acquire(&g->status) == TC__G_DEAD)
-    return;
-  tc__roots_scan_stack(m, &g->rs);
-  if (g->arg)
-    tc__mark_ref(m, g->arg, &g->arg);
-  /* Values in flight in channel operations sit in root frames of the G
-   * (sched/chan.c), so the root stack covers them. */
-}
-
-void tc__world_scan_stacks(tc__marker *m) {
-  if (!tc__sched.running) {
-    tc__roots_scan_stack(m, tc__gc.main->rs);
-    return;
-  }
-  tc__for_each_g(scan_g, m);
 }
 
 int64_t tc_now(void) { return (int64_t)tc__nanotime(); }

@@ -104,6 +104,8 @@ typedef struct tc__g {
   void *param;             /* the sudog that woke this G, set by waker */
   int64_t timer_when;      /* sleep deadline (ns), 0 when not sleeping */
   size_t timer_index;      /* position in the timer heap */
+  uint32_t gcscan;         /* root stack colour (sched/gscan.c): 2*epoch =
+                              black this cycle, odd = being scanned */
   void *tsan_fiber;        /* ThreadSanitizer fiber */
   void *asan_fake_stack;   /* AddressSanitizer fake stack during a switch */
 } tc__g;
@@ -157,10 +159,28 @@ bool tc__timers_pending(void);
 /* The earliest deadline, or -1. */
 int64_t tc__timers_next(void);
 
+/* ---- root-stack scanning while marking (gscan.c) ---- */
+/* ctx->preempt bits: stop/yield at the next safepoint; do GC work there
+ * (scan the own root stack, flush the P's grey buffer). */
+#define TC__PREEMPT_YIELD 1u
+#define TC__PREEMPT_GCWORK 2u
+/* Sets preempt bits on a context (atomic OR). */
+static inline void tc__preempt_set(tc__ctx *c, uint32_t bits) {
+  __atomic_fetch_or(&c->preempt, bits, __ATOMIC_RELAXED);
+}
+/* After g became RUNNING: waits while the collector scans its root stack. */
+void tc__gscan_wait(tc__g *g);
+/* At a safepoint of the running G: answers GC work requests. */
+void tc__gscan_safepoint(tc__g *g, tc__p *p);
+/* A G created while marking: black root stack; its argument is shaded. */
+void tc__gscan_newg(tc__g *g);
+
 /* ---- the scheduler (proc.c) ---- */
 /* Stops every P at a safepoint (world stopped on return); the caller is a
- * running G.  tc__start_the_world resumes them.  Used by the collector. */
-void tc__stop_the_world(const char *why);
+ * running G (its own P counts as stopped) or a thread without a P (the
+ * collector thread).  Returns false, stopping nothing, if the runtime is
+ * exiting.  tc__start_the_world resumes them. */
+bool tc__stop_the_world(const char *why);
 void tc__start_the_world(void);
 /* Calls fn for every G that is not running (root stacks to scan). */
 void tc__for_each_g(void (*fn)(tc__g *g, void *arg), void *arg);

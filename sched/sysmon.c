@@ -12,7 +12,9 @@
  *      - SYSCALL with the same syscalltick for a whole round: the P is
  *        retaken and handed to another M if there is work for it, if no M
  *        is spinning or idle to pick up new work, or after 10 ms.
- *   3. With TRICOLOR_DEBUG=schedtrace=MS it prints Go's SCHED line every
+ *   3. If no cycle ran for the force period (2 minutes by default,
+ *      tc_config.force_period_ms), it asks the collector thread for one.
+ *   4. With TRICOLOR_DEBUG=schedtrace=MS it prints Go's SCHED line every
  *      MS milliseconds (scheddetail=1 adds P, M and G lines).
  */
 #include "sched/proc.h"
@@ -53,7 +55,7 @@ static bool retake(int64_t now) {
         tc__m *m = tc__load_relaxed(&p->m);
         tc__ctx *ctx = m ? tc__load_acquire(&m->ctx) : NULL;
         if (ctx)
-          tc__store_relaxed(&ctx->preempt, 1u);
+          tc__preempt_set(ctx, TC__PREEMPT_YIELD);
         p->mon_schedwhen = now; /* ask once per 10 ms */
         did = true;
       }
@@ -109,6 +111,14 @@ static void *sysmon_main(void *arg) {
       did = true;
     }
     did |= retake(now);
+    /* the force period: a cycle if none ran for that long (Go's forcegc) */
+    uint64_t period = tc__gc.force_period_ns;
+    if (period && !tc__load_relaxed(&tc__gc.in_cycle) &&
+        !tc__load_relaxed(&tc__gc.requested) &&
+        (uint64_t)now - tc__load_relaxed(&tc__gc.last_gc_ns) >= period) {
+      tc__gcthread_request(TC__REASON_TIME);
+      did = true;
+    }
     if (trace_ms > 0 && now - mon.last_trace >= (int64_t)trace_ms * 1000000) {
       mon.last_trace = now;
       tc__schedtrace(tc__debug_settings.scheddetail != 0);

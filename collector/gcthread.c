@@ -1,0 +1,142 @@
+/*
+ * collector/gcthread.c -- the collector thread: under tc_run every cycle
+ * runs here, and so does the background sweeper.
+ *
+ * A thread of its own without a P, as sysmon is (Go runs its cycle from the
+ * allocating goroutine and marks in per-P worker goroutines).  Reasons:
+ * the pauses are stopped from outside the mutators, so no coroutine is
+ * held up for a whole cycle; the background marker is simply this thread,
+ * throttled to its share of CPU (collector/cycle.c); and the sweeper runs
+ * between cycles without taking a P from the coroutines.
+ *
+ * 1. Requests: tc__gcthread_request(reason) records the first reason
+ *    asked for since the last cycle started and signals the thread.  The
+ *    allocation slow path asks when heap.live passes the trigger; sysmon
+ *    asks when no cycle ran for the force period; tc_gc asks and waits.
+ * 2. Waiting: a request returns the number of the cycle that will begin
+ *    after it (cycles begun + 1, under the request mutex); a coroutine that
+ *    must wait for it (tc_gc, out of memory) parks on a list until
+ *    cycles_done reaches that number.  When a cycle ends every waiter is
+ *    readied and looks again.
+ * 3. Between cycles the thread sweeps a few spans at a time (heap lock held
+ *    for at most SWEEP_BATCH spans), checking for requests in between.
+ * Lock order: the request mutex is a leaf; the waiter list is a tc__spin
+ * leaf released by tc__park on g0.
+ */
+#include "collector/collector.h"
+#include "sched/sched.h"
+
+#include <pthread.h>
+
+#define SWEEP_BATCH 16
+
+static struct {
+  pthread_t thread;
+  bool running;       /* the thread exists */
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int pending;        /* reason + 1 of the next cycle, 0 = none */
+  uint64_t started;   /* cycles begun (taken off `pending`) */
+  bool quit;
+  uint32_t wlock;     /* tc__spin: waiters */
+  tc__g *waiters;     /* linked through schedlink */
+} gct = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static void wake_waiters(void) {
+  tc__spin_lock(&gct.wlock);
+  tc__g *list = gct.waiters;
+  gct.waiters = NULL;
+  tc__spin_unlock(&gct.wlock);
+  tc__ready_global(list);
+}
+
+static void *gc_main(void *arg) {
+  (void)arg;
+  bool sweeping = false;
+  pthread_mutex_lock(&gct.mu);
+  for (;;) {
+    while (!gct.pending && !gct.quit) {
+      if (sweeping) {
+        pthread_mutex_unlock(&gct.mu);
+        sweeping = tc__sweep_some(SWEEP_BATCH);
+        pthread_mutex_lock(&gct.mu);
+        continue;
+      }
+      pthread_cond_wait(&gct.cv, &gct.mu);
+    }
+    if (gct.quit)
+      break;
+    int reason = gct.pending - 1;
+    gct.pending = 0;
+    gct.started++;
+    /* under the mutex, in_cycle first: the deadlock check never sees
+     * neither flag while a cycle is asked for or running */
+    tc__store_release(&tc__gc.in_cycle, 1u);
+    tc__store_relaxed(&tc__gc.requested, 0u);
+    pthread_mutex_unlock(&gct.mu);
+    if (reason == TC__REASON_TIME && tc__debug_settings.gctrace)
+      tc__print("GC forced");
+    tc__cycle_run(reason);
+    tc__store_release(&tc__gc.cycles_done, tc__gc.cycles_done + 1);
+    wake_waiters();
+    tc__store_release(&tc__gc.in_cycle, 0u);
+    sweeping = true;
+    pthread_mutex_lock(&gct.mu);
+  }
+  pthread_mutex_unlock(&gct.mu);
+  return NULL;
+}
+
+void tc__gcthread_start(void) {
+  gct.pending = 0;
+  gct.started = tc__load_relaxed(&tc__gc.cycles_done);
+  gct.quit = false;
+  gct.waiters = NULL;
+  if (pthread_create(&gct.thread, NULL, gc_main, NULL))
+    tc__fatal("cannot start the collector thread");
+  gct.running = true;
+}
+
+void tc__gcthread_stop(void) {
+  if (!gct.running)
+    return;
+  pthread_mutex_lock(&gct.mu);
+  gct.quit = true;
+  pthread_cond_signal(&gct.cv);
+  pthread_mutex_unlock(&gct.mu);
+  pthread_join(gct.thread, NULL);
+  gct.running = false;
+  tc__store_relaxed(&tc__gc.in_cycle, 0u);
+  tc__store_relaxed(&tc__gc.requested, 0u);
+}
+
+uint64_t tc__gcthread_request(int reason) {
+  pthread_mutex_lock(&gct.mu);
+  /* the next cycle to begin starts after this call, whether or not one
+   * is running now; cycles end in the order they begin */
+  uint64_t target = gct.started + 1;
+  tc__store_relaxed(&tc__gc.requested, 1u);
+  if (!gct.pending)
+    gct.pending = reason + 1;
+  else if (reason == TC__REASON_EXPLICIT)
+    gct.pending = reason + 1; /* report it as forced */
+  pthread_cond_signal(&gct.cv);
+  pthread_mutex_unlock(&gct.mu);
+  return target;
+}
+
+static void unlock_waiters(void *arg) { tc__spin_unlock(arg); }
+
+void tc__gcthread_wait(uint64_t n) {
+  tc__g *g = tc__needg("tc_gc");
+  for (;;) {
+    tc__spin_lock(&gct.wlock);
+    if (tc__load_acquire(&tc__gc.cycles_done) >= n) {
+      tc__spin_unlock(&gct.wlock);
+      return;
+    }
+    g->schedlink = gct.waiters;
+    gct.waiters = g;
+    tc__park("wait for GC cycle", unlock_waiters, &gct.wlock);
+  }
+}

@@ -1,0 +1,111 @@
+/*
+ * collector/gcwork.c -- mark work done by mutators while a cycle marks
+ * concurrently: shading from the barrier, the Ps' grey buffers, assists.
+ *
+ * 1. Shading.  tc__shade(p) greys p into the grey buffer of the caller's
+ *    P (a tc__marker hung off the P's allocation cache), so a barrier
+ *    costs a span lookup and an atomic OR, no lock.  A buffer that grows
+ *    past two packets spills one to the shared pool (collector/workers.c).
+ *    Threads without a P buffer (a bare mutator never marks concurrently;
+ *    this covers misuse and syscalls) shade into one locked orphan buffer.
+ * 2. Assists (Go's gcAssistAlloc, GO_REFERENCE.md section 2).  While
+ *    marking, every refill charges its bytes to the P's debt.  Once the debt
+ *    passes ASSIST_MIN the allocating G pays it in scan work:
+ *        work = debt * remaining scan work / remaining heap runway
+ *    where remaining scan work = expected - done (expected = last cycle's
+ *    marked bytes) and runway = goal - heap.live, each at least 64 KiB.
+ *    So the closer the heap gets to the goal with marking unfinished, the
+ *    more each allocation pays.  The G drains its own buffer, then packets
+ *    from the pool; when it finds none it raises `hungry` so the collector
+ *    thread shares.  Unpaid debt is forgiven (Go parks the G instead): the
+ *    heap may then pass the goal while the collector thread finishes.
+ * 3. A trace callback may not allocate: assists run trace callbacks on a
+ *    mutator, so a thread-local flag makes the allocation slow path abort
+ *    inside them.
+ */
+#include "collector/collector.h"
+
+#include <stdlib.h>
+
+#define ASSIST_MIN ((int64_t)64 << 10)
+#define MIN_WORK ((uint64_t)64 << 10)
+
+tc__gccounters tc__gcc;
+__thread int tc__in_mark_work;
+
+tc__marker *tc__gcw_current(void) {
+  return ((tc__mcache *)tc__ctx_get()->cache)->gcw;
+}
+
+void tc__gcw_flush(tc__marker *w) {
+  if (w->n)
+    tc__pool_put(w, 0);
+}
+
+void tc__shade(void *p) {
+  if (p == NULL)
+    return;
+  tc__marker *w = tc__gcw_current();
+  if (w) {
+    uint64_t before = w->marked;
+    tc__mark_ref(w, p, NULL);
+    if (w->marked != before)
+      w->wb_shaded++;
+    if (TC__UNLIKELY(w->n >= 2 * TC__PACKET))
+      tc__pool_put(w, TC__PACKET);
+    return;
+  }
+  tc__lock_acquire(&tc__gc.orphan_lock);
+  tc__mark_ref(&tc__gc.orphan, p, NULL);
+  tc__gcw_flush(&tc__gc.orphan);
+  tc__lock_release(&tc__gc.orphan_lock);
+}
+
+void tc__gcw_init(tc__mcache *c) {
+  tc__marker *w = malloc(sizeof *w);
+  if (w == NULL)
+    tc__fatal("out of memory creating a grey buffer");
+  tc__marker_init(w);
+  w->shared = true;
+  c->gcw = w;
+  c->assist_debt = 0;
+}
+
+void tc__gcw_destroy(tc__mcache *c) {
+  if (c->gcw == NULL)
+    return;
+  tc__marker_destroy(c->gcw);
+  free(c->gcw);
+  c->gcw = NULL;
+}
+
+void tc__assist(tc__mcache *c) {
+  tc__marker *w = c->gcw;
+  if (w == NULL || c->assist_debt < ASSIST_MIN || tc__in_mark_work)
+    return;
+  uint64_t live = tc__load_relaxed(&tc__h.live);
+  uint64_t goal = tc__load_relaxed(&tc__gc.goal);
+  uint64_t expected = tc__load_relaxed(&tc__gc.scan_expected);
+  uint64_t done = tc__load_relaxed(&tc__gc.scan_done);
+  uint64_t remaining = expected > done + MIN_WORK ? expected - done : MIN_WORK;
+  uint64_t runway = goal > live + MIN_WORK ? goal - live : MIN_WORK;
+  uint64_t debt = (uint64_t)c->assist_debt;
+  c->assist_debt = 0;
+  uint64_t work = (uint64_t)((double)debt * (double)remaining / (double)runway);
+  if (work < MIN_WORK)
+    work = MIN_WORK;
+  uint64_t t0 = tc__nanotime();
+  tc__in_mark_work = 1;
+  uint64_t did = 0;
+  while (did < work && tc__marking()) {
+    if (w->n == 0 && !tc__pool_get(w)) {
+      tc__pool_hungry();
+      break;
+    }
+    did += tc__mark_drain_budget(w, work - did);
+  }
+  tc__in_mark_work = 0;
+  if (w->n > 2 * TC__PACKET)
+    tc__pool_put(w, w->n / 2); /* do not sit on work the collector wants */
+  tc__add_relaxed(&tc__gcc.assist_ns, tc__nanotime() - t0);
+}
