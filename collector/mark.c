@@ -90,7 +90,9 @@ span_lookup(tc__marker *m, const void *p) {
   if (a - m->last_lo < m->last_hi - m->last_lo)
     return m->last;
   tc__span *s = tc__span_of(p);
-  if (s && s->state != TC__SPAN_FREE) {
+  /* acquire: pairs with the release that publishes a span a mutator just
+   * laid out while marking runs concurrently */
+  if (s && __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != TC__SPAN_FREE) {
     m->last = s;
     m->last_lo = (uintptr_t)s->base;
     m->last_hi = (uintptr_t)s->base + s->npages * TC__PAGE_SIZE;
@@ -110,7 +112,7 @@ mark_one(tc__marker *m, void *p, const void *from) {
   tc__span *s = span_lookup(m, p);
   if (s == NULL)
     return;
-  if (s->state == TC__SPAN_FREE) {
+  if (s != m->last) { /* only the cache holds spans known to be in use */
     if (TC_DEBUG >= 1)
       bad_ref(p, from, "points into free heap pages (freed object?)");
     return;

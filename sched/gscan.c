@@ -22,9 +22,10 @@
  *      safepoint (tc_safepoint, any allocation slow path).
  *   4. A G created while marking starts black; tc_go shades its argument.
  * The claim and the status form a Dekker pair: the collector writes gcscan
- * then reads status, the G writes status (RUNNING) then reads gcscan, each
- * with a seq_cst fence between, so at least one sees the other and a stack
- * is never scanned while its owner runs.
+ * then reads status, the G writes status (RUNNING) then reads gcscan, all
+ * four accesses seq_cst (the G's write as a read-modify-write after its
+ * status CAS), so at least one sees the other and a stack is never scanned
+ * while its owner runs.
  *
  * Grey buffers: each P has one (tc__mcache.gcw) for barrier shades and
  * assists.  A P flushes it to the shared pool when its G switches out or
@@ -80,7 +81,10 @@ static void self_scan(tc__g *g, tc__marker *w) {
 }
 
 void tc__gscan_wait(tc__g *g) {
-  __atomic_thread_fence(__ATOMIC_SEQ_CST); /* status store -> gcscan load */
+  /* status (RUNNING) -> gcscan: a seq_cst read-modify-write of the status
+   * orders it before the seq_cst load below (ThreadSanitizer does not
+   * model fences, so none are used) */
+  __atomic_fetch_add(&g->status, 0u, __ATOMIC_SEQ_CST);
   while (__atomic_load_n(&g->gcscan, __ATOMIC_ACQUIRE) & 1)
     sched_yield();
   if (tc__marking() && concurrent_stacks() &&
@@ -135,7 +139,7 @@ bool tc__world_scan_stacks_concurrent(tc__marker *m) {
       all = false; /* its owner scans it right now */
       continue;
     }
-    __atomic_thread_fence(__ATOMIC_SEQ_CST); /* gcscan store -> status load */
+    /* the seq_cst CAS above, then this seq_cst load: see tc__gscan_wait */
     uint32_t st = __atomic_load_n(&g->status, __ATOMIC_SEQ_CST);
     if (st == TC__G_RUNNING) {
       tc__store_release(&g->gcscan, v); /* not ours: ask it */

@@ -573,7 +573,7 @@ static void execute(tc__m *m, tc__g *g, bool inherit) {
   tc__g_cas(g, TC__G_RUNNABLE, TC__G_RUNNING);
   tc__gscan_wait(g);
   tc__store_relaxed(&m->curg, g);
-  g->m = m;
+  tc__store_relaxed(&g->m, m); /* the collector reads it (gscan.c) */
   if (!inherit)
     tc__store_relaxed(&m->p->schedtick, m->p->schedtick + 1);
   m->ctx->rs = &g->rs;
@@ -587,7 +587,7 @@ static void after_switch(tc__m *m) {
   int what = m->after;
   m->after = TC__AFTER_NONE;
   tc__store_relaxed(&m->curg, (tc__g *)NULL);
-  g->m = NULL;
+  tc__store_relaxed(&g->m, (tc__m *)NULL);
   m->ctx->rs = NULL;
   /* A P without a running G holds no grey entries (the handshake of
    * tc__world_flush_gcws need not wait for it). */

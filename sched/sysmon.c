@@ -168,7 +168,7 @@ static void print_g(tc__g *g, void *arg) {
   (void)arg;
   int code;
   const char *why = g_status_code(g, &code);
-  tc__m *m = g->m;
+  tc__m *m = tc__load_relaxed(&g->m);
   tc__print("  G%llu: status=%d(%s) m=%d lockedm=-1", (unsigned long long)g->id,
             code, why, m ? (int)m->id : -1);
 }
