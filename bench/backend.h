@@ -10,7 +10,14 @@
  *
  *   BACKEND_TRICOLOR  tc_alloc with a tc_type listing the pointer offsets,
  *                     TC_STORE for child pointers, TC_LOCALS for C locals
- *                     that hold heap pointers across an allocation.
+ *                     that hold heap pointers across an allocation.  The
+ *                     workload runs as the main coroutine of tc_run, so
+ *                     the collector marks concurrently in the barrier mode
+ *                     of TRICOLOR_DEBUG=barrier=hybrid|insertion|deletion|
+ *                     stw (default hybrid) with procs = TRICOLOR_PROCS, else
+ *                     2.  BENCH_TC_BARE=1 runs it on a bare tc_init instead
+ *                     (the mode before tc_run existed: every cycle one
+ *                     pause; reported as mode=bare).
  *   BACKEND_BOEHM     GC_MALLOC / GC_MALLOC_ATOMIC (conservative, so no
  *                     roots and no barrier).
  *   BACKEND_GLIBC     malloc / free from the C library.
@@ -22,7 +29,11 @@
  *
  *   BENCH_TYPE2(var, T, f1, f2)  defines the type descriptor `var` for a
  *                                struct T whose only references are f1, f2.
- *   bench_init()                 starts the runtime (outside the timing).
+ *   bench_start(fn, argc, argv)  runs fn(argc, argv), the benchmark's body,
+ *                                on a started runtime and returns its exit
+ *                                status: main() is just this call.
+ *                                tricolor: fn is the main coroutine of
+ *                                tc_run; others: bench_init(), then fn.
  *   bench_now_ns()               CLOCK_MONOTONIC in nanoseconds.
  *   BENCH_NEW(var, T)            a zeroed T (every backend zeroes: the GC
  *                                allocators do so anyway; malloc backends
@@ -34,37 +45,77 @@
  *   BENCH_LOCALS(a, b, ...)      registers C locals as roots until the end
  *                                of the scope (tricolor only; initialise
  *                                them first).
+ *   BENCH_SAFEPOINT()            tricolor: tc_safepoint(), which a long
+ *                                loop that does not allocate must call so
+ *                                the collector can stop the world (and a
+ *                                running coroutine scan its own stack);
+ *                                Go preempts such loops asynchronously,
+ *                                tricolor cannot.  Nothing elsewhere.
  *   BENCH_NEEDS_FREE, BENCH_FREE(p)
  *                                1 and free() for malloc backends, where the
  *                                benchmark frees each tree explicitly when
  *                                done (as the malloc versions of GCBench and
  *                                binary-trees do); 0 and nothing for GCs.
- *   bench_finish(name, wall_ns)  prints the RESULT line and shuts down.
+ *   bench_parallel(n, fn, args, size)
+ *                                calls fn(args + i * size) for i < n and
+ *                                returns when all are done: tricolor runs
+ *                                them as n coroutines (tc_go, tc_waitgroup)
+ *                                that the scheduler spreads over its procs;
+ *                                every other backend (and BENCH_TC_BARE)
+ *                                calls them one after the other on this
+ *                                thread (BENCH_CONCURRENT says which).
+ *   bench_set_mutators(k)        records k for the RESULT line (peers
+ *                                record 1: they run the work on one thread).
+ *   bench_finish(name, wall_ns)  prints the RESULT line (bare tricolor:
+ *                                bench_start shuts down after fn returns).
+ *   bench_init(), bench_gc_off() the runtime on the calling thread, without
+ *                                the scheduler, and collection off: for
+ *                                bench_alloc_fastpath, which counts
+ *                                instructions and needs no coroutine.
  *
  * The RESULT line.  Exactly one line on stdout, last, for bench/run.py:
  *
  *   RESULT bench=B backend=K wall_ms=W rss_kib=R cycles=C max_pause_us=M
- *          p99_pause_us=P                                    (one line)
+ *          p99_pause_us=P mode=D procs=N mutators=U pauses=Q
+ *          p50_pause_us=H start_max_us=S term_max_us=T gc_cpu_pct=G
+ *          [tricolor: barrier_slow=.. barrier_shaded=.. assist_ms=..
+ *           bg_mark_ms=.. lost_pauses=..]                (one line)
  *
  *   wall_ms       the whole workload, timed by the benchmark itself.
  *   rss_kib       peak resident set in KiB: VmHWM of /proc/self/status,
  *                 else getrusage ru_maxrss (see bench_peak_rss_kib).
  *   cycles        collections: tc_stats.cycles, GC_get_gc_no() less the
  *                 one GC_INIT may run; "-" for malloc backends.
- *   max_pause_us  longest pause; p99_pause_us its 99th percentile
- *                 (nearest rank).  tricolor: every stop-the-world pause
- *                 (two per cycle) from tc_read_stats().  Boehm: from
- *                 GC_EVENT_PRE_STOP_WORLD to GC_EVENT_POST_START_WORLD,
+ *   pauses, max_pause_us, p99_pause_us, p50_pause_us
+ *                 number of pauses, the longest, and the 99th and 50th
+ *                 percentiles (nearest rank) of every pause.  tricolor:
+ *                 every stop-the-world pause (two per concurrent cycle,
+ *                 one per stw or bare cycle), exact: a poller thread copies
+ *                 new entries of tc_stats.pause_ns every 5 ms, so the
+ *                 256-entry ring never wraps between two reads (lost_pauses
+ *                 counts any that did; the maximum stays exact).  Boehm:
+ *                 from GC_EVENT_PRE_STOP_WORLD to GC_EVENT_POST_START_WORLD,
  *                 or GC_EVENT_START to GC_EVENT_END if the library never
  *                 reports stopping the world.  "-" for malloc backends.
+ *   mode          tricolor: the barrier mode (hybrid, insertion, deletion,
+ *                 stw) or bare; "-" for the peers.
+ *   procs         tricolor: processors (P); "-" for the peers.
+ *   mutators      coroutines running the workload at once (bench_parallel).
+ *   start_max_us, term_max_us
+ *                 tricolor: the longest mark-start and mark-termination
+ *                 pause (a stw cycle's single pause counts as termination).
+ *   gc_cpu_pct    tricolor: tc_stats.gc_cpu_fraction in percent.
  *
  * Alternatives rejected.  Function pointers per backend would put an
  * indirect call on every allocation and hide tricolor's inline fast path;
- * one source file per backend would let the workloads drift apart.
+ * one source file per backend would let the workloads drift apart.  Timing
+ * pauses with gctrace=1 lines (two significant digits) instead of the
+ * poller would lose precision exactly where the targets are (tens of us).
  */
 #ifndef BENCH_BACKEND_H
 #define BENCH_BACKEND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -81,6 +132,9 @@
 
 /* ---------------------------------------------------------------------- */
 /* Helpers shared by every backend                                         */
+
+/* The body of a benchmark: parses argv, runs, calls bench_finish. */
+typedef int (*bench_main_fn)(int argc, char **argv);
 
 /* Returns CLOCK_MONOTONIC in nanoseconds. Any thread. */
 static inline uint64_t bench_now_ns(void) {
@@ -145,31 +199,88 @@ static inline uint64_t bench_quantile(uint64_t *v, size_t n, double q) {
   return v[rank - 1];
 }
 
-/* Prints the RESULT line; cycles < 0 prints "-" for the GC columns. */
-static inline void bench_print_result(const char *bench, const char *backend,
-                                      uint64_t wall_ns, long long cycles,
-                                      uint64_t max_pause_ns,
-                                      uint64_t p99_pause_ns) {
-  fflush(stdout);
-  if (cycles < 0)
-    printf("RESULT bench=%s backend=%s wall_ms=%.3f rss_kib=%ld cycles=- "
-           "max_pause_us=- p99_pause_us=-\n",
-           bench, backend, (double)wall_ns / 1e6, bench_peak_rss_kib());
+/* Parses a mutator count (1..64) from text; returns 0 if it is not one. */
+static inline int bench_parse_mutators(const char *text) {
+  char *end;
+  long v = strtol(text, &end, 10);
+  if (*text == '\0' || *end != '\0' || v < 1 || v > 64)
+    return 0;
+  return (int)v;
+}
+
+/* What the collector columns of the RESULT line say. */
+typedef struct bench_gcinfo {
+  long long cycles;        /* < 0: no collector, every GC field is "-" */
+  const char *mode;        /* NULL: "-" */
+  int procs;               /* <= 0: "-" */
+  int mutators;
+  uint64_t pauses;
+  uint64_t max_ns, p50_ns, p99_ns;
+  int64_t start_max_ns;    /* < 0: "-" */
+  int64_t term_max_ns;     /* < 0: "-" */
+  double gc_cpu_pct;       /* < 0: "-" */
+  const char *extra;       /* appended as is (starts with a space), or NULL */
+} bench_gcinfo;
+
+/* Formats ns as microseconds with one decimal, or "-" when ns < 0. */
+static inline const char *bench_fmt_us(char *buf, size_t n, int64_t ns) {
+  if (ns < 0)
+    snprintf(buf, n, "-");
   else
-    printf("RESULT bench=%s backend=%s wall_ms=%.3f rss_kib=%ld cycles=%lld "
-           "max_pause_us=%.1f p99_pause_us=%.1f\n",
-           bench, backend, (double)wall_ns / 1e6, bench_peak_rss_kib(),
-           cycles, (double)max_pause_ns / 1e3, (double)p99_pause_ns / 1e3);
+    snprintf(buf, n, "%.1f", (double)ns / 1e3);
+  return buf;
+}
+
+/* Prints the RESULT line (see the file comment). */
+static inline void bench_print_result(const char *bench, const char *backend,
+                                      uint64_t wall_ns,
+                                      const bench_gcinfo *g) {
+  char mx[32], p99[32], p50[32], smax[32], tmax[32], cpu[32], procs[16];
+  bool gc = g->cycles >= 0;
+  bench_fmt_us(mx, sizeof mx, gc ? (int64_t)g->max_ns : -1);
+  bench_fmt_us(p99, sizeof p99, gc ? (int64_t)g->p99_ns : -1);
+  bench_fmt_us(p50, sizeof p50, gc ? (int64_t)g->p50_ns : -1);
+  bench_fmt_us(smax, sizeof smax, gc ? g->start_max_ns : -1);
+  bench_fmt_us(tmax, sizeof tmax, gc ? g->term_max_ns : -1);
+  if (g->gc_cpu_pct < 0)
+    snprintf(cpu, sizeof cpu, "-");
+  else
+    snprintf(cpu, sizeof cpu, "%.2f", g->gc_cpu_pct);
+  if (g->procs <= 0)
+    snprintf(procs, sizeof procs, "-");
+  else
+    snprintf(procs, sizeof procs, "%d", g->procs);
+  char cycles[32], pauses[32];
+  if (gc) {
+    snprintf(cycles, sizeof cycles, "%lld", g->cycles);
+    snprintf(pauses, sizeof pauses, "%llu", (unsigned long long)g->pauses);
+  } else {
+    snprintf(cycles, sizeof cycles, "-");
+    snprintf(pauses, sizeof pauses, "-");
+  }
+  fflush(stdout);
+  printf("RESULT bench=%s backend=%s wall_ms=%.3f rss_kib=%ld cycles=%s "
+         "max_pause_us=%s p99_pause_us=%s mode=%s procs=%s mutators=%d "
+         "pauses=%s p50_pause_us=%s start_max_us=%s term_max_us=%s "
+         "gc_cpu_pct=%s%s\n",
+         bench, backend, (double)wall_ns / 1e6, bench_peak_rss_kib(), cycles,
+         mx, p99, g->mode ? g->mode : "-", procs, g->mutators, pauses, p50,
+         smax, tmax, cpu, g->extra ? g->extra : "");
   fflush(stdout);
 }
+
+static int bench_mutators = 1; /* for the RESULT line */
 
 /* ---------------------------------------------------------------------- */
 #if defined(BACKEND_TRICOLOR)
 
+#include <pthread.h>
 #include <tricolor.h>
 
 #define BENCH_BACKEND_NAME "tricolor"
 #define BENCH_NEEDS_FREE 0
+#define BENCH_CONCURRENT 1
+#define BENCH_DEFAULT_PROCS 2
 
 /* Not const: tricolor caches the type id in the descriptor. */
 #define BENCH_TYPE2(var, T, f1, f2)                                        \
@@ -183,7 +294,90 @@ static inline void bench_print_result(const char *bench, const char *backend,
   bench_check(tc_alloc_noscan(size), "tc_alloc_noscan")
 #define BENCH_STORE(obj, field, value) TC_STORE(obj, field, value)
 #define BENCH_LOCALS(...) TC_LOCALS(__VA_ARGS__)
+#define BENCH_SAFEPOINT() tc_safepoint()
 #define BENCH_FREE(p) ((void)(p))
+
+static bool bench_tc_sched; /* running under tc_run */
+
+/* ---- the pause log: every pause, copied out of the stats ring ---- */
+
+#define BENCH_POLL_NS 5000000L /* 5 ms: far below 256 pauses' worth */
+
+typedef struct bench_pauselog {
+  pthread_t thread;
+  bool running;
+  int stop;               /* atomic: the poller exits */
+  uint64_t seen;          /* tc_stats.pauses already copied */
+  uint64_t lost;          /* pauses that left the ring before a poll */
+  uint64_t *ns;           /* copied pauses */
+  size_t n, cap;
+  tc_stats snap;          /* poller only (and bench_finish after the join) */
+} bench_pauselog;
+
+static bench_pauselog bench_plog;
+
+/* Copies the pauses recorded since the last poll.  One caller at a time. */
+static inline void bench_plog_poll(void) {
+  bench_pauselog *l = &bench_plog;
+  tc_read_stats(&l->snap);
+  uint64_t from = l->seen, to = l->snap.pauses;
+  if (to - from > TC_PAUSE_RING) {
+    l->lost += to - from - TC_PAUSE_RING;
+    from = to - TC_PAUSE_RING;
+  }
+  for (uint64_t k = from; k < to; k++) {
+    if (l->n == l->cap) {
+      l->cap = l->cap ? 2 * l->cap : 1024;
+      l->ns = bench_check(realloc(l->ns, l->cap * sizeof l->ns[0]), "realloc");
+    }
+    l->ns[l->n++] = l->snap.pause_ns[k % TC_PAUSE_RING];
+  }
+  l->seen = to;
+}
+
+static inline void *bench_plog_main(void *arg) {
+  (void)arg;
+  while (!__atomic_load_n(&bench_plog.stop, __ATOMIC_ACQUIRE)) {
+    struct timespec ts = {0, BENCH_POLL_NS};
+    nanosleep(&ts, NULL);
+    bench_plog_poll();
+  }
+  return NULL;
+}
+
+/* Starts the poller; the runtime is up.  Pauses so far are kept too. */
+static inline void bench_plog_start(void) {
+  bench_plog.running =
+      pthread_create(&bench_plog.thread, NULL, bench_plog_main, NULL) == 0;
+  if (!bench_plog.running)
+    fprintf(stderr, "bench: no pause poller thread: pauses beyond the last "
+                    "%d are estimated\n", TC_PAUSE_RING);
+}
+
+/* Stops the poller and copies the last pauses. */
+static inline void bench_plog_stop(void) {
+  if (bench_plog.running) {
+    __atomic_store_n(&bench_plog.stop, 1, __ATOMIC_RELEASE);
+    pthread_join(bench_plog.thread, NULL);
+    bench_plog.running = false;
+  }
+  bench_plog_poll();
+}
+
+/* ---- starting the runtime ---- */
+
+/* Returns the procs tc_run will use: TRICOLOR_PROCS as tc_init reads it,
+ * else BENCH_DEFAULT_PROCS. */
+static inline int bench_tc_procs(void) {
+  const char *env = getenv("TRICOLOR_PROCS");
+  if (env && *env) {
+    char *end;
+    long v = strtol(env, &end, 10);
+    if (*end == '\0' && v >= 1)
+      return v > 256 ? 256 : (int)v;
+  }
+  return BENCH_DEFAULT_PROCS;
+}
 
 static inline void bench_init(void) {
   int rc = tc_init(NULL);
@@ -196,12 +390,123 @@ static inline void bench_init(void) {
 /* Turns off collection on heap growth (the fast-path counter). */
 static inline void bench_gc_off(void) { tc_set_gc_percent(TC_GC_OFF); }
 
+typedef struct bench_tc_call {
+  bench_main_fn fn;
+  int argc;
+  char **argv;
+  int rc;
+} bench_tc_call;
+
+static inline void bench_tc_main(void *arg) {
+  bench_tc_call *c = arg; /* not a heap object: on tc_run's caller's stack */
+  bench_plog_start();
+  c->rc = c->fn(c->argc, c->argv);
+  if (bench_plog.running)
+    bench_plog_stop(); /* the body returned without bench_finish */
+}
+
+static inline int bench_start(bench_main_fn fn, int argc, char **argv) {
+  bench_tc_call call = {fn, argc, argv, 0};
+  const char *bare = getenv("BENCH_TC_BARE");
+  if (bare && *bare && strcmp(bare, "0") != 0) {
+    bench_init();
+    bench_tc_main(&call);
+    tc_shutdown();
+    return call.rc;
+  }
+  tc_config cfg = {0};
+  cfg.procs = bench_tc_procs();
+  /* cfg.barrier stays 0: TRICOLOR_DEBUG=barrier=MODE, else hybrid */
+  bench_tc_sched = true;
+  int rc = tc_run(&cfg, bench_tc_main, &call);
+  if (rc != TC_OK) {
+    fprintf(stderr, "bench: tc_run: %s\n", tc_strerror(rc));
+    return 1;
+  }
+  return call.rc;
+}
+
+/* ---- parallel mutators ---- */
+
+#define BENCH_MAX_TASKS 64
+
+typedef struct bench_task {
+  void (*fn)(void *);
+  void *arg;
+  tc_waitgroup *wg;
+} bench_task;
+
+static inline void bench_task_main(void *arg) {
+  bench_task *t = arg;
+  t->fn(t->arg);
+  tc_waitgroup_done(t->wg);
+}
+
+static inline void bench_parallel(int n, void (*fn)(void *), void *args,
+                                  size_t size) {
+  if (n < 1 || n > BENCH_MAX_TASKS) {
+    fprintf(stderr, "bench: bench_parallel(%d): 1..%d tasks\n", n,
+            BENCH_MAX_TASKS);
+    abort();
+  }
+  if (!bench_tc_sched || n == 1) {
+    for (int i = 0; i < n; i++)
+      fn((char *)args + (size_t)i * size);
+    return;
+  }
+  tc_waitgroup wg = {0};
+  bench_task tasks[BENCH_MAX_TASKS];
+  tc_waitgroup_add(&wg, n);
+  for (int i = 0; i < n; i++) {
+    tasks[i] = (bench_task){fn, (char *)args + (size_t)i * size, &wg};
+    if (tc_go(bench_task_main, &tasks[i]) != TC_OK) {
+      fprintf(stderr, "bench: tc_go failed\n");
+      abort();
+    }
+  }
+  tc_waitgroup_wait(&wg);
+}
+
+static inline void bench_set_mutators(int k) {
+  bench_mutators = bench_tc_sched ? k : 1;
+}
+
 static inline void bench_finish(const char *bench, uint64_t wall_ns) {
-  tc_stats s;
-  tc_read_stats(&s);
-  bench_print_result(bench, BENCH_BACKEND_NAME, wall_ns, (long long)s.cycles,
-                     s.pause_max_ns, tc_stats_pause_quantile(&s, 0.99));
-  tc_shutdown();
+  bench_plog_stop();
+  tc_stats *s = &bench_plog.snap; /* read by the last poll */
+  bench_pauselog *l = &bench_plog;
+  bench_gcinfo g = {0};
+  g.cycles = (long long)s->cycles;
+  g.mode = bench_tc_sched ? tc_barrier_name((tc_barrier_mode)
+                                                (s->cycles ? s->last_mode
+                                                           : tc_get_barrier()))
+                          : "bare";
+  g.procs = bench_tc_sched ? bench_tc_procs() : 1;
+  g.mutators = bench_mutators;
+  g.pauses = s->pauses;
+  g.max_ns = s->pause_max_ns;
+  if (l->lost == 0) {
+    g.p50_ns = bench_quantile(l->ns, l->n, 0.50);
+    g.p99_ns = bench_quantile(l->ns, l->n, 0.99);
+  } else { /* the library's estimate over every pause */
+    g.p50_ns = tc_stats_pause_quantile(s, 0.50);
+    g.p99_ns = tc_stats_pause_quantile(s, 0.99);
+  }
+  g.start_max_ns = (int64_t)s->pause_start_max_ns;
+  g.term_max_ns = (int64_t)s->pause_term_max_ns;
+  g.gc_cpu_pct = 100.0 * s->gc_cpu_fraction;
+  char extra[256];
+  snprintf(extra, sizeof extra,
+           " barrier_slow=%llu barrier_shaded=%llu assist_ms=%.1f "
+           "bg_mark_ms=%.1f lost_pauses=%llu",
+           (unsigned long long)s->barrier_slow,
+           (unsigned long long)s->barrier_shaded, (double)s->assist_ns / 1e6,
+           (double)s->bg_mark_ns / 1e6, (unsigned long long)l->lost);
+  g.extra = extra;
+  bench_print_result(bench, BENCH_BACKEND_NAME, wall_ns, &g);
+  free(l->ns);
+  l->ns = NULL;
+  l->n = l->cap = 0;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -211,6 +516,7 @@ static inline void bench_finish(const char *bench, uint64_t wall_ns) {
 
 #define BENCH_BACKEND_NAME "boehm"
 #define BENCH_NEEDS_FREE 0
+#define BENCH_CONCURRENT 0
 
 /* Boehm scans conservatively: the descriptor is only a name. */
 #define BENCH_TYPE2(var, T, f1, f2) \
@@ -222,6 +528,7 @@ static inline void bench_finish(const char *bench, uint64_t wall_ns) {
   bench_check(GC_MALLOC_ATOMIC(size), "GC_MALLOC_ATOMIC")
 #define BENCH_STORE(obj, field, value) ((obj)->field = (value))
 #define BENCH_LOCALS(...) ((void)0)
+#define BENCH_SAFEPOINT() ((void)0)
 #define BENCH_FREE(p) ((void)(p))
 
 /* Pause log, filled by the collection-event callback (which must not
@@ -280,9 +587,16 @@ static inline void bench_finish(const char *bench, uint64_t wall_ns) {
   bench_pause_log *l = bench_boehm_stw.n > 0 ? &bench_boehm_stw
                                              : &bench_boehm_whole;
   size_t kept = l->n < BENCH_BOEHM_MAX_PAUSES ? l->n : BENCH_BOEHM_MAX_PAUSES;
-  bench_print_result(bench, BENCH_BACKEND_NAME, wall_ns,
-                     (long long)(GC_get_gc_no() - bench_boehm_gc_no0), l->max_ns,
-                     bench_quantile(l->ns, kept, 0.99));
+  bench_gcinfo g = {0};
+  g.cycles = (long long)(GC_get_gc_no() - bench_boehm_gc_no0);
+  g.mutators = bench_mutators;
+  g.pauses = l->n;
+  g.max_ns = l->max_ns;
+  g.p99_ns = bench_quantile(l->ns, kept, 0.99);
+  g.p50_ns = bench_quantile(l->ns, kept, 0.50);
+  g.start_max_ns = g.term_max_ns = -1;
+  g.gc_cpu_pct = -1;
+  bench_print_result(bench, BENCH_BACKEND_NAME, wall_ns, &g);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -305,6 +619,7 @@ static inline void bench_finish(const char *bench, uint64_t wall_ns) {
 #endif
 
 #define BENCH_NEEDS_FREE 1
+#define BENCH_CONCURRENT 0
 #define BENCH_TYPE2(var, T, f1, f2) \
   static const char var[] = #T " (" #f1 ", " #f2 ")"
 
@@ -322,6 +637,7 @@ static inline void *bench_malloc_zero(size_t n) {
 #define BENCH_NEW_NOSCAN(size) bench_check(bench_malloc(size), "malloc")
 #define BENCH_STORE(obj, field, value) ((obj)->field = (value))
 #define BENCH_LOCALS(...) ((void)0)
+#define BENCH_SAFEPOINT() ((void)0)
 #define BENCH_FREE(p) bench_free(p)
 
 static inline void bench_init(void) {
@@ -348,9 +664,34 @@ static inline void bench_init(void) {
 static inline void bench_gc_off(void) {}
 
 static inline void bench_finish(const char *bench, uint64_t wall_ns) {
-  bench_print_result(bench, BENCH_BACKEND_NAME, wall_ns, -1, 0, 0);
+  bench_gcinfo g = {0};
+  g.cycles = -1;
+  g.mutators = bench_mutators;
+  g.start_max_ns = g.term_max_ns = -1;
+  g.gc_cpu_pct = -1;
+  bench_print_result(bench, BENCH_BACKEND_NAME, wall_ns, &g);
 }
 
 #endif /* backends */
+
+#if !defined(BACKEND_TRICOLOR)
+/* Runs the body on this thread after bench_init (no scheduler). */
+static inline int bench_start(bench_main_fn fn, int argc, char **argv) {
+  bench_init();
+  return fn(argc, argv);
+}
+
+/* One thread: the tasks run one after the other. */
+static inline void bench_parallel(int n, void (*fn)(void *), void *args,
+                                  size_t size) {
+  for (int i = 0; i < n; i++)
+    fn((char *)args + (size_t)i * size);
+}
+
+static inline void bench_set_mutators(int k) {
+  (void)k;
+  bench_mutators = 1;
+}
+#endif
 
 #endif /* BENCH_BACKEND_H */

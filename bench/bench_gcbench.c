@@ -25,6 +25,8 @@
  *
  * Usage: bench_gcbench_<backend>   (no arguments)
  * Prints the original's progress lines, then one RESULT line (backend.h).
+ * tricolor runs it as the main coroutine of tc_run (concurrent marking in
+ * the barrier mode of TRICOLOR_DEBUG=barrier=..., see backend.h).
  *
  * Roots (tricolor).  A node held in a C local across an allocation is
  * registered with BENCH_LOCALS; children are stored with BENCH_STORE.
@@ -165,8 +167,9 @@ static uint64_t run(void) {
   return intact ? wall : 0;
 }
 
-int main(void) {
-  bench_init();
+static int bench_main(int argc, char **argv) {
+  (void)argc;
+  (void)argv;
   uint64_t wall = run();
   if (wall == 0) {
     fprintf(stderr, "bench_gcbench: long-lived data damaged: Failed\n");
@@ -175,3 +178,5 @@ int main(void) {
   bench_finish("gcbench", wall);
   return 0;
 }
+
+int main(int argc, char **argv) { return bench_start(bench_main, argc, argv); }

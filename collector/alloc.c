@@ -23,12 +23,17 @@
 extern __thread int tc__in_mark_work;
 
 void tc__maybe_collect(void) {
-  if (tc__load_relaxed(&tc__gc.in_cycle) || tc__load_relaxed(&tc__gc.requested))
-    return;
   if (tc__debug_settings.gcstress) {
-    tc__collect(TC__REASON_STRESS);
+    /* a whole cycle at every slow-path allocation; under the scheduler
+     * the coroutine waits for it while the others run on */
+    if (tc__world_scheduled())
+      tc__gcthread_wait(tc__gcthread_request(TC__REASON_STRESS));
+    else
+      tc__collect(TC__REASON_STRESS);
     return;
   }
+  if (tc__load_relaxed(&tc__gc.in_cycle) || tc__load_relaxed(&tc__gc.requested))
+    return;
   if (tc__gc.gc_percent != TC_GC_OFF &&
       tc__load_relaxed(&tc__h.live) >= tc__load_relaxed(&tc__gc.trigger))
     tc__collect(TC__REASON_HEAP);

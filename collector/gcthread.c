@@ -72,7 +72,7 @@ static void *gc_main(void *arg) {
     /* under the mutex, in_cycle first: the deadlock check never sees
      * neither flag while a cycle is asked for or running */
     tc__store_release(&tc__gc.in_cycle, 1u);
-    tc__store_relaxed(&tc__gc.requested, 0u);
+    tc__store_release(&tc__gc.requested, 0u);
     pthread_mutex_unlock(&gct.mu);
     if (reason == TC__REASON_TIME && tc__debug_settings.gctrace)
       tc__print("GC forced");

@@ -77,8 +77,12 @@ void tc__sched_checkdead(void) {
     return;
   /* The collector thread stops the world, and Gs waiting in tc_gc wake
    * when its cycle ends: neither is a deadlock. */
-  if (tc__load_relaxed(&tc__sched.gcwaiting) ||
-      tc__load_relaxed(&tc__gc.in_cycle) || tc__load_relaxed(&tc__gc.requested))
+  if (tc__load_relaxed(&tc__sched.gcwaiting))
+    return;
+  /* requested first (acquire): the collector thread sets in_cycle before
+   * it clears requested (release), so one of the two is seen set while a
+   * cycle is asked for or running (collector/gcthread.c) */
+  if (tc__load_acquire(&tc__gc.requested) || tc__load_acquire(&tc__gc.in_cycle))
     return;
   tc__deadlock_report();
 }

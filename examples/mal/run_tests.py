@@ -252,6 +252,9 @@ def main():
     ap.add_argument("--gcstress", action="store_true",
                     help="run with TRICOLOR_DEBUG=gcstress=1 (a full "
                          "collection at every allocation)")
+    ap.add_argument("--debug", default="",
+                    help="more TRICOLOR_DEBUG settings, e.g. "
+                         "barrier=deletion,gccheckmark=1")
     ap.add_argument("--timeout", type=float, default=None,
                     help="seconds per input line before it counts as "
                          "hung (default 300, 900 with --gcstress)")
@@ -296,6 +299,9 @@ def main():
     if args.gcstress:
         prev = env.get("TRICOLOR_DEBUG")
         env["TRICOLOR_DEBUG"] = (prev + "," if prev else "") + "gcstress=1"
+    if args.debug:
+        prev = env.get("TRICOLOR_DEBUG")
+        env["TRICOLOR_DEBUG"] = (prev + "," if prev else "") + args.debug
     mal = os.path.abspath(args.mal)
 
     total_bad = 0

@@ -1,0 +1,864 @@
+/*
+ * stress_gc_torture.c -- many coroutines on two Ps allocate, link, unlink
+ * and move references between heap objects, locals, globals and channels
+ * while the collector marks concurrently, under every barrier mode with the
+ * mark verifier on (TRICOLOR_DEBUG=gccheckmark=1), with fixed seeds; and a
+ * negative control: the test-only mode that skips the barrier while marking
+ * (barrier=none) must be caught by the verifier.
+ *
+ * Objects.  A node has three traced reference fields, the id each of them
+ * is expected to point to (ref_id, untraced), its own id, a payload length
+ * and a header check word, then `nwords` payload words that are a function
+ * of the id.  Every access to a node verifies the header, the id the
+ * referrer expected (0: unknown, a value received from a channel) and the
+ * whole payload: an object the collector freed (poisoned with 0xdb in
+ * TC_DEBUG >= 2 builds, zeroed when its pages went back to the OS) or
+ * reused for another node fails, and the test prints seed, mode, where, the
+ * address and what differed, then aborts.  Sizes: mostly 48-240 bytes,
+ * 1 in 16 up to 8 KiB, 1 in 256 above 32 KiB (a large-object span).
+ *
+ * Roots.  TC_LOCALS in every coroutine; a global array of NGLOBAL slots
+ * (tc_root_add, stored with tc_store); four channels (buffered 8 and 2,
+ * unbuffered, buffered 16), two relay coroutines that move values between
+ * them with blocking operations (so values sit in blocked senders' and
+ * receivers' records and in rings); heap-to-heap links with TC_STORE.
+ *
+ * Coroutines (22, fewer than ThreadSanitizer's limits by far):
+ *   torture x NTORTURE   a per-coroutine xorshift (fixed seed ^ index)
+ *       chooses each step: allocate into a local; local -> global; global ->
+ *       local; link X.ref[k] = Y (X and Y from locals or globals, Y may be
+ *       NULL); heap -> local; heap -> global; unlink; drop a local; drop a
+ *       global; non-blocking send of a local on a channel (moving or
+ *       copying it); non-blocking receive into a local; a random walk from
+ *       a global; tc_yield; tc_safepoint; verify all locals.  The shared
+ *       graph (globals and what they reach) is guarded by one tc_mutex, so
+ *       the program is data-race free (the ids next to the references are
+ *       plain words, and payloads are published under the lock or through a
+ *       channel); a node held in a local may be read without it (payloads
+ *       never change).
+ *   private x NPRIVATE   build lists (with cross links to nodes kept from
+ *       earlier lists) that live only in locals, across yields and
+ *       allocations, and verify them node by node.
+ *   lost-object scenario x NSCEN (the negative control's trigger, run in
+ *       every mode).  Object A reachable only through global slot G1 holds
+ *       the only reference to W (both allocated while no cycle marks).  The
+ *       coroutine polls (white-box: tc__marking()) until a cycle marks, then
+ *       with no safepoint in between: allocates B (black: allocated while
+ *       marking), stores B into global G2, copies A.ref[0] (W) into B.ref[0]
+ *       and clears A.ref[0].  The gcmarkdelay hook keeps the collector
+ *       asleep meanwhile, so G1 and G2 are scanned afterwards: A has nothing
+ *       left and B is black, and W stays white unless a barrier shaded it
+ *       (insertion: the store into B; deletion and hybrid: the overwrite of
+ *       A.ref[0]).  The coroutine's root stack never held W or A, so the
+ *       stack scans cannot save it.  Without a barrier the verifier reports
+ *       W in that cycle; with one, W survives and is checked after the cycle.
+ *       `hits` counts the scenarios that ran inside the window.
+ *   gc        tc_gc() every GC_PERIOD_MS; besides, min_heap = 1 MiB and
+ *             gc_percent = 50 trigger cycles often.
+ *   relays x 2, main.
+ * At the end main stops everyone, closes the channels, verifies every
+ * value left in them, walks the graph from every global, collects twice
+ * and walks again, and checks the stats: cycles >= a minimum (the test
+ * cannot pass without collecting) and last_mode == the mode under test.
+ *
+ * Modes.  Each mode runs in a forked child (TRICOLOR_DEBUG is read at
+ * tc_run start) with TRICOLOR_DEBUG=barrier=MODE,gccheckmark=1,
+ * gcmarkdelay=US (after whatever TRICOLOR_DEBUG already held, so
+ * gctrace=1 can be added by hand), TRICOLOR_GC and TRICOLOR_PROCS unset,
+ * procs = 2; the child must exit with status 0.  The negative control runs
+ * the same torture with barrier=none under tc_expect_death and requires an
+ * abort whose stderr names "tricolor: gccheckmark: reachable object".
+ *
+ * Arguments (all optional; ctest runs it without any):
+ *   --mode M    hybrid|insertion|deletion|stw|none|all (default all: the
+ *               four modes, then the negative control; none: only that)
+ *   --seed S    (default 20260301)   --iters N   steps per torture
+ *               coroutine (default 40000)   --markdelay US  (default 2000)
+ * Iterations are divided by 4 under a sanitizer and by 8 under qemu-user,
+ * and the mark delay multiplied by 10 there (a slower mutator needs a
+ * wider window).
+ */
+#include "tc_test.h"
+
+#include "collector/collector.h" /* white-box: tc__marking() */
+
+#include <stdatomic.h>
+
+/* ------------------------------------------------------------------ */
+/* Parameters                                                          */
+
+#define NREF 3
+#define NLOC 8
+#define NGLOBAL 64
+#define NCHAN 4
+#define NTORTURE 12
+#define NPRIVATE 4
+#define NSCEN 2
+#define GC_PERIOD_MS 2
+#define PRUNE_DEPTH 6 /* walks cut references this deep */
+
+static struct {
+  uint64_t seed;
+  long iters;
+  int markdelay_us;
+} opt = {20260301u, 40000, 2000};
+
+static const char *const mode_names[] = {"hybrid", "insertion", "deletion",
+                                         "stw"};
+static const tc_barrier_mode mode_ids[] = {
+    TC_BARRIER_HYBRID, TC_BARRIER_INSERTION, TC_BARRIER_DELETION,
+    TC_BARRIER_STW};
+
+static bool slow_build(void) {
+  return tc_test_under_sanitizer() || tc_test_under_emulator() ||
+         tc_test_under_valgrind();
+}
+
+static long iters_scaled(void) {
+  long n = opt.iters;
+  if (tc_test_under_valgrind())
+    n /= 20;
+  else if (tc_test_under_emulator())
+    n /= 8;
+  else if (tc_test_under_sanitizer())
+    n /= 4;
+  return n > 0 ? n : 1;
+}
+
+static int markdelay_scaled(void) {
+  return slow_build() ? opt.markdelay_us * 10 : opt.markdelay_us;
+}
+
+static long min_cycles(void) { return slow_build() ? 3 : 10; }
+
+/* ------------------------------------------------------------------ */
+/* Nodes                                                               */
+
+typedef struct node {
+  struct node *ref[NREF]; /* traced */
+  uint64_t ref_id[NREF];  /* id ref[k] points to, 0 for NULL (untraced) */
+  uint64_t id;            /* unique, never 0 */
+  uint64_t nwords;        /* payload words */
+  uint64_t check;         /* hdr_check(id, nwords) */
+  uint64_t payload[];     /* payload[i] = pay(id, i) */
+} node;
+
+static const uint32_t node_offsets[] = {offsetof(node, ref[0]),
+                                        offsetof(node, ref[1]),
+                                        offsetof(node, ref[2])};
+static tc_type node_type = {
+    .name = "torture_node", .offsets = node_offsets, .noffsets = NREF};
+
+static uint64_t mix(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  x ^= x >> 31;
+  return x;
+}
+
+static uint64_t hdr_check(uint64_t id, uint64_t nwords) {
+  return mix(id * 0x9e3779b97f4a7c15ULL ^ nwords ^ 0x70c7u) | 1;
+}
+
+static uint64_t pay(uint64_t id, uint64_t i) {
+  return mix(id ^ (i + 1) * 0xd6e8feb86659fd93ULL);
+}
+
+static uint64_t xorshift(uint64_t *s) {
+  uint64_t x = *s;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  return *s = x;
+}
+
+static uint64_t rng_seed(uint64_t salt) {
+  uint64_t s = mix(opt.seed ^ mix(salt + 0x51));
+  return s ? s : 1;
+}
+
+/* Payload words: mostly small, some medium, a few large (> 32 KiB). */
+static uint64_t pick_nwords(uint64_t *rng) {
+  uint64_t r = xorshift(rng);
+  if (r % 256 == 0)
+    return 4100 + (r >> 8) % 2000;
+  if (r % 16 == 0)
+    return 128 + (r >> 8) % 897;
+  return (r >> 8) % 25;
+}
+
+#define NODE_BYTES(nw) (sizeof(node) + (size_t)(nw) * sizeof(uint64_t))
+
+/* The run being tortured, for failure reports. */
+static const char *cur_mode = "?";
+
+static __attribute__((noreturn)) void
+node_fail(const node *n, uint64_t want, const char *where, const char *what,
+          uint64_t a, uint64_t b) {
+  fprintf(stderr,
+          "stress_gc_torture: seed=%llu mode=%s: %s: object %p: %s "
+          "(found %#llx, expected %#llx); expected id %llu\n",
+          (unsigned long long)opt.seed, cur_mode, where, (const void *)n, what,
+          (unsigned long long)a, (unsigned long long)b,
+          (unsigned long long)want);
+  abort();
+}
+
+/* Verifies n's immutable part (NULL allowed when want == 0; want ==
+ * ANY_ID: any node): header, id, payload.  No safepoint, no lock needed
+ * (ref_id is not read: it changes under world_mu). */
+#define ANY_ID (~(uint64_t)0)
+static void check_node(const node *n, uint64_t want, const char *where) {
+  if (n == NULL) {
+    if (want != 0 && want != ANY_ID)
+      node_fail(n, want, where, "NULL where a node was expected", 0, want);
+    return;
+  }
+  if (want == 0)
+    node_fail(n, want, where, "a node where NULL was expected", 0, 0);
+  uint64_t id = n->id, nw = n->nwords;
+  if (want != ANY_ID && id != want)
+    node_fail(n, want, where, "wrong id (freed and reused?)", id, want);
+  if (id == 0 || n->check != hdr_check(id, nw))
+    node_fail(n, want, where, "bad header check word (freed? poisoned?)",
+              n->check, hdr_check(id, nw));
+  for (uint64_t i = 0; i < nw; i++)
+    if (n->payload[i] != pay(id, i))
+      node_fail(n, want, where, "bad payload word", n->payload[i], pay(id, i));
+}
+
+/* check_node, plus: each reference agrees with the id recorded next to
+ * it, and each target is intact.  Under world_mu (or a private node). */
+static void check_deep(const node *n, uint64_t want, const char *where) {
+  check_node(n, want, where);
+  if (n == NULL)
+    return;
+  for (int k = 0; k < NREF; k++)
+    check_node(tc_load((void *const *)&n->ref[k]), n->ref_id[k], where);
+}
+
+/* Allocates and fills a node; a safepoint (callers root what they hold). */
+static node *node_new(uint64_t id, uint64_t nwords) {
+  node *n = tc_alloc(&node_type, NODE_BYTES(nwords));
+  if (n == NULL) {
+    fprintf(stderr, "stress_gc_torture: seed=%llu mode=%s: out of memory "
+                    "allocating %zu bytes\n",
+            (unsigned long long)opt.seed, cur_mode, NODE_BYTES(nwords));
+    abort();
+  }
+  n->id = id;
+  n->nwords = nwords;
+  for (uint64_t i = 0; i < nwords; i++)
+    n->payload[i] = pay(id, i);
+  n->check = hdr_check(id, nwords);
+  return n;
+}
+
+/* Stores y (whose id is yid) into x->ref[k]; x is rooted or locked. */
+static void link_ref(node *x, int k, node *y, uint64_t yid) {
+  tc_store((void **)&x->ref[k], y);
+  x->ref_id[k] = y ? yid : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Shared state (one run per process: a forked child)                  */
+
+static node *globals[NGLOBAL];      /* roots; guarded by world_mu */
+static uint64_t gid[NGLOBAL];       /* ids of globals[i]; world_mu */
+static tc_mutex world_mu;           /* the shared graph */
+static tc_chan *chans[NCHAN];       /* roots; set before the workers start */
+static node *scen_slots[2 * NSCEN]; /* roots: G1, G2 of each scenario */
+
+static tc_waitgroup wg_work, wg_aux;
+static atomic_int stop_aux;
+static atomic_long forced_gcs, scen_runs, scen_hits, sent, received;
+static struct {
+  tc_stats st;
+  bool ran;
+} result;
+
+typedef struct worker {
+  int index;
+  uint64_t rng;
+  uint64_t next_id;
+} worker;
+
+static worker workers[NTORTURE + NPRIVATE + NSCEN + 2];
+
+static uint64_t new_id(worker *w) {
+  return ((uint64_t)(w->index + 1) << 40) | ++w->next_id;
+}
+
+/* Resolves a node from a local (bit set) or a global, under world_mu. */
+static node *resolve(uint64_t r, node *const *loc, const uint64_t *lid,
+                     int j, int g, uint64_t *id) {
+  if (r & 1) {
+    *id = lid[j];
+    return loc[j];
+  }
+  *id = gid[g];
+  return tc_load((void *const *)&globals[g]);
+}
+
+static void torture(void *arg) {
+  worker *w = arg;
+  node *loc[NLOC] = {NULL};
+  uint64_t lid[NLOC] = {0};
+  node *tmp = NULL;
+  TC_LOCALS(loc[0], loc[1], loc[2], loc[3], loc[4], loc[5], loc[6], loc[7],
+            tmp);
+  long iters = iters_scaled();
+  for (long it = 0; it < iters; it++) {
+    uint64_t r = xorshift(&w->rng);
+    int op = (int)(r % 100);
+    int j = (int)((r >> 8) % NLOC), j2 = (int)((r >> 12) % NLOC);
+    int g = (int)((r >> 16) % NGLOBAL), g2 = (int)((r >> 24) % NGLOBAL);
+    int k = (int)((r >> 32) % NREF), c = (int)((r >> 36) % NCHAN);
+    uint64_t bits = r >> 40;
+    if (op < 15) { /* allocate into a local */
+      tmp = node_new(new_id(w), pick_nwords(&w->rng));
+      loc[j] = tmp;
+      lid[j] = tmp->id;
+      tmp = NULL;
+    } else if (op < 24) { /* local -> global (move or copy) */
+      if (loc[j] == NULL)
+        continue;
+      check_node(loc[j], lid[j], "local before publishing");
+      tc_mutex_lock(&world_mu);
+      tc_store((void **)&globals[g], loc[j]);
+      gid[g] = lid[j];
+      tc_mutex_unlock(&world_mu);
+      if (bits & 1) {
+        loc[j] = NULL;
+        lid[j] = 0;
+      }
+    } else if (op < 33) { /* global -> local */
+      tc_mutex_lock(&world_mu);
+      node *x = tc_load((void *const *)&globals[g]);
+      check_deep(x, gid[g], "global read into a local");
+      loc[j] = x;
+      lid[j] = gid[g];
+      tc_mutex_unlock(&world_mu);
+    } else if (op < 48) { /* link X.ref[k] = Y */
+      tc_mutex_lock(&world_mu);
+      uint64_t xid, yid = 0;
+      node *x = resolve(bits, loc, lid, j, g, &xid);
+      node *y = (bits & 6) == 6 ? NULL
+                                : resolve(bits >> 3, loc, lid, j2, g2, &yid);
+      if (x != NULL) {
+        check_deep(x, xid, "link source");
+        if (y != NULL)
+          check_node(y, yid, "link target");
+        link_ref(x, k, y, yid);
+      }
+      tc_mutex_unlock(&world_mu);
+    } else if (op < 56) { /* heap -> local */
+      tc_mutex_lock(&world_mu);
+      uint64_t xid;
+      node *x = resolve(bits, loc, lid, j, g, &xid);
+      if (x != NULL) {
+        check_deep(x, xid, "heap source");
+        node *y = tc_load((void *const *)&x->ref[k]);
+        check_node(y, x->ref_id[k], "heap reference read into a local");
+        loc[j2] = y;
+        lid[j2] = x->ref_id[k];
+      }
+      tc_mutex_unlock(&world_mu);
+    } else if (op < 61) { /* heap -> global */
+      tc_mutex_lock(&world_mu);
+      uint64_t xid;
+      node *x = resolve(bits, loc, lid, j, g, &xid);
+      if (x != NULL) {
+        check_deep(x, xid, "heap source");
+        node *y = tc_load((void *const *)&x->ref[k]);
+        check_node(y, x->ref_id[k], "heap reference read into a global");
+        tc_store((void **)&globals[g2], y);
+        gid[g2] = x->ref_id[k];
+      }
+      tc_mutex_unlock(&world_mu);
+    } else if (op < 66) { /* unlink */
+      tc_mutex_lock(&world_mu);
+      uint64_t xid;
+      node *x = resolve(bits, loc, lid, j, g, &xid);
+      if (x != NULL) {
+        check_deep(x, xid, "unlink source");
+        check_node(tc_load((void *const *)&x->ref[k]), x->ref_id[k],
+                   "unlinked reference");
+        link_ref(x, k, NULL, 0);
+      }
+      tc_mutex_unlock(&world_mu);
+    } else if (op < 71) { /* drop a local */
+      loc[j] = NULL;
+      lid[j] = 0;
+    } else if (op < 74) { /* drop a global */
+      tc_mutex_lock(&world_mu);
+      check_node(tc_load((void *const *)&globals[g]), gid[g], "dropped global");
+      tc_store((void **)&globals[g], NULL);
+      gid[g] = 0;
+      tc_mutex_unlock(&world_mu);
+    } else if (op < 80) { /* send a local (non-blocking) */
+      if (loc[j] == NULL)
+        continue;
+      check_node(loc[j], lid[j], "local before sending");
+      tc_select_case cs = {.chan = chans[c], .dir = TC_SELECT_SEND,
+                           .value = loc[j]};
+      if (tc_select(&cs, 1, false) == 0) {
+        atomic_fetch_add_explicit(&sent, 1, memory_order_relaxed);
+        if (bits & 1) {
+          loc[j] = NULL;
+          lid[j] = 0;
+        }
+      }
+    } else if (op < 86) { /* receive into a local (non-blocking) */
+      tc_select_case cs = {.chan = chans[c], .dir = TC_SELECT_RECV};
+      if (tc_select(&cs, 1, false) == 0 && cs.ok) {
+        node *x = cs.value;
+        check_node(x, ANY_ID, "value received from a channel");
+        loc[j] = x;
+        lid[j] = x->id;
+        atomic_fetch_add_explicit(&received, 1, memory_order_relaxed);
+      }
+    } else if (op < 90) { /* a walk from a global; prunes deep paths */
+      tc_mutex_lock(&world_mu);
+      node *x = tc_load((void *const *)&globals[g]);
+      uint64_t xid = gid[g];
+      for (int d = 0; x != NULL; d++) {
+        check_deep(x, xid, "walk from a global");
+        int kk = (int)((bits >> (2 * d)) % NREF), n = 0;
+        while (n < NREF && tc_load((void *const *)&x->ref[kk]) == NULL)
+          kk = (kk + 1) % NREF, n++;
+        if (n == NREF)
+          break;
+        if (d == PRUNE_DEPTH) { /* keeps the live graph shallow */
+          link_ref(x, kk, NULL, 0);
+          break;
+        }
+        xid = x->ref_id[kk];
+        x = tc_load((void *const *)&x->ref[kk]);
+      }
+      tc_mutex_unlock(&world_mu);
+    } else if (op < 95) {
+      tc_yield(); /* locals live across the switch */
+    } else if (op < 98) {
+      tc_safepoint();
+    } else {
+      for (int i = 0; i < NLOC; i++)
+        check_node(loc[i], lid[i], "local (all locals)");
+    }
+  }
+  for (int i = 0; i < NLOC; i++)
+    check_node(loc[i], lid[i], "local at the end");
+  tc_waitgroup_done(&wg_work);
+}
+
+/* Lists that live only in locals, with cross links to kept lists. */
+static void private_worker(void *arg) {
+  worker *w = arg;
+  node *head = NULL, *n = NULL;
+  node *keep[4] = {NULL};
+  uint64_t keep_id[4] = {0};
+  TC_LOCALS(head, n, keep[0], keep[1], keep[2], keep[3]);
+  long rounds = iters_scaled() / 40;
+  if (rounds < 4)
+    rounds = 4;
+  for (long it = 0; it < rounds; it++) {
+    long len = 1 + (long)(xorshift(&w->rng) % 48);
+    uint64_t head_id = 0;
+    for (long i = 0; i < len; i++) {
+      n = node_new(new_id(w), pick_nwords(&w->rng));
+      link_ref(n, 0, head, head_id);
+      uint64_t r = xorshift(&w->rng);
+      int kx = (int)(r % 4);
+      if (r & 16)
+        link_ref(n, 1, keep[kx], keep_id[kx]);
+      head = n;
+      head_id = n->id;
+      n = NULL;
+      if ((r >> 8) % 8 == 0)
+        tc_yield(); /* the half-built list only in a local */
+    }
+    for (int pass = 0; pass < 2; pass++) {
+      long count = 0;
+      uint64_t id = head_id;
+      for (node *x = head; x != NULL; count++) {
+        check_deep(x, id, "private list");
+        node *side = tc_load((void *const *)&x->ref[1]);
+        if (side != NULL)
+          check_node(side, x->ref_id[1], "private cross link");
+        id = x->ref_id[0];
+        x = tc_load((void *const *)&x->ref[0]);
+      }
+      if (count != len)
+        node_fail(head, head_id, "private list", "list length", (uint64_t)count,
+                  (uint64_t)len);
+      if (pass == 0)
+        tc_yield();
+    }
+    uint64_t r = xorshift(&w->rng);
+    if (r % 4 == 0) {
+      keep[(r >> 4) % 4] = head;
+      keep_id[(r >> 4) % 4] = head_id;
+    }
+    head = NULL;
+  }
+  for (int i = 0; i < 4; i++)
+    check_node(keep[i], keep_id[i], "kept private list");
+  tc_waitgroup_done(&wg_work);
+}
+
+/* The lost-object scenario (see the top of the file). */
+static void scenario(void *arg) {
+  worker *w = arg;
+  int s = w->index - NTORTURE - NPRIVATE;
+  node **g1 = &scen_slots[2 * s], **g2 = &scen_slots[2 * s + 1];
+  node *a = NULL, *wn = NULL, *b = NULL;
+  TC_LOCALS(a, wn, b);
+  while (!atomic_load(&stop_aux)) {
+    /* 1. A -> W, A reachable only from G1; both white (no cycle marks, or
+     *    a cycle marks and they are black: then this round is no hit) */
+    a = node_new(new_id(w), xorshift(&w->rng) % 8);
+    wn = node_new(new_id(w), pick_nwords(&w->rng));
+    link_ref(a, 0, wn, wn->id);
+    uint64_t w_id = wn->id, a_id = a->id;
+    tc_store((void **)g1, a);
+    a = wn = NULL; /* nothing of it on this root stack */
+    /* 2. wait for the next mark (never comes in stw: give up after a
+     *    while, the steps are legal whenever they run) */
+    bool saw_idle = !tc__marking();
+    int64_t give_up = tc_now() + (int64_t)200 * 1000 * 1000;
+    while (!atomic_load(&stop_aux) && tc_now() < give_up &&
+           !(saw_idle && tc__marking())) {
+      tc_yield();
+      saw_idle |= !tc__marking();
+    }
+    if (atomic_load(&stop_aux))
+      break;
+    bool in_window = saw_idle && tc__marking();
+    /* 3. no safepoint from here to the end of the moves */
+    b = node_new(new_id(w), xorshift(&w->rng) % 8); /* black if marking */
+    uint64_t b_id = b->id;
+    bool hit = in_window && tc__marking();
+    tc_store((void **)g2, b);
+    node *ax = tc_load((void *const *)g1);
+    check_node(ax, a_id, "scenario A");
+    node *wx = tc_load((void *const *)&ax->ref[0]);
+    check_node(wx, w_id, "scenario W (in A)");
+    link_ref(b, 0, wx, w_id);
+    link_ref(ax, 0, NULL, 0);
+    wx = ax = NULL;
+    b = NULL;
+    hit = hit && tc__marking();
+    atomic_fetch_add_explicit(&scen_runs, 1, memory_order_relaxed);
+    if (hit)
+      atomic_fetch_add_explicit(&scen_hits, 1, memory_order_relaxed);
+    /* 4. wait until that cycle is over, then W must be intact */
+    give_up = tc_now() + (int64_t)1000 * 1000 * 1000;
+    while (!atomic_load(&stop_aux) && tc_now() < give_up && tc__marking())
+      tc_yield();
+    tc_yield();
+    node *bx = tc_load((void *const *)g2);
+    check_node(bx, b_id, "scenario B (in G2)");
+    check_node(tc_load((void *const *)&bx->ref[0]), w_id,
+               "scenario W (in B) after the cycle");
+  }
+  tc_waitgroup_done(&wg_aux);
+}
+
+/* Moves values from chans[from] to chans[to] with blocking operations. */
+typedef struct relay_arg {
+  worker *w;
+  int from, to;
+} relay_arg;
+
+static void relay(void *arg) {
+  relay_arg *ra = arg;
+  node *v = NULL;
+  TC_LOCALS(v);
+  for (;;) {
+    bool ok = false;
+    v = tc_chan_recv(chans[ra->from], &ok);
+    if (!ok)
+      break;
+    check_node(v, ANY_ID, "value at a relay");
+    if (xorshift(&ra->w->rng) % 4 == 0) {
+      tc_yield();
+      check_node(v, ANY_ID, "value held by a relay across a yield");
+    }
+    if (tc_chan_send(chans[ra->to], v) != TC_OK)
+      break;
+    v = NULL;
+  }
+  tc_waitgroup_done(&wg_aux);
+}
+
+static void gc_loop(void *arg) {
+  (void)arg;
+  while (!atomic_load(&stop_aux)) {
+    tc_sleep((int64_t)GC_PERIOD_MS * 1000 * 1000);
+    tc_gc();
+    atomic_fetch_add_explicit(&forced_gcs, 1, memory_order_relaxed);
+  }
+  tc_waitgroup_done(&wg_aux);
+}
+
+/* Walks everything reachable from x within `depth` steps. */
+static long walk_all(node *x, uint64_t id, int depth, const char *where) {
+  check_node(x, id, where);
+  if (x == NULL || depth == 0)
+    return 0;
+  long n = 1;
+  for (int k = 0; k < NREF; k++)
+    n += walk_all(tc_load((void *const *)&x->ref[k]), x->ref_id[k], depth - 1,
+                  where);
+  return n;
+}
+
+static long walk_globals(const char *where) {
+  long n = 0;
+  for (int g = 0; g < NGLOBAL; g++)
+    n += walk_all(tc_load((void *const *)&globals[g]), gid[g], 6, where);
+  return n;
+}
+
+static void torture_main(void *arg) {
+  (void)arg;
+  static relay_arg ras[2];
+  if (tc_root_add((void **)globals, NGLOBAL) != TC_OK ||
+      tc_root_add((void **)chans, NCHAN) != TC_OK ||
+      tc_root_add((void **)scen_slots, 2 * NSCEN) != TC_OK) {
+    fprintf(stderr, "stress_gc_torture: tc_root_add failed\n");
+    abort();
+  }
+  static const size_t caps[NCHAN] = {8, 2, 0, 16};
+  for (int c = 0; c < NCHAN; c++)
+    tc_store((void **)&chans[c], tc_chan_new(caps[c], 0));
+  for (int i = 0; i < (int)(sizeof workers / sizeof workers[0]); i++)
+    workers[i] = (worker){.index = i, .rng = rng_seed((uint64_t)i)};
+
+  tc_waitgroup_add(&wg_aux, 1 + NSCEN + 2);
+  tc_go(gc_loop, NULL);
+  for (int s = 0; s < NSCEN; s++)
+    tc_go(scenario, &workers[NTORTURE + NPRIVATE + s]);
+  ras[0] = (relay_arg){&workers[NTORTURE + NPRIVATE + NSCEN], 0, 2};
+  ras[1] = (relay_arg){&workers[NTORTURE + NPRIVATE + NSCEN + 1], 2, 1};
+  tc_go(relay, &ras[0]);
+  tc_go(relay, &ras[1]);
+  tc_waitgroup_add(&wg_work, NTORTURE + NPRIVATE);
+  for (int i = 0; i < NTORTURE; i++)
+    tc_go(torture, &workers[i]);
+  for (int i = 0; i < NPRIVATE; i++)
+    tc_go(private_worker, &workers[NTORTURE + i]);
+
+  tc_waitgroup_wait(&wg_work);
+  atomic_store(&stop_aux, 1);
+  for (int c = 0; c < NCHAN; c++)
+    tc_chan_close(chans[c]);
+  tc_waitgroup_wait(&wg_aux);
+
+  /* everything still reachable must be intact, before and after cycles */
+  long left = 0;
+  node *v = NULL;
+  TC_LOCALS(v);
+  for (int c = 0; c < NCHAN; c++) {
+    bool ok = true;
+    while ((v = tc_chan_recv(chans[c], &ok), ok)) {
+      check_node(v, ANY_ID, "value left in a closed channel");
+      left++;
+    }
+  }
+  v = NULL;
+  walk_globals("graph from the globals after the run");
+  tc_gc();
+  tc_gc();
+  long reached = walk_globals("graph from the globals after tc_gc");
+  for (int s = 0; s < NSCEN; s++) {
+    node *b = tc_load((void *const *)&scen_slots[2 * s + 1]);
+    if (b != NULL)
+      check_node(tc_load((void *const *)&b->ref[0]), b->ref_id[0],
+                 "scenario W at the end");
+  }
+  tc_read_stats(&result.st);
+  result.ran = true;
+  printf("stress_gc_torture: mode=%s: %ld nodes reachable from the globals "
+         "(depth 6), %ld values left in channels\n",
+         cur_mode, reached, left);
+  tc_root_remove((void **)scen_slots);
+  tc_root_remove((void **)chans);
+  tc_root_remove((void **)globals);
+}
+
+/* Runs the torture in this (forked) process with the given mode; returns
+ * the exit status: 0 when every check passed. */
+static int torture_run(const char *mode, tc_barrier_mode want, int delay_us) {
+  cur_mode = mode;
+  char dbg[512];
+  const char *prev = getenv("TRICOLOR_DEBUG");
+  snprintf(dbg, sizeof dbg, "%s%sbarrier=%s,gccheckmark=1,gcmarkdelay=%d",
+           prev && *prev ? prev : "", prev && *prev ? "," : "", mode,
+           delay_us);
+  setenv("TRICOLOR_DEBUG", dbg, 1);
+  unsetenv("TRICOLOR_GC");
+  unsetenv("TRICOLOR_PROCS");
+  tc_config cfg = {.procs = 2, .gc_percent = 50, .min_heap = 1 << 20};
+  int64_t t0 = tc_now();
+  int rc = tc_run(&cfg, torture_main, NULL);
+  int64_t t1 = tc_now();
+  if (rc != TC_OK || !result.ran) {
+    fprintf(stderr, "stress_gc_torture: mode=%s: tc_run: %s\n", mode,
+            tc_strerror(rc));
+    return 1;
+  }
+  const tc_stats *st = &result.st;
+  printf("stress_gc_torture: seed=%llu mode=%s iters=%ld markdelay=%dus: "
+         "%llu cycles (%ld forced), %llu pauses, max pause %llu us, "
+         "barrier slow %llu shaded %llu, scenario %ld runs %ld in the "
+         "window, sent %ld received %ld, heap: %.1f MiB allocated, goal "
+         "%.1f MiB, in use %.1f MiB, mapped %.1f MiB, peak %llu%% of goal, "
+         "%.2f s\n",
+         (unsigned long long)opt.seed, mode, iters_scaled(), delay_us,
+         (unsigned long long)st->cycles, atomic_load(&forced_gcs),
+         (unsigned long long)st->pauses,
+         (unsigned long long)(st->pause_max_ns / 1000),
+         (unsigned long long)st->barrier_slow,
+         (unsigned long long)st->barrier_shaded, atomic_load(&scen_runs),
+         atomic_load(&scen_hits), atomic_load(&sent), atomic_load(&received),
+         (double)st->total_alloc / 1048576.0, (double)st->heap_goal / 1048576.0,
+         (double)st->heap_inuse / 1048576.0,
+         (double)st->heap_mapped / 1048576.0,
+         (unsigned long long)st->heap_peak_over_goal_pct,
+         (double)(t1 - t0) / 1e9);
+  int status = 0;
+  if ((long)st->cycles < min_cycles()) {
+    printf("FAIL: mode=%s: %llu cycles, expected at least %ld\n", mode,
+           (unsigned long long)st->cycles, min_cycles());
+    status = 1;
+  }
+  if (st->last_mode != (uint32_t)want) {
+    printf("FAIL: mode=%s: stats.last_mode is %u (%s), expected %d\n", mode,
+           st->last_mode, tc_barrier_name((tc_barrier_mode)st->last_mode),
+           (int)want);
+    status = 1;
+  }
+  fflush(stdout);
+  return status;
+}
+
+/* ------------------------------------------------------------------ */
+/* The cmocka side: one forked child per mode                          */
+
+static void test_mode(void **state) {
+  int m = *(int *)*state;
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    /* cmocka's handlers would longjmp into its runner in the child */
+    static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGSYS,
+                               SIGABRT, SIGALRM};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+      struct sigaction sa;
+      if (sigaction(sigs[i], NULL, &sa) == 0 && !(sa.sa_flags & SA_SIGINFO))
+        signal(sigs[i], SIG_DFL);
+    }
+    alarm(slow_build() ? 600 : 120); /* a hang ends as SIGALRM */
+    int rc = torture_run(mode_names[m], mode_ids[m], markdelay_scaled());
+    fflush(stdout);
+    fflush(stderr);
+    _exit(rc);
+  }
+  int status = 0;
+  pid_t got;
+  do
+    got = waitpid(pid, &status, 0);
+  while (got < 0 && errno == EINTR);
+  assert_int_equal(got, pid);
+  if (WIFSIGNALED(status)) {
+    print_error("mode %s (seed %llu): the child was killed by signal %d "
+                "(%s)%s\n",
+                mode_names[m], (unsigned long long)opt.seed,
+                WTERMSIG(status), strsignal(WTERMSIG(status)),
+                WTERMSIG(status) == SIGALRM ? ": watchdog timeout" : "");
+    fail();
+  }
+  assert_true(WIFEXITED(status));
+  if (WEXITSTATUS(status) != 0) {
+    print_error("mode %s (seed %llu): the child exited with status %d\n",
+                mode_names[m], (unsigned long long)opt.seed,
+                WEXITSTATUS(status));
+    fail();
+  }
+}
+
+static void negative_child(void *arg) {
+  (void)arg;
+  /* returns (a test failure) only if the verifier never fired */
+  torture_run("none", (tc_barrier_mode)TC__BARRIER_NONE, markdelay_scaled());
+}
+
+static void test_no_barrier_is_caught(void **state) {
+  (void)state;
+  tc_expect_death(negative_child, NULL,
+                  "tricolor: gccheckmark: reachable object");
+}
+
+int main(int argc, char **argv) {
+  const char *mode = "all";
+  for (int i = 1; i < argc; i++) {
+    const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (v == NULL) {
+      fprintf(stderr, "stress_gc_torture: option %s needs a value\n", k);
+      return 2;
+    }
+    i++;
+    char *end = NULL;
+    if (strcmp(k, "--mode") == 0) {
+      mode = v;
+      continue;
+    } else if (strcmp(k, "--seed") == 0) {
+      opt.seed = strtoull(v, &end, 0);
+    } else if (strcmp(k, "--iters") == 0) {
+      opt.iters = strtol(v, &end, 0);
+      if (opt.iters < 1)
+        end = NULL;
+    } else if (strcmp(k, "--markdelay") == 0) {
+      opt.markdelay_us = (int)strtol(v, &end, 0);
+      if (opt.markdelay_us < 0 || opt.markdelay_us > 1000000)
+        end = NULL;
+    } else {
+      fprintf(stderr, "stress_gc_torture: unknown option %s (--mode, --seed, "
+                      "--iters, --markdelay)\n", k);
+      return 2;
+    }
+    if (end == NULL || *end != '\0') {
+      fprintf(stderr, "stress_gc_torture: bad value '%s' for %s\n", v, k);
+      return 2;
+    }
+  }
+
+  static int idx[4] = {0, 1, 2, 3};
+  struct CMUnitTest tests[5];
+  size_t n = 0;
+  bool all = strcmp(mode, "all") == 0, found = all;
+  for (int m = 0; m < 4; m++)
+    if (all || strcmp(mode, mode_names[m]) == 0) {
+      tests[n++] = (struct CMUnitTest)cmocka_unit_test_prestate(test_mode,
+                                                                &idx[m]);
+      found = true;
+    }
+  if (all || strcmp(mode, "none") == 0) {
+    tests[n++] =
+        (struct CMUnitTest)cmocka_unit_test(test_no_barrier_is_caught);
+    found = true;
+  }
+  if (!found) {
+    fprintf(stderr, "stress_gc_torture: --mode must be hybrid, insertion, "
+                    "deletion, stw, none or all\n");
+    return 2;
+  }
+  printf("stress_gc_torture: seed=%llu iters=%ld markdelay=%dus procs=2\n",
+         (unsigned long long)opt.seed, iters_scaled(), markdelay_scaled());
+  return _cmocka_run_group_tests("stress_gc_torture", tests, n, NULL, NULL);
+}
