@@ -89,13 +89,13 @@
 
 #define NREF 3
 #define NLOC 8
-#define NGLOBAL 64
+#define NGLOBAL 256
 #define NCHAN 4
 #define NTORTURE 12
 #define NPRIVATE 4
 #define NSCEN 2
 #define GC_PERIOD_MS 2
-#define PRUNE_DEPTH 6 /* walks cut references this deep */
+#define PRUNE_DEPTH 8 /* walks cut references this deep */
 
 static struct {
   uint64_t seed;
@@ -453,12 +453,15 @@ static void torture(void *arg) {
   tc_waitgroup_done(&wg_work);
 }
 
-/* Lists that live only in locals, with cross links to kept lists. */
+/* Lists that live only in locals, with cross links (ref[1]) to kept
+ * lists.  Only "plain" kept lists (made without cross links) are linked
+ * to, so a kept list never drags a chain of older lists along. */
 static void private_worker(void *arg) {
   worker *w = arg;
   node *head = NULL, *n = NULL;
   node *keep[4] = {NULL};
   uint64_t keep_id[4] = {0};
+  bool keep_plain[4] = {false};
   TC_LOCALS(head, n, keep[0], keep[1], keep[2], keep[3]);
   long rounds = iters_scaled() / 40;
   if (rounds < 4)
@@ -466,13 +469,16 @@ static void private_worker(void *arg) {
   for (long it = 0; it < rounds; it++) {
     long len = 1 + (long)(xorshift(&w->rng) % 48);
     uint64_t head_id = 0;
+    bool plain = true;
     for (long i = 0; i < len; i++) {
       n = node_new(new_id(w), pick_nwords(&w->rng));
       link_ref(n, 0, head, head_id);
       uint64_t r = xorshift(&w->rng);
       int kx = (int)(r % 4);
-      if (r & 16)
+      if ((r & 16) && keep_plain[kx]) {
         link_ref(n, 1, keep[kx], keep_id[kx]);
+        plain = false;
+      }
       head = n;
       head_id = n->id;
       n = NULL;
@@ -500,6 +506,7 @@ static void private_worker(void *arg) {
     if (r % 4 == 0) {
       keep[(r >> 4) % 4] = head;
       keep_id[(r >> 4) % 4] = head_id;
+      keep_plain[(r >> 4) % 4] = plain;
     }
     head = NULL;
   }
@@ -603,23 +610,66 @@ static void gc_loop(void *arg) {
   tc_waitgroup_done(&wg_aux);
 }
 
-/* Walks everything reachable from x within `depth` steps. */
-static long walk_all(node *x, uint64_t id, int depth, const char *where) {
-  check_node(x, id, where);
-  if (x == NULL || depth == 0)
-    return 0;
-  long n = 1;
-  for (int k = 0; k < NREF; k++)
-    n += walk_all(tc_load((void *const *)&x->ref[k]), x->ref_id[k], depth - 1,
-                  where);
-  return n;
-}
-
+/* Verifies everything reachable from the globals (the world stopped for
+ * the shared graph: only main runs it, after the others are done);
+ * returns the number of nodes.  An explicit stack and a visited set, both
+ * malloc'd. */
 static long walk_globals(const char *where) {
-  long n = 0;
+  size_t cap = 1 << 12, n = 0, top = 0, stcap = 1 << 10;
+  const node **seen = calloc(cap, sizeof *seen);
+  struct item {
+    const node *x;
+    uint64_t id;
+  } *stack = malloc(stcap * sizeof *stack);
+  if (seen == NULL || stack == NULL) {
+    fprintf(stderr, "stress_gc_torture: out of memory (walk)\n");
+    abort();
+  }
   for (int g = 0; g < NGLOBAL; g++)
-    n += walk_all(tc_load((void *const *)&globals[g]), gid[g], 6, where);
-  return n;
+    stack[top++] = (struct item){tc_load((void *const *)&globals[g]), gid[g]};
+  while (top > 0) {
+    struct item it = stack[--top];
+    check_node(it.x, it.id, where);
+    if (it.x == NULL)
+      continue;
+    size_t h = (size_t)(mix((uintptr_t)it.x) & (cap - 1));
+    while (seen[h] != NULL && seen[h] != it.x)
+      h = (h + 1) & (cap - 1);
+    if (seen[h] == it.x)
+      continue;
+    seen[h] = it.x;
+    if (2 * ++n > cap) { /* grow: rehash */
+      const node **old = seen;
+      cap *= 2;
+      seen = calloc(cap, sizeof *seen);
+      if (seen == NULL) {
+        fprintf(stderr, "stress_gc_torture: out of memory (walk)\n");
+        abort();
+      }
+      for (size_t i = 0; i < cap / 2; i++)
+        if (old[i] != NULL) {
+          size_t hh = (size_t)(mix((uintptr_t)old[i]) & (cap - 1));
+          while (seen[hh] != NULL)
+            hh = (hh + 1) & (cap - 1);
+          seen[hh] = old[i];
+        }
+      free(old);
+    }
+    if (top + NREF > stcap) {
+      stcap *= 2;
+      stack = realloc(stack, stcap * sizeof *stack);
+      if (stack == NULL) {
+        fprintf(stderr, "stress_gc_torture: out of memory (walk)\n");
+        abort();
+      }
+    }
+    for (int k = 0; k < NREF; k++)
+      stack[top++] =
+          (struct item){tc_load((void *const *)&it.x->ref[k]), it.x->ref_id[k]};
+  }
+  free(seen);
+  free(stack);
+  return (long)n;
 }
 
 static void torture_main(void *arg) {
@@ -681,8 +731,8 @@ static void torture_main(void *arg) {
   }
   tc_read_stats(&result.st);
   result.ran = true;
-  printf("stress_gc_torture: mode=%s: %ld nodes reachable from the globals "
-         "(depth 6), %ld values left in channels\n",
+  printf("stress_gc_torture: mode=%s: %ld nodes reachable from the globals, "
+         "%ld values left in channels\n",
          cur_mode, reached, left);
   tc_root_remove((void **)scen_slots);
   tc_root_remove((void **)chans);
