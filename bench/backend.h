@@ -66,6 +66,8 @@
  *                                thread (BENCH_CONCURRENT says which).
  *   bench_set_mutators(k)        records k for the RESULT line (peers
  *                                record 1: they run the work on one thread).
+ *   bench_pauses_reset()         tricolor: pauses and cycles before this
+ *                                call stay out of the RESULT line (set-up).
  *   bench_finish(name, wall_ns)  prints the RESULT line (bare tricolor:
  *                                bench_start shuts down after fn returns).
  *   bench_init(), bench_gc_off() the runtime on the calling thread, without
@@ -309,16 +311,21 @@ typedef struct bench_pauselog {
   int stop;               /* atomic: the poller exits */
   uint64_t seen;          /* tc_stats.pauses already copied */
   uint64_t lost;          /* pauses that left the ring before a poll */
-  uint64_t *ns;           /* copied pauses */
+  uint64_t *ns;           /* copied pauses, since the last reset */
+  uint8_t *kind;          /* their tc_stats.pause_kind */
   size_t n, cap;
-  tc_stats snap;          /* poller only (and bench_finish after the join) */
+  uint64_t base_cycles;   /* tc_stats.cycles at the last reset */
+  uint64_t lock;          /* tc__spin-like flag: poll vs reset */
+  tc_stats snap;          /* the last poll's snapshot */
 } bench_pauselog;
 
 static bench_pauselog bench_plog;
 
-/* Copies the pauses recorded since the last poll.  One caller at a time. */
+/* Copies the pauses recorded since the last poll. */
 static inline void bench_plog_poll(void) {
   bench_pauselog *l = &bench_plog;
+  while (__atomic_exchange_n(&l->lock, 1, __ATOMIC_ACQUIRE))
+    ;
   tc_read_stats(&l->snap);
   uint64_t from = l->seen, to = l->snap.pauses;
   if (to - from > TC_PAUSE_RING) {
@@ -329,10 +336,27 @@ static inline void bench_plog_poll(void) {
     if (l->n == l->cap) {
       l->cap = l->cap ? 2 * l->cap : 1024;
       l->ns = bench_check(realloc(l->ns, l->cap * sizeof l->ns[0]), "realloc");
+      l->kind = bench_check(realloc(l->kind, l->cap), "realloc");
     }
-    l->ns[l->n++] = l->snap.pause_ns[k % TC_PAUSE_RING];
+    l->ns[l->n] = l->snap.pause_ns[k % TC_PAUSE_RING];
+    l->kind[l->n] = l->snap.pause_kind[k % TC_PAUSE_RING];
+    l->n++;
   }
   l->seen = to;
+  __atomic_store_n(&l->lock, 0, __ATOMIC_RELEASE);
+}
+
+/* Forgets the pauses and cycles so far: bench_finish reports only those
+ * after this call (a benchmark's set-up stays out of its figures). */
+static inline void bench_pauses_reset(void) {
+  bench_pauselog *l = &bench_plog;
+  bench_plog_poll();
+  while (__atomic_exchange_n(&l->lock, 1, __ATOMIC_ACQUIRE))
+    ;
+  l->n = 0;
+  l->lost = 0;
+  l->base_cycles = l->snap.cycles;
+  __atomic_store_n(&l->lock, 0, __ATOMIC_RELEASE);
 }
 
 static inline void *bench_plog_main(void *arg) {
@@ -476,24 +500,32 @@ static inline void bench_finish(const char *bench, uint64_t wall_ns) {
   tc_stats *s = &bench_plog.snap; /* read by the last poll */
   bench_pauselog *l = &bench_plog;
   bench_gcinfo g = {0};
-  g.cycles = (long long)s->cycles;
+  g.cycles = (long long)(s->cycles - l->base_cycles);
   g.mode = bench_tc_sched ? tc_barrier_name((tc_barrier_mode)
                                                 (s->cycles ? s->last_mode
                                                            : tc_get_barrier()))
                           : "bare";
   g.procs = bench_tc_sched ? bench_tc_procs() : 1;
   g.mutators = bench_mutators;
-  g.pauses = s->pauses;
-  g.max_ns = s->pause_max_ns;
+  g.pauses = l->n + l->lost;
+  g.start_max_ns = g.term_max_ns = -1; /* "-": no pause of that kind */
+  for (size_t i = 0; i < l->n; i++) {
+    int64_t *mx = l->kind[i] == 0 ? &g.start_max_ns : &g.term_max_ns;
+    if ((int64_t)l->ns[i] > *mx)
+      *mx = (int64_t)l->ns[i];
+    if (l->ns[i] > g.max_ns)
+      g.max_ns = l->ns[i];
+  }
   if (l->lost == 0) {
     g.p50_ns = bench_quantile(l->ns, l->n, 0.50);
     g.p99_ns = bench_quantile(l->ns, l->n, 0.99);
-  } else { /* the library's estimate over every pause */
+  } else { /* the library's figures, over every pause since tc_init */
     g.p50_ns = tc_stats_pause_quantile(s, 0.50);
     g.p99_ns = tc_stats_pause_quantile(s, 0.99);
+    g.max_ns = s->pause_max_ns;
+    g.start_max_ns = (int64_t)s->pause_start_max_ns;
+    g.term_max_ns = (int64_t)s->pause_term_max_ns;
   }
-  g.start_max_ns = (int64_t)s->pause_start_max_ns;
-  g.term_max_ns = (int64_t)s->pause_term_max_ns;
   g.gc_cpu_pct = 100.0 * s->gc_cpu_fraction;
   char extra[256];
   snprintf(extra, sizeof extra,
@@ -505,7 +537,9 @@ static inline void bench_finish(const char *bench, uint64_t wall_ns) {
   g.extra = extra;
   bench_print_result(bench, BENCH_BACKEND_NAME, wall_ns, &g);
   free(l->ns);
+  free(l->kind);
   l->ns = NULL;
+  l->kind = NULL;
   l->n = l->cap = 0;
 }
 

@@ -92,7 +92,14 @@ void tc__gcthread_start(void) {
   gct.started = tc__load_relaxed(&tc__gc.cycles_done);
   gct.quit = false;
   gct.waiters = NULL;
-  if (pthread_create(&gct.thread, NULL, gc_main, NULL))
+  /* the size of an M's stack, so glibc's cache of thread stacks serves
+   * both (marking never recurses; trace callbacks run here as on Ms) */
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 256 * 1024);
+  int rc = pthread_create(&gct.thread, &attr, gc_main, NULL);
+  pthread_attr_destroy(&attr);
+  if (rc)
     tc__fatal("cannot start the collector thread");
   gct.running = true;
 }

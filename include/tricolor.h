@@ -386,8 +386,10 @@ TC_API void tc_sema_release(tc_sema *s);
 /* ---------------------------------------------------------------------- */
 /* Collection and statistics                                               */
 
-/* Runs a full cycle and returns after its sweep; then runs the finalizers
- * it queued.  Mutator. */
+/* Runs a full cycle that starts after this call and returns after its
+ * sweep; then runs the finalizers it queued.  Under tc_run the cycle runs
+ * on the collector thread and the calling coroutine parks meanwhile (the
+ * others keep running); a bare mutator collects in one pause.  Mutator. */
 TC_API void tc_gc(void);
 
 /* Runs finalizers queued by earlier cycles; returns how many ran. Mutator. */

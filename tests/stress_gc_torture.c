@@ -73,7 +73,9 @@
  *   --mode M    hybrid|insertion|deletion|stw|none|all (default all: the
  *               four modes, then the negative control; none: only that)
  *   --seed S    (default 20260301)   --iters N   steps per torture
- *               coroutine (default 40000)   --markdelay US  (default 2000)
+ *               coroutine (default 800000)   --markdelay US  (default 2000)
+ *   --scenarios N  lost-object scenario coroutines, 0..2 (default 2; 0
+ *               shows what the random workload alone catches)
  * Iterations are divided by 4 under a sanitizer and by 8 under qemu-user,
  * and the mark delay multiplied by 10 there (a slower mutator needs a
  * wider window).
@@ -101,7 +103,8 @@ static struct {
   uint64_t seed;
   long iters;
   int markdelay_us;
-} opt = {20260301u, 40000, 2000};
+  int scenarios;
+} opt = {20260301u, 800000, 2000, NSCEN};
 
 static const char *const mode_names[] = {"hybrid", "insertion", "deletion",
                                          "stw"};
@@ -687,9 +690,9 @@ static void torture_main(void *arg) {
   for (int i = 0; i < (int)(sizeof workers / sizeof workers[0]); i++)
     workers[i] = (worker){.index = i, .rng = rng_seed((uint64_t)i)};
 
-  tc_waitgroup_add(&wg_aux, 1 + NSCEN + 2);
+  tc_waitgroup_add(&wg_aux, 1 + opt.scenarios + 2);
   tc_go(gc_loop, NULL);
-  for (int s = 0; s < NSCEN; s++)
+  for (int s = 0; s < opt.scenarios; s++)
     tc_go(scenario, &workers[NTORTURE + NPRIVATE + s]);
   ras[0] = (relay_arg){&workers[NTORTURE + NPRIVATE + NSCEN], 0, 2};
   ras[1] = (relay_arg){&workers[NTORTURE + NPRIVATE + NSCEN + 1], 2, 1};
@@ -873,13 +876,17 @@ int main(int argc, char **argv) {
       opt.iters = strtol(v, &end, 0);
       if (opt.iters < 1)
         end = NULL;
+    } else if (strcmp(k, "--scenarios") == 0) {
+      opt.scenarios = (int)strtol(v, &end, 0);
+      if (opt.scenarios < 0 || opt.scenarios > NSCEN)
+        end = NULL;
     } else if (strcmp(k, "--markdelay") == 0) {
       opt.markdelay_us = (int)strtol(v, &end, 0);
       if (opt.markdelay_us < 0 || opt.markdelay_us > 1000000)
         end = NULL;
     } else {
       fprintf(stderr, "stress_gc_torture: unknown option %s (--mode, --seed, "
-                      "--iters, --markdelay)\n", k);
+                      "--iters, --markdelay, --scenarios)\n", k);
       return 2;
     }
     if (end == NULL || *end != '\0') {
@@ -889,18 +896,22 @@ int main(int argc, char **argv) {
   }
 
   static int idx[4] = {0, 1, 2, 3};
+  static const char *const test_names[4] = {
+      "torture_hybrid", "torture_insertion", "torture_deletion",
+      "torture_stw"};
   struct CMUnitTest tests[5];
   size_t n = 0;
   bool all = strcmp(mode, "all") == 0, found = all;
   for (int m = 0; m < 4; m++)
     if (all || strcmp(mode, mode_names[m]) == 0) {
-      tests[n++] = (struct CMUnitTest)cmocka_unit_test_prestate(test_mode,
-                                                                &idx[m]);
+      tests[n++] = (struct CMUnitTest){test_names[m], test_mode, NULL, NULL,
+                                       &idx[m]};
       found = true;
     }
   if (all || strcmp(mode, "none") == 0) {
     tests[n++] =
-        (struct CMUnitTest)cmocka_unit_test(test_no_barrier_is_caught);
+        (struct CMUnitTest){"no_barrier_is_caught", test_no_barrier_is_caught,
+                            NULL, NULL, NULL};
     found = true;
   }
   if (!found) {

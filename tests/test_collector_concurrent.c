@@ -43,10 +43,12 @@
  *     numbers go up by one, "(forced)" exactly on tc_gc cycles, the mode
  *     and trigger are those the child asked for, and each time-triggered
  *     line follows a "GC forced" line;
- *   - two coroutines on two Ps allocating a type for the first time at the
- *     same moment both get objects of that type (under ThreadSanitizer this
- *     shows a data race on tc_type.fast_id: last, so that a report, which
- *     halts the run, comes after every other test ran).
+ *   - two library races, each in a test of its own at the end (under
+ *     ThreadSanitizer a report halts the run, so every other test runs
+ *     first): tc_read_stats on one P while another takes pages, and two
+ *     coroutines on two Ps allocating a type for the first time at the same
+ *     moment (tc_type.fast_id); outside ThreadSanitizer they check only
+ *     what must hold anyway.
  *
  * How a cycle is held open: TRICOLOR_DEBUG=gcmarkdelay=US makes the
  * collector sleep after the mark-start pause before it marks anything; a
@@ -197,7 +199,7 @@ static bool start_cycle(bg_cycle *b) {
 
 /* Registers this file's types from one coroutine before several allocate
  * them at once: the first allocation of a type from two Ps at the same
- * time races (test_type_first_use_from_two_procs shows it), which is not
+ * time races (test_race_type_first_use_from_two_procs shows it), which is not
  * what the other tests are about. */
 static void preregister(void) {
   (void)tc_alloc(&cell_type, sizeof(cell));
@@ -565,13 +567,15 @@ typedef struct churn_state {
   atomic_ulong sampled_pct; /* max heap_live * 100 / heap_goal seen */
 } churn_state;
 
-/* Samples heap_live against heap_goal (stats) into c->sampled_pct. */
+/* Samples heap.live against the goal into c->sampled_pct.  White-box
+ * relaxed loads of the two atomics: tc_read_stats here would race with the
+ * other churner's page allocation (test_race_read_stats_while_heap_grows). */
 static void churn_sample(churn_state *c) {
-  tc_stats s;
-  tc_read_stats(&s);
-  if (s.heap_goal == 0 || s.heap_goal == UINT64_MAX)
+  uint64_t live = tc__load_relaxed(&tc__h.live);
+  uint64_t goal = tc__load_relaxed(&tc__gc.goal);
+  if (goal == 0 || goal == UINT64_MAX)
     return;
-  unsigned long pct = (unsigned long)(s.heap_live * 100 / s.heap_goal);
+  unsigned long pct = (unsigned long)(live * 100 / goal);
   unsigned long old = atomic_load(&c->sampled_pct);
   while (pct > old && !atomic_compare_exchange_weak(&c->sampled_pct, &old, pct))
     ;
@@ -619,8 +623,9 @@ typedef struct churn_result {
   uint64_t cycles;         /* cycles during the churn */
   uint64_t peak_pct;       /* stats.heap_peak_over_goal_pct */
   uint64_t peak_before;    /* the same before the churn (0: not counted) */
-  uint64_t sampled_pct;    /* max of heap_live * 100 / heap_goal, sampled
-                              by the churners every 2048 allocations */
+  uint64_t sampled_pct;    /* max of heap.live * 100 / goal, sampled by
+                              the churners every 2048 allocations (counts
+                              unswept garbage after a termination too) */
   uint64_t goal;           /* heap_goal at the start of the churn */
   uint64_t marked;         /* heap_marked at the start of the churn */
   uint64_t allocs;
@@ -1140,7 +1145,7 @@ static void fresh_main(void *arg) {
   tc_waitgroup_wait(&s->done);
 }
 
-static void test_type_first_use_from_two_procs(void **state) {
+static void test_race_type_first_use_from_two_procs(void **state) {
   (void)state;
   for (int t = 0; t < FRESH_TYPES; t++)
     fresh_types[t] = (tc_type){.name = "fresh", .offsets = fresh_offsets,
@@ -1149,6 +1154,61 @@ static void test_type_first_use_from_two_procs(void **state) {
   debug_env(NULL);
   run(2, fresh_main, &s);
   assert_int_equal(atomic_load(&s.wrong), 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* tc_read_stats while another P grows the heap                        */
+
+/* tc_read_stats is "any thread after tc_init" and reads heap.inuse, free,
+ * released and mapped with relaxed loads outside the heap lock
+ * (collector/stats.c); the page heap updates them with plain += under the
+ * lock (heap/pageheap.c, heap/arena.c), so a reader on one P races with an
+ * allocation that takes pages on another, which ThreadSanitizer reports.
+ * Outside ThreadSanitizer the test checks what cannot go wrong: the cycle
+ * count a reader sees never goes down. */
+typedef struct stats_race {
+  atomic_int stop;
+  atomic_long backwards;
+  tc_waitgroup done;
+} stats_race;
+
+static void stats_grower(void *arg) {
+  stats_race *s = arg;
+  long rounds = scaled(400, 4);
+  for (long i = 0; i < rounds; i++)
+    (void)tc_alloc_noscan(64 << 10); /* a large span: fresh or reused pages */
+  atomic_store(&s->stop, 1);
+  tc_waitgroup_done(&s->done);
+}
+
+static void stats_reader(void *arg) {
+  stats_race *s = arg;
+  uint64_t last = 0;
+  while (!atomic_load(&s->stop)) {
+    tc_stats st;
+    tc_read_stats(&st);
+    if (st.cycles < last)
+      atomic_fetch_add(&s->backwards, 1);
+    last = st.cycles;
+    tc_safepoint();
+  }
+  tc_waitgroup_done(&s->done);
+}
+
+static void stats_race_main(void *arg) {
+  stats_race *s = arg;
+  tc_waitgroup_add(&s->done, 2);
+  EXPECT(tc_go(stats_reader, s) == TC_OK);
+  EXPECT(tc_go(stats_grower, s) == TC_OK);
+  tc_waitgroup_wait(&s->done);
+}
+
+static void test_race_read_stats_while_heap_grows(void **state) {
+  (void)state;
+  stats_race s = {0};
+  debug_env(NULL);
+  run(2, stats_race_main, &s);
+  assert_int_equal(atomic_load(&s.backwards), 0);
 }
 
 int main(int argc, char **argv) {
@@ -1170,7 +1230,9 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_heap_goal_steady_state),
       cmocka_unit_test(test_barrier_api),
       cmocka_unit_test(test_gctrace_format),
-      cmocka_unit_test(test_type_first_use_from_two_procs), /* last: see it */
+      /* last: under ThreadSanitizer each reports a race, halting the run */
+      cmocka_unit_test(test_race_read_stats_while_heap_grows),
+      cmocka_unit_test(test_race_type_first_use_from_two_procs),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
