@@ -76,7 +76,7 @@
  *               coroutine (default 800000)   --markdelay US  (default 2000)
  *   --scenarios N  lost-object scenario coroutines, 0..2 (default 2; 0
  *               shows what the random workload alone catches)
- * Iterations are divided by 4 under a sanitizer and by 8 under qemu-user,
+ * Iterations are divided by 8 under a sanitizer or qemu-user,
  * and the mark delay multiplied by 10 there (a slower mutator needs a
  * wider window).
  */
@@ -124,7 +124,7 @@ static long iters_scaled(void) {
   else if (tc_test_under_emulator())
     n /= 8;
   else if (tc_test_under_sanitizer())
-    n /= 4;
+    n /= 8;
   return n > 0 ? n : 1;
 }
 
