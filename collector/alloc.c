@@ -34,12 +34,32 @@ void tc__maybe_collect(void) {
   }
   if (tc__load_relaxed(&tc__gc.in_cycle) || tc__load_relaxed(&tc__gc.requested))
     return;
+  /* Garbage the last mark found but the sweep has not freed yet still
+   * counts in heap.live: look past it, or every cycle would trigger the
+   * next one right away (Go's sweepDistMinTrigger serves the same end). */
+  int64_t debt = tc__load_relaxed(&tc__h.sweep_debt);
+  uint64_t live = tc__load_relaxed(&tc__h.live);
+  if (debt > 0)
+    live = live > (uint64_t)debt ? live - (uint64_t)debt : 0;
   if (tc__gc.gc_percent != TC_GC_OFF &&
-      tc__load_relaxed(&tc__h.live) >= tc__load_relaxed(&tc__gc.trigger))
+      live >= tc__load_relaxed(&tc__gc.trigger))
     tc__collect(TC__REASON_HEAP);
-  else if (tc__gc.mem_limit &&
-           tc__load_relaxed(&tc__h.live) >= tc__load_relaxed(&tc__gc.goal))
+  else if (tc__gc.mem_limit && live >= tc__load_relaxed(&tc__gc.goal))
     tc__collect(TC__REASON_HEAP); /* gc off, but the memory limit binds */
+}
+
+/* True if heap.live, less what the sweep will still free, is more than
+ * past the goal while a cycle is asked for or running. */
+static bool past_goal(void) {
+  uint64_t goal = tc__load_relaxed(&tc__gc.goal);
+  if (goal == UINT64_MAX ||
+      !(tc__load_relaxed(&tc__gc.in_cycle) || tc__load_relaxed(&tc__gc.requested)))
+    return false;
+  int64_t debt = tc__load_relaxed(&tc__h.sweep_debt);
+  uint64_t live = tc__load_relaxed(&tc__h.live);
+  if (debt > 0)
+    live = live > (uint64_t)debt ? live - (uint64_t)debt : 0;
+  return live > goal;
 }
 
 /* One attempt at allocating; NULL when the heap is exhausted.  *charge
@@ -111,6 +131,14 @@ void *tc__alloc_slow(tc_type *type, size_t size) {
     tc__mcache *c = (tc__mcache *)tc__ctx_get()->cache;
     c->assist_debt += (int64_t)charge;
     tc__assist(c);
+  }
+  if (charge && tc__world_scheduled() && past_goal()) {
+    /* Past the goal with a cycle asked for or marking: wait
+     * for it to end rather than outrun it (Go parks such an assist).  The
+     * collector thread competes with the Ms for the CPUs; parked
+     * allocators give it the CPU.  p is in a root meanwhile. */
+    TC_LOCALS(p);
+    tc__gcthread_wait(tc__gcthread_current());
   }
   return p;
 }

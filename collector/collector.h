@@ -94,6 +94,11 @@ typedef struct tc__marker {
 void tc__marker_init(tc__marker *m);
 void tc__marker_destroy(tc__marker *m);
 void tc__marker_grow(tc__marker *m);
+/* Drops m's cached span (spans may have been freed since it was set). */
+static inline void tc__marker_forget_span(tc__marker *m) {
+  m->last = NULL;
+  m->last_lo = m->last_hi = 0;
+}
 /* Greys p if it is a white heap object; `from` names the referrer for
  * messages (an object or a root slot), may be NULL. */
 void tc__mark_ref(tc__marker *m, void *p, const void *from);
@@ -127,7 +132,9 @@ typedef struct tc__gcstate {
   uint64_t last_gc_ns;         /* when the last cycle ended */
   uint64_t mark_start_ns;      /* when the running cycle's mark began */
   uint64_t heap_at_trigger;    /* heap.live when the running cycle began */
-  double trigger_ratio;        /* trigger = marked + ratio * (goal - marked) */
+  double trigger_ratio;        /* trigger = basis + ratio * (goal - basis) */
+  uint64_t goal_basis;         /* bytes the last mark found by tracing (its
+                                  marked bytes less black allocation) */
   uint64_t scan_expected;      /* bytes the running mark should scan */
   uint64_t scan_done;          /* bytes scanned by markers (relaxed, lags) */
   uint32_t requested;          /* a cycle was asked of the collector thread */
@@ -186,6 +193,7 @@ bool tc__pool_get(tc__marker *m);
 bool tc__pool_empty(void);
 /* Asks markers to share work (an assist found the pool empty). */
 void tc__pool_hungry(void);
+bool tc__pool_is_hungry(void);
 /* Switches sharing between concurrent (on request) and pause mode. */
 void tc__pool_set_concurrent(bool on);
 /* Verifies the mark (gccheckmark); world stopped (verify.c). */
@@ -244,6 +252,8 @@ bool tc__world_scan_stacks_concurrent(tc__marker *m);
 /* Asks every P to flush its grey buffer at its next safepoint and waits up
  * to wait_ns for them; returns true if all answered. */
 bool tc__world_flush_gcws(uint64_t wait_ns);
+/* World stopped: makes every P's grey buffer forget its cached span. */
+void tc__world_forget_spans(void);
 /* World stopped: moves every P's grey buffer into m; sums and resets the
  * bytes they marked into *marked. */
 void tc__world_collect_gcws(tc__marker *m, uint64_t *marked);
@@ -270,6 +280,8 @@ void tc__gcthread_stop(void);
 /* Asks the collector thread for a cycle; returns the number it will have
  * (wait for it with tc__gcthread_wait). */
 uint64_t tc__gcthread_request(int reason);
+/* The number of the cycle running, or of the next one if none runs. */
+uint64_t tc__gcthread_current(void);
 /* Parks the calling G until cycles_done >= n. */
 void tc__gcthread_wait(uint64_t n);
 /* Returns free pages to the OS (cycle.c); now: no hysteresis. */

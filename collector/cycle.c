@@ -87,13 +87,18 @@ static void finish_mark(tc__marker *m, uint64_t extra_marked,
   r->heap1 = tc__load_relaxed(&tc__h.live);
   if (r->mode != TC_BARRIER_STW)
     tc__pacer_feedback(r->heap1, r->goal);
-  tc__h.marked = m->marked + helpers + extra_marked + black;
+  tc__store_relaxed(&tc__h.marked, m->marked + helpers + extra_marked + black);
   m->marked = 0;
   tc__finalizers_collect();
   if (tc__debug_settings.gccheckmark)
     tc__verify_mark();
-  r->marked = tc__h.marked;
-  tc__pacer_update(r->marked);
+  r->marked = tc__load_relaxed(&tc__h.marked);
+  /* The goal grows from what tracing found, not from what was allocated
+   * (black) while marking ran: those bytes are counted in `marked`, as
+   * Go does, but a long mark under heavy allocation would otherwise feed
+   * them into the next goal and the goal would swing cycle to cycle. */
+  tc__gc.goal_basis = r->marked > black ? r->marked - black : r->marked;
+  tc__pacer_update(tc__gc.goal_basis);
   tc__store_relaxed(&tc__gc.phase, (int)TC__PHASE_OFF);
   barrier_restore();
   tc__sweep_start();
@@ -133,6 +138,11 @@ void tc__cycle_run(int reason) {
     return;
   tc__world_flush_caches();
   tc__sweep_finish(); /* nothing left normally: refills sweep first */
+  /* Markers cache the last span they looked up; the sweep since the last
+   * cycle may have freed it and reused its pages. */
+  tc__marker_forget_span(m);
+  tc__marker_forget_span(&tc__gc.orphan);
+  tc__world_forget_spans();
   tc__store_relaxed(&tc__gc.mode, mode);
   if (mode == TC_BARRIER_STW) {
     tc__store_relaxed(&tc__gc.phase, (int)TC__PHASE_MARKTERM);
@@ -206,12 +216,17 @@ void tc__cycle_run(int reason) {
 #define DRAIN_SLICE ((uint64_t)128 << 10) /* bytes scanned between checks */
 
 /* Sleeps off any CPU the collector thread used beyond its share u of one
- * CPU since t0, unless Ps are idle (Go's idle workers) or the heap passed
- * the goal. */
-static void throttle(uint64_t t0, uint64_t cpu0, double u) {
-  if (u >= 1.0 || tc__world_idle_procs() > 0 ||
-      tc__load_relaxed(&tc__h.live) >= tc__load_relaxed(&tc__gc.goal))
+ * CPU since t0, unless Ps are idle (Go's idle workers), assists wait for
+ * work, or the heap used half its runway from the trigger to the goal. */
+static void throttle(tc__marker *m, uint64_t t0, uint64_t cpu0, double u) {
+  uint64_t live = tc__load_relaxed(&tc__h.live);
+  uint64_t goal = tc__load_relaxed(&tc__gc.goal);
+  uint64_t start = tc__gc.heap_at_trigger;
+  if (u >= 1.0 || tc__world_idle_procs() > 0 || tc__pool_is_hungry() ||
+      live >= goal || (goal > start && live - start > (goal - start) / 2))
     return;
+  if (m->n >= 2 * TC__PACKET && tc__pool_empty())
+    tc__pool_put(m, TC__PACKET); /* work for assists while we sleep */
   uint64_t el = tc__nanotime() - t0;
   uint64_t work = tc__thread_cputime() - cpu0;
   if ((double)work <= u * (double)el)
@@ -249,7 +264,7 @@ static bool concurrent_mark(tc__cycle_report *r) {
       if (m->n == 0 && !tc__pool_get(m))
         break;
       tc__mark_drain_budget(m, DRAIN_SLICE);
-      throttle(t0, cpu0, u);
+      throttle(m, t0, cpu0, u);
     }
     if (m->n || !tc__pool_empty())
       continue;

@@ -102,7 +102,8 @@ void tc__finalizers_collect(void) {
         queue_push(tc__span_obj(s, i));
       }
       s->mark_bits[w] |= due; /* resurrect until the finalizer has run */
-      tc__h.marked += (uint64_t)__builtin_popcountll(due) * s->elem_size;
+      tc__add_relaxed(&tc__h.marked,
+                      (uint64_t)__builtin_popcountll(due) * s->elem_size);
       s->fin_bits[w] &= ~due;
       left |= s->fin_bits[w] != 0;
     }

@@ -132,6 +132,21 @@ uint64_t tc__gcthread_request(int reason) {
   return target;
 }
 
+uint64_t tc__gcthread_current(void) {
+  pthread_mutex_lock(&gct.mu);
+  /* a begun cycle is unfinished iff cycles_done < started (in_cycle lags
+   * behind cycles_done at the end of a cycle) */
+  bool running = tc__load_acquire(&tc__gc.cycles_done) < gct.started;
+  uint64_t n = gct.started + (running ? 0 : 1);
+  if (!running && !gct.pending) {
+    gct.pending = TC__REASON_HEAP + 1; /* the waiter needs one to come */
+    tc__store_relaxed(&tc__gc.requested, 1u);
+  }
+  pthread_cond_signal(&gct.cv);
+  pthread_mutex_unlock(&gct.mu);
+  return n;
+}
+
 static void unlock_waiters(void *arg) { tc__spin_unlock(arg); }
 
 void tc__gcthread_wait(uint64_t n) {

@@ -17,8 +17,9 @@
  *    So the closer the heap gets to the goal with marking unfinished, the
  *    more each allocation pays.  The G drains its own buffer, then packets
  *    from the pool; when it finds none it raises `hungry` so the collector
- *    thread shares.  Unpaid debt is forgiven (Go parks the G instead): the
- *    heap may then pass the goal while the collector thread finishes.
+ *    thread shares; past the goal it backs off in 50 us sleeps (at most
+ *    ~2 ms) for the collector to share or finish (Go parks the G until
+ *    background credit pays).  What is still unpaid then is forgiven.
  * 3. A trace callback may not allocate: assists run trace callbacks on a
  *    mutator, so a thread-local flag makes the allocation slow path abort
  *    inside them.
@@ -26,9 +27,11 @@
 #include "collector/collector.h"
 
 #include <stdlib.h>
+#include <time.h>
 
 #define ASSIST_MIN ((int64_t)64 << 10)
 #define MIN_WORK ((uint64_t)64 << 10)
+#define ASSIST_SLICE ((uint64_t)32 << 10) /* scan bytes between stop checks */
 
 tc__gccounters tc__gcc;
 __thread int tc__in_mark_work;
@@ -97,12 +100,27 @@ void tc__assist(tc__mcache *c) {
   uint64_t t0 = tc__nanotime();
   tc__in_mark_work = 1;
   uint64_t did = 0;
+  int waits = 0;
   while (did < work && tc__marking()) {
+    /* a stop request (a pause, sysmon) ends the assist: the pause must
+     * not wait for it, its time-to-safepoint counts as pause time */
+    if (tc__load_relaxed(&tc__ctx_get()->preempt))
+      break;
     if (w->n == 0 && !tc__pool_get(w)) {
       tc__pool_hungry();
-      break;
+      /* Past the goal with no work to take: the collector thread holds
+       * the rest.  Back off briefly (at most ~2 ms per assist) so it gets
+       * the CPU and shares, instead of allocating further past the goal
+       * (Go parks such an assist until background credit pays it). */
+      if (tc__load_relaxed(&tc__h.live) < tc__load_relaxed(&tc__gc.goal) ||
+          ++waits > 40)
+        break;
+      struct timespec ts = {0, 50000};
+      nanosleep(&ts, NULL);
+      continue;
     }
-    did += tc__mark_drain_budget(w, work - did);
+    uint64_t left = work - did;
+    did += tc__mark_drain_budget(w, left < ASSIST_SLICE ? left : ASSIST_SLICE);
   }
   tc__in_mark_work = 0;
   if (w->n > 2 * TC__PACKET)

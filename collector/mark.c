@@ -87,6 +87,7 @@ static TC_COLD TC_NORETURN void bad_ref(void *p, const void *from,
 static inline __attribute__((always_inline)) tc__span *
 span_lookup(tc__marker *m, const void *p) {
   uintptr_t a = (uintptr_t)p;
+  /* valid within a cycle: no span is freed while marking */
   if (a - m->last_lo < m->last_hi - m->last_lo)
     return m->last;
   tc__span *s = tc__span_of(p);

@@ -2,7 +2,9 @@
  * collector/pacer.c -- the heap goal and the trigger (GO_REFERENCE.md
  * section 2, simplified).
  *
- *   goal    = marked * (1 + gc_percent/100), at least min_heap (4 MiB);
+ *   goal    = marked * (1 + gc_percent/100), at least min_heap (4 MiB),
+ *             where marked is what the last mark found by tracing (black
+ *             allocation during that mark excluded, collector/cycle.c);
  *             with a soft memory limit, at most limit - (metadata + free
  *             pages still backed), but never below marked + 1 MiB;
  *   trigger = marked + ratio * (goal - marked) for concurrent cycles, so
@@ -20,7 +22,7 @@
 #include "collector/collector.h"
 
 #define RATIO_MIN 0.45
-#define RATIO_MAX 0.95
+#define RATIO_MAX 0.90
 
 void tc__pacer_update(uint64_t marked) {
   if (tc__gc.trigger_ratio == 0)
@@ -33,7 +35,9 @@ void tc__pacer_update(uint64_t marked) {
       goal = tc__gc.min_heap;
   }
   if (tc__gc.mem_limit) {
-    uint64_t overhead = tc__meta_mapped() + tc__load_relaxed(&tc__h.free_dirty);
+    tc__lock_acquire(&tc__h.lock);
+    uint64_t overhead = tc__meta_mapped() + tc__h.free_dirty;
+    tc__lock_release(&tc__h.lock);
     uint64_t cap = tc__gc.mem_limit > overhead ? tc__gc.mem_limit - overhead : 0;
     if (cap < marked + ((uint64_t)1 << 20))
       cap = marked + ((uint64_t)1 << 20);
@@ -49,9 +53,9 @@ void tc__pacer_update(uint64_t marked) {
 }
 
 void tc__pacer_feedback(uint64_t heap_at_term, uint64_t goal) {
-  if (goal == UINT64_MAX || goal <= tc__h.marked)
+  if (goal == UINT64_MAX || goal <= tc__gc.goal_basis)
     return;
-  double runway = (double)(goal - tc__h.marked);
+  double runway = (double)(goal - tc__gc.goal_basis);
   double err = ((double)heap_at_term - (double)goal) / runway;
   double r = tc__gc.trigger_ratio - 0.5 * err;
   if (err < 0) /* finished early: creep up slowly */

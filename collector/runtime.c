@@ -178,6 +178,7 @@ const char *tc_barrier_name(tc_barrier_mode mode) {
   case TC_BARRIER_DELETION: return "deletion";
   case TC_BARRIER_STW: return "stw";
   case TC__BARRIER_NONE: return "none";
+  case TC_BARRIER_DEFAULT: return "default";
   default: return "?";
   }
 }
@@ -190,7 +191,7 @@ int tc_set_barrier(tc_barrier_mode mode) {
   if (mode < TC_BARRIER_HYBRID || mode > TC_BARRIER_STW)
     return TC_EINVAL;
   int old = __atomic_exchange_n(&tc__gc.next_mode, (int)mode, __ATOMIC_RELAXED);
-  tc__pacer_update(tc__h.marked); /* stw triggers at the goal */
+  tc__pacer_update(tc__gc.goal_basis); /* stw triggers at the goal */
   return old;
 }
 
@@ -224,7 +225,8 @@ int tc_init(const tc_config *cfg) {
   tc_config def = {0};
   if (cfg == NULL)
     cfg = &def;
-  if (cfg->gc_percent < TC_GC_OFF || cfg->procs < 0)
+  if (cfg->gc_percent < TC_GC_OFF || cfg->procs < 0 ||
+      (int)cfg->barrier < TC_BARRIER_DEFAULT || cfg->barrier > TC_BARRIER_STW)
     return TC_EINVAL;
   memset(&tc__debug_settings, 0, sizeof tc__debug_settings);
   tc__debug_parse(&tc__debug_settings, getenv("TRICOLOR_DEBUG"));
@@ -313,6 +315,6 @@ int tc_set_gc_percent(int percent) {
     percent = TC_GC_OFF;
   int old = tc__gc.gc_percent;
   tc__gc.gc_percent = percent;
-  tc__pacer_update(tc__h.marked);
+  tc__pacer_update(tc__gc.goal_basis);
   return old;
 }

@@ -106,6 +106,7 @@ void tc__stats_cycle_done(const tc__cycle_report *r) {
   st.last_mode = (uint32_t)r->mode;
   if (r->goal && r->goal != UINT64_MAX) {
     uint64_t pct = r->heap1 * 100 / r->goal;
+    st.last_heap_over_goal_pct = pct;
     if (pct > st.heap_peak_over_goal_pct)
       st.heap_peak_over_goal_pct = pct;
   }
@@ -133,7 +134,7 @@ void tc__stats_cycle_done(const tc__cycle_report *r) {
             u3, u5, (unsigned long long)(r->heap0 >> 20),
             (unsigned long long)(r->heap1 >> 20),
             (unsigned long long)(r->marked >> 20),
-            (unsigned long long)(tc__load_relaxed(&tc__gc.goal) >> 20),
+            (unsigned long long)(r->goal == UINT64_MAX ? 0 : r->goal >> 20),
             (unsigned long long)(r->stack_bytes >> 20),
             (unsigned long long)(r->global_bytes >> 20), (unsigned)procs,
             r->reason == TC__REASON_EXPLICIT ? " (forced)" : "",
@@ -145,13 +146,16 @@ void tc_read_stats(tc_stats *s) {
   *s = st;
   tc__lock_release(&stats_lock);
   s->heap_live = tc__load_relaxed(&tc__h.live);
-  s->heap_marked = tc__gc.initialized ? tc__h.marked : 0;
-  s->heap_goal = tc__gc.goal;
-  s->heap_inuse = tc__load_relaxed(&tc__h.inuse);
-  s->heap_free = tc__load_relaxed(&tc__h.free_dirty);
-  s->heap_released = tc__load_relaxed(&tc__h.released);
-  s->heap_mapped = tc__load_relaxed(&tc__h.mapped);
+  s->heap_marked = tc__gc.initialized ? tc__load_relaxed(&tc__h.marked) : 0;
+  s->heap_goal = tc__load_relaxed(&tc__gc.goal);
+  /* the page heap's counters change under its lock (any P's refill) */
+  tc__lock_acquire(&tc__h.lock);
+  s->heap_inuse = tc__h.inuse;
+  s->heap_free = tc__h.free_dirty;
+  s->heap_released = tc__h.released;
+  s->heap_mapped = tc__h.mapped;
   s->meta_mapped = tc__meta_mapped();
+  tc__lock_release(&tc__h.lock);
   s->total_alloc = tc__load_relaxed(&tc__h.total_alloc);
   s->total_freed = tc__load_relaxed(&tc__h.total_freed);
   s->finalizers_run = tc__finalizers_ran();

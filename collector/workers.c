@@ -180,6 +180,8 @@ bool tc__pool_empty(void) { return tc__load_relaxed(&pool.nfull) == 0; }
 
 void tc__pool_hungry(void) { tc__store_relaxed(&pool.hungry, 1u); }
 
+bool tc__pool_is_hungry(void) { return tc__load_relaxed(&pool.hungry) != 0; }
+
 void tc__pool_set_concurrent(bool on) {
   tc__store_relaxed(&pool.concurrent, (uint32_t)on);
   tc__store_relaxed(&pool.hungry, 0u);
@@ -187,10 +189,13 @@ void tc__pool_set_concurrent(bool on) {
 
 void tc__workers_share(tc__marker *m) {
   if (tc__load_relaxed(&pool.concurrent)) {
-    /* concurrent mark: a marker keeps its work unless someone asked */
-    if (tc__load_relaxed(&pool.hungry) && m->n >= 2) {
+    /* concurrent mark: a marker keeps its work unless someone asked, or
+     * the pool ran dry while it holds plenty (assists find work there) */
+    if (m->n >= 2 && (tc__load_relaxed(&pool.hungry) ||
+                      (m->n >= 4 * TC__PACKET &&
+                       tc__load_relaxed(&pool.nfull) == 0))) {
       tc__store_relaxed(&pool.hungry, 0u);
-      tc__pool_put(m, m->n / 2);
+      tc__pool_put(m, m->n / 2 < TC__PACKET ? m->n / 2 : TC__PACKET);
     }
     return;
   }

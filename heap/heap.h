@@ -143,6 +143,9 @@ typedef struct tc__heap {
                                     handed out marked (relaxed; set and
                                     cleared with the world stopped) */
   uint64_t black_bytes;          /* bytes handed out marked this cycle */
+  int64_t sweep_debt;            /* bytes in live that the sweep still has
+                                    to free (the last mark left them
+                                    white); the trigger looks past them */
 } tc__heap;
 
 extern tc__heap tc__h;

@@ -30,6 +30,11 @@ void tc__heap_poison(void *p, size_t n) {
 
 void tc__sweep_start(void) {
   tc__lock_acquire(&tc__h.lock);
+  /* caches are flushed: live is exactly the allocated slots, and marked
+   * (set by the collector before this) the ones that survive */
+  tc__store_relaxed(&tc__h.sweep_debt,
+                    (int64_t)tc__load_relaxed(&tc__h.live) -
+                        (int64_t)tc__load_relaxed(&tc__h.marked));
   tc__h.sweepgen += 2;
   tc__h.cycle++;
   for (unsigned sc = 0; sc < TC__NSPANCLASS; sc++) {
@@ -67,6 +72,7 @@ static bool sweep_small(tc__span *s) {
   if (freed) {
     s->needzero = 1;
     tc__sub_relaxed(&tc__h.live, (uint64_t)((uint64_t)freed * s->elem_size));
+    tc__sub_relaxed(&tc__h.sweep_debt, (int64_t)freed * s->elem_size);
     tc__add_relaxed(&tc__h.total_freed, (uint64_t)((uint64_t)freed * s->elem_size));
   }
   s->sweepgen = tc__h.sweepgen;
@@ -83,6 +89,7 @@ bool tc__sweep_span(tc__span *s) {
     if (!keep) {
       tc__heap_poison(s->base, s->elem_size);
       tc__sub_relaxed(&tc__h.live, (uint64_t)(s->elem_size));
+      tc__sub_relaxed(&tc__h.sweep_debt, (int64_t)s->elem_size);
       tc__add_relaxed(&tc__h.total_freed, (uint64_t)(s->elem_size));
     }
   } else {

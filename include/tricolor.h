@@ -132,14 +132,15 @@ typedef void (*tc_oom_fn)(size_t request);
  *              globals are snapshotted in the mark-start pause.
  *   STW        the whole mark in one pause (the baseline). */
 typedef enum tc_barrier_mode {
-  TC_BARRIER_DEFAULT = 0, /* config: TRICOLOR_DEBUG=barrier=... or hybrid */
+  TC_BARRIER_DEFAULT = 0, /* config: hybrid; tc_set_barrier: hybrid */
   TC_BARRIER_HYBRID,
   TC_BARRIER_INSERTION,
   TC_BARRIER_DELETION,
   TC_BARRIER_STW,
 } tc_barrier_mode;
 
-/* Returns "hybrid", "insertion", "deletion" or "stw". */
+/* Returns "hybrid", "insertion", "deletion" or "stw" ("default" for
+ * TC_BARRIER_DEFAULT, "?" for anything else). */
 TC_API const char *tc_barrier_name(tc_barrier_mode mode);
 
 typedef struct tc_config {
@@ -152,7 +153,8 @@ typedef struct tc_config {
                               overrides) */
   size_t stack_size;       /* coroutine stack in bytes; 0 = 64 KiB */
   int max_threads;         /* OS threads (M) at most; 0 = 10000 */
-  tc_barrier_mode barrier; /* 0 = TRICOLOR_DEBUG=barrier=MODE, else hybrid */
+  tc_barrier_mode barrier; /* barrier mode, 0 = hybrid; TRICOLOR_DEBUG=
+                              barrier=MODE overrides */
   int64_t force_period_ms; /* a cycle runs if none ran for this long;
                               0 = 120000 (2 minutes), < 0 = never */
   size_t mem_limit;        /* soft limit on heap memory in bytes: the goal
@@ -175,8 +177,8 @@ TC_API void tc_shutdown(void);
 TC_API int tc_set_gc_percent(int percent);
 
 /* Chooses the barrier mode of the next cycle (a running cycle keeps its
- * own); returns the previous setting, or -1 (TC_EINVAL) for a mode that
- * does not exist.  Any thread after tc_init. */
+ * own); returns the previous setting, TC_EINVAL for a mode that does
+ * not exist, TC_ESTATE before tc_init.  Any thread. */
 TC_API int tc_set_barrier(tc_barrier_mode mode);
 /* Returns the mode the next cycle will use. */
 TC_API tc_barrier_mode tc_get_barrier(void);
@@ -436,6 +438,7 @@ typedef struct tc_stats {
   uint64_t time_cycles;      /* cycles started by the force period */
   uint64_t heap_peak_over_goal_pct; /* max over cycles of 100 * heap live
                                 at mark termination / that cycle's goal */
+  uint64_t last_heap_over_goal_pct; /* the same for the last cycle */
   uint32_t last_mode;        /* tc_barrier_mode of the last cycle */
 } tc_stats;
 

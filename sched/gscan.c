@@ -219,6 +219,14 @@ bool tc__world_flush_gcws(uint64_t wait_ns) {
   }
 }
 
+void tc__world_forget_spans(void) {
+  if (!tc__world_scheduled())
+    return;
+  for (unsigned i = 0; i < tc__sched.nprocs; i++)
+    if (tc__sched.allp[i].cache.gcw)
+      tc__marker_forget_span(tc__sched.allp[i].cache.gcw);
+}
+
 void tc__world_collect_gcws(tc__marker *m, uint64_t *marked) {
   if (!tc__world_scheduled())
     return;

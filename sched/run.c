@@ -225,7 +225,7 @@ int tc_run(const tc_config *cfg, tc_fn main_fn, void *arg) {
   tc__gc.main = NULL; /* mutators are the Gs from now on */
   tc__store_release(&tc__sched.running, true);
 
-  tc__pacer_update(tc__h.marked); /* concurrent cycles trigger earlier */
+  tc__pacer_update(tc__gc.goal_basis); /* concurrent cycles trigger earlier */
   tc__gcthread_start();
   tc__g *g1 = tc__proc_newg(main_fn, arg, "tc_run", 0, "main");
   if (g1 == NULL)
@@ -278,7 +278,7 @@ int tc_run(const tc_config *cfg, tc_fn main_fn, void *arg) {
   ctx->owner = tc__gc.bare;
   ctx->cache = &tc__gc.bare->cache.runs;
   tc__gc.main = tc__gc.bare;
-  tc__pacer_update(tc__h.marked);
+  tc__pacer_update(tc__gc.goal_basis);
   tc_shutdown();
   return TC_OK;
 }

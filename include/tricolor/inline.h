@@ -138,7 +138,9 @@ static inline tc__ctx *tc__ctx_get(void) {
 }
 
 static inline void *tc_alloc(tc_type *type, size_t size) {
-  uint32_t id = type->fast_id;
+  /* acquire: pairs with registration's release (the type table entry the
+   * collector reads by this id); a plain load on x86-64 */
+  uint32_t id = __atomic_load_n(&type->fast_id, __ATOMIC_ACQUIRE);
   if (TC__LIKELY(size <= TC__SMALL_INLINE_MAX && id != 0)) {
     unsigned cls = tc__small_class[(size + 7) >> 3];
     tc__run *r = &tc__ctx_get()->cache->scan[cls];
