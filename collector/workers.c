@@ -69,21 +69,28 @@ static struct {
   tc__marker *markers;      /* the helpers' markers */
 } pool = {.lock = TC__LOCK_INIT};
 
+/* Moves a packet of the pool onto m's stack; lock held.  False if the
+ * pool is empty. */
+static bool take_packet(tc__marker *m) {
+  packet *p = pool.full;
+  if (p == NULL)
+    return false;
+  pool.full = p->next;
+  tc__store_relaxed(&pool.nfull, pool.nfull - 1);
+  while (m->cap - m->n < p->n)
+    tc__marker_grow(m);
+  memcpy(m->grey + m->n, p->e, p->n * sizeof p->e[0]);
+  m->n += p->n;
+  p->next = pool.spare;
+  pool.spare = p;
+  return true;
+}
+
 /* Takes a packet for m, or learns that marking is complete; lock held. */
 static bool take_work(tc__marker *m) {
   for (;;) {
-    packet *p = pool.full;
-    if (p) {
-      pool.full = p->next;
-      tc__store_relaxed(&pool.nfull, pool.nfull - 1);
-      while (m->cap - m->n < p->n)
-        tc__marker_grow(m);
-      memcpy(m->grey + m->n, p->e, p->n * sizeof p->e[0]);
-      m->n += p->n;
-      p->next = pool.spare;
-      pool.spare = p;
+    if (take_packet(m))
       return true;
-    }
     if (pool.done)
       return false;
     tc__store_relaxed(&pool.nidle, pool.nidle + 1);
@@ -161,19 +168,9 @@ bool tc__pool_get(tc__marker *m) {
   if (tc__load_relaxed(&pool.nfull) == 0)
     return false;
   tc__lock_acquire(&pool.lock);
-  packet *p = pool.full;
-  if (p) {
-    pool.full = p->next;
-    tc__store_relaxed(&pool.nfull, pool.nfull - 1);
-    while (m->cap - m->n < p->n)
-      tc__marker_grow(m);
-    memcpy(m->grey + m->n, p->e, p->n * sizeof p->e[0]);
-    m->n += p->n;
-    p->next = pool.spare;
-    pool.spare = p;
-  }
+  bool got = take_packet(m);
   tc__lock_release(&pool.lock);
-  return p != NULL;
+  return got;
 }
 
 bool tc__pool_empty(void) { return tc__load_relaxed(&pool.nfull) == 0; }

@@ -21,6 +21,7 @@
  */
 #include "heap/heap.h"
 
+#include <limits.h>
 #include <string.h>
 
 void tc__heap_poison(void *p, size_t n) {
@@ -102,9 +103,9 @@ bool tc__sweep_span(tc__span *s) {
   return keep;
 }
 
-bool tc__sweep_some(unsigned n) {
-  tc__lock_acquire(&tc__h.lock);
-  bool more = false;
+/* Sweeps up to n unswept spans; heap lock held.  Returns true if some
+ * are left. */
+static bool sweep_locked(unsigned n) {
   for (unsigned sc = 0; sc < TC__NSPANCLASS && n > 0; sc++) {
     tc__span *s;
     while (n > 0 && (s = tc__spanlist_pop(&tc__h.unswept[sc])) != NULL) {
@@ -123,31 +124,23 @@ bool tc__sweep_some(unsigned n) {
     if (tc__sweep_span(s))
       tc__spanlist_push(&tc__h.large, s, TC__LIST_LARGE);
   }
-  if (n == 0) {
-    for (unsigned sc = 0; sc < TC__NSPANCLASS && !more; sc++)
-      more = tc__h.unswept[sc].first != NULL;
-    more = more || tc__h.large_unswept.first != NULL;
-  }
+  if (n > 0)
+    return false;
+  for (unsigned sc = 0; sc < TC__NSPANCLASS; sc++)
+    if (tc__h.unswept[sc].first)
+      return true;
+  return tc__h.large_unswept.first != NULL;
+}
+
+bool tc__sweep_some(unsigned n) {
+  tc__lock_acquire(&tc__h.lock);
+  bool more = sweep_locked(n);
   tc__lock_release(&tc__h.lock);
   return more;
 }
 
 void tc__sweep_finish(void) {
   tc__lock_acquire(&tc__h.lock);
-  for (unsigned sc = 0; sc < TC__NSPANCLASS; sc++) {
-    tc__span *s;
-    while ((s = tc__spanlist_pop(&tc__h.unswept[sc])) != NULL) {
-      if (!tc__sweep_span(s))
-        continue;
-      if (s->nalloc < s->nelems)
-        tc__spanlist_push(&tc__h.partial[sc], s, TC__LIST_PARTIAL);
-      else
-        tc__spanlist_push(&tc__h.full[sc], s, TC__LIST_FULL);
-    }
-  }
-  tc__span *s;
-  while ((s = tc__spanlist_pop(&tc__h.large_unswept)) != NULL)
-    if (tc__sweep_span(s))
-      tc__spanlist_push(&tc__h.large, s, TC__LIST_LARGE);
+  sweep_locked(UINT_MAX);
   tc__lock_release(&tc__h.lock);
 }
