@@ -143,7 +143,7 @@ bool tc__world_scan_stacks_concurrent(tc__marker *m) {
     uint32_t st = __atomic_load_n(&g->status, __ATOMIC_SEQ_CST);
     if (st == TC__G_RUNNING) {
       tc__store_release(&g->gcscan, v); /* not ours: ask it */
-      tc__m *om = tc__load_relaxed(&g->m);
+      tc__m *om = tc__load_acquire(&g->m);
       tc__ctx *c = om ? tc__load_acquire(&om->ctx) : NULL;
       if (c)
         tc__preempt_set(c, TC__PREEMPT_GCWORK);

@@ -286,7 +286,8 @@ static tc__p *pidle_get(void) {
 static void acquirep(tc__m *m, tc__p *p) {
   tc__store_relaxed(&m->p, p);
   tc__store_relaxed(&p->m, (m));
-  tc__store_relaxed(&p->status, (uint32_t)TC__P_RUNNING);
+  /* release: whoever reads RUNNING (acquire) may follow p->m into the M */
+  tc__store_release(&p->status, (uint32_t)TC__P_RUNNING);
   m->ctx->cache = &p->cache.runs;
 }
 
@@ -530,9 +531,12 @@ static tc__g *find_runnable(tc__m *m, bool *inherit) {
       m->spinning = false;
       __atomic_sub_fetch(&tc__sched.nmspinning, 1, __ATOMIC_ACQ_REL);
     }
+    /* A timer that is not yet due is sysmon's to fire (it sleeps until the
+     * earliest one): going back for it would spin this M until then. */
+    int64_t next_timer = tc__timers_next();
     if (was_spinning &&
         (any_runq_nonempty() || tc__load_relaxed(&tc__sched.runqsize) > 0 ||
-         tc__timers_pending())) {
+         (next_timer >= 0 && next_timer <= (int64_t)tc__nanotime()))) {
       tc__spin_lock(&tc__sched.lock);
       tc__p *np = pidle_get();
       tc__spin_unlock(&tc__sched.lock);
@@ -573,7 +577,7 @@ static void execute(tc__m *m, tc__g *g, bool inherit) {
   tc__g_cas(g, TC__G_RUNNABLE, TC__G_RUNNING);
   tc__gscan_wait(g);
   tc__store_relaxed(&m->curg, g);
-  tc__store_relaxed(&g->m, m); /* the collector reads it (gscan.c) */
+  tc__store_release(&g->m, m); /* the collector follows it (gscan.c) */
   if (!inherit)
     tc__store_relaxed(&m->p->schedtick, m->p->schedtick + 1);
   m->ctx->rs = &g->rs;

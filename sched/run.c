@@ -136,7 +136,7 @@ static void *m_thread(void *arg) {
   if (p) {
     tc__store_relaxed(&m->p, p);
     tc__store_relaxed(&p->m, m);
-    tc__store_relaxed(&p->status, (uint32_t)TC__P_RUNNING);
+    tc__store_release(&p->status, (uint32_t)TC__P_RUNNING);
     m->ctx->cache = &p->cache.runs;
   }
   tc__proc_schedule(m);
@@ -220,7 +220,7 @@ int tc_run(const tc_config *cfg, tc_fn main_fn, void *arg) {
   tc__p *p0 = &tc__sched.allp[0];
   tc__store_relaxed(&m0->p, p0);
   tc__store_relaxed(&p0->m, m0);
-  tc__store_relaxed(&p0->status, (uint32_t)TC__P_RUNNING);
+  tc__store_release(&p0->status, (uint32_t)TC__P_RUNNING);
   ctx->cache = &p0->cache.runs;
   tc__gc.main = NULL; /* mutators are the Gs from now on */
   tc__store_release(&tc__sched.running, true);

@@ -10,12 +10,13 @@
  * is expected to point to (ref_id, untraced), its own id, a payload length
  * and a header check word, then `nwords` payload words that are a function
  * of the id.  Every access to a node verifies the header, the id the
- * referrer expected (0: unknown, a value received from a channel) and the
- * whole payload: an object the collector freed (poisoned with 0xdb in
+ * referrer recorded next to the reference (any id for a value received
+ * from a channel) and the whole payload: an object the collector freed
+ * (poisoned with 0xdb in
  * TC_DEBUG >= 2 builds, zeroed when its pages went back to the OS) or
  * reused for another node fails, and the test prints seed, mode, where, the
  * address and what differed, then aborts.  Sizes: mostly 48-240 bytes,
- * 1 in 16 up to 8 KiB, 1 in 256 above 32 KiB (a large-object span).
+ * 1 in 64 up to 8 KiB, 1 in 512 above 32 KiB (a large-object span).
  *
  * Roots.  TC_LOCALS in every coroutine; a global array of NGLOBAL slots
  * (tc_root_add, stored with tc_store); four channels (buffered 8 and 2,
@@ -29,21 +30,26 @@
  *       local; link X.ref[k] = Y (X and Y from locals or globals, Y may be
  *       NULL); heap -> local; heap -> global; unlink; drop a local; drop a
  *       global; non-blocking send of a local on a channel (moving or
- *       copying it); non-blocking receive into a local; a random walk from
- *       a global; tc_yield; tc_safepoint; verify all locals.  The shared
+ *       copying it); non-blocking receive into a local; a walk from a
+ *       global along non-NULL references that cuts the reference it meets
+ *       at depth PRUNE_DEPTH (without it the shared graph grows into long
+ *       chains and tens of MiB live); tc_yield; tc_safepoint; verify all
+ *       locals.  The shared
  *       graph (globals and what they reach) is guarded by one tc_mutex, so
  *       the program is data-race free (the ids next to the references are
  *       plain words, and payloads are published under the lock or through a
  *       channel); a node held in a local may be read without it (payloads
  *       never change).
- *   private x NPRIVATE   build lists (with cross links to nodes kept from
- *       earlier lists) that live only in locals, across yields and
+ *   private x NPRIVATE   build lists (with cross links to lists kept from
+ *       earlier rounds) that live only in locals, across yields and
  *       allocations, and verify them node by node.
  *   lost-object scenario x NSCEN (the negative control's trigger, run in
  *       every mode).  Object A reachable only through global slot G1 holds
  *       the only reference to W (both allocated while no cycle marks).  The
- *       coroutine polls (white-box: tc__marking()) until a cycle marks, then
- *       with no safepoint in between: allocates B (black: allocated while
+ *       coroutine polls every POLL_NS (white-box: tc__marking()) until a
+ *       new cycle marks (in stw, where none ever marks concurrently, it
+ *       waits 1 ms), then with no safepoint in between: allocates B (black:
+ *       allocated while
  *       marking), stores B into global G2, copies A.ref[0] (W) into B.ref[0]
  *       and clears A.ref[0].  The gcmarkdelay hook keeps the collector
  *       asleep meanwhile, so G1 and G2 are scanned afterwards: A has nothing
@@ -51,15 +57,19 @@
  *       (insertion: the store into B; deletion and hybrid: the overwrite of
  *       A.ref[0]).  The coroutine's root stack never held W or A, so the
  *       stack scans cannot save it.  Without a barrier the verifier reports
- *       W in that cycle; with one, W survives and is checked after the cycle.
- *       `hits` counts the scenarios that ran inside the window.
+ *       W in that cycle; with one, W survives and is checked after the
+ *       cycle.  The summary line counts the rounds and those that ran
+ *       while the cycle was marking ("in the window").
  *   gc        tc_gc() every GC_PERIOD_MS; besides, min_heap = 1 MiB and
  *             gc_percent = 50 trigger cycles often.
  *   relays x 2, main.
  * At the end main stops everyone, closes the channels, verifies every
- * value left in them, walks the graph from every global, collects twice
- * and walks again, and checks the stats: cycles >= a minimum (the test
- * cannot pass without collecting) and last_mode == the mode under test.
+ * value left in them, verifies all of the graph the globals reach, collects
+ * twice and verifies it again, and checks the stats: cycles >= a minimum
+ * (the test cannot pass without collecting) and last_mode == the mode
+ * under test.  (The first allocations of node_type happen on both Ps at
+ * once: under ThreadSanitizer that checks the type registration against
+ * tc_alloc's inline read of fast_id.)
  *
  * Modes.  Each mode runs in a forked child (TRICOLOR_DEBUG is read at
  * tc_run start) with TRICOLOR_DEBUG=barrier=MODE,gccheckmark=1,
@@ -73,12 +83,12 @@
  *   --mode M    hybrid|insertion|deletion|stw|none|all (default all: the
  *               four modes, then the negative control; none: only that)
  *   --seed S    (default 20260301)   --iters N   steps per torture
- *               coroutine (default 800000)   --markdelay US  (default 2000)
+ *               coroutine (default 250000)   --markdelay US  (default 2000)
  *   --scenarios N  lost-object scenario coroutines, 0..2 (default 2; 0
  *               shows what the random workload alone catches)
- * Iterations are divided by 8 under a sanitizer or qemu-user,
- * and the mark delay multiplied by 10 there (a slower mutator needs a
- * wider window).
+ * Iterations are divided by 8 under ThreadSanitizer or qemu-user (and
+ * the mark delay multiplied by 10: a slower mutator needs a wider window),
+ * by 2 under AddressSanitizer (delay x2), by 20 under valgrind (x10).
  */
 #include "tc_test.h"
 
@@ -97,6 +107,7 @@
 #define NPRIVATE 4
 #define NSCEN 2
 #define GC_PERIOD_MS 2
+#define POLL_NS ((int64_t)50 * 1000) /* scenario: how often it looks */
 #define PRUNE_DEPTH 8 /* walks cut references this deep */
 
 static struct {
@@ -104,7 +115,7 @@ static struct {
   long iters;
   int markdelay_us;
   int scenarios;
-} opt = {20260301u, 800000, 2000, NSCEN};
+} opt = {20260301u, 250000, 2000, NSCEN};
 
 static const char *const mode_names[] = {"hybrid", "insertion", "deletion",
                                          "stw"};
@@ -121,14 +132,17 @@ static long iters_scaled(void) {
   long n = opt.iters;
   if (tc_test_under_valgrind())
     n /= 20;
-  else if (tc_test_under_emulator())
+  else if (tc_test_under_emulator() || tc_test_under_tsan())
     n /= 8;
-  else if (tc_test_under_sanitizer())
-    n /= 8;
+  else if (tc_test_under_asan())
+    n /= 2;
   return n > 0 ? n : 1;
 }
 
+/* A slower mutator needs a wider window for the scenario. */
 static int markdelay_scaled(void) {
+  if (tc_test_under_asan() && !tc_test_under_emulator())
+    return opt.markdelay_us * 2;
   return slow_build() ? opt.markdelay_us * 10 : opt.markdelay_us;
 }
 
@@ -185,11 +199,11 @@ static uint64_t rng_seed(uint64_t salt) {
 /* Payload words: mostly small, some medium, a few large (> 32 KiB). */
 static uint64_t pick_nwords(uint64_t *rng) {
   uint64_t r = xorshift(rng);
-  if (r % 256 == 0)
-    return 4100 + (r >> 8) % 2000;
-  if (r % 16 == 0)
-    return 128 + (r >> 8) % 897;
-  return (r >> 8) % 25;
+  if (r % 512 == 0)
+    return 4100 + (r >> 9) % 2000;
+  if (r % 64 == 0)
+    return 128 + (r >> 9) % 897;
+  return (r >> 9) % 25;
 }
 
 #define NODE_BYTES(nw) (sizeof(node) + (size_t)(nw) * sizeof(uint64_t))
@@ -525,6 +539,7 @@ static void scenario(void *arg) {
   node **g1 = &scen_slots[2 * s], **g2 = &scen_slots[2 * s + 1];
   node *a = NULL, *wn = NULL, *b = NULL;
   TC_LOCALS(a, wn, b);
+  bool stw = tc_get_barrier() == TC_BARRIER_STW;
   while (!atomic_load(&stop_aux)) {
     /* 1. A -> W, A reachable only from G1; both white (no cycle marks, or
      *    a cycle marks and they are black: then this round is no hit) */
@@ -534,13 +549,14 @@ static void scenario(void *arg) {
     uint64_t w_id = wn->id, a_id = a->id;
     tc_store((void **)g1, a);
     a = wn = NULL; /* nothing of it on this root stack */
-    /* 2. wait for the next mark (never comes in stw: give up after a
-     *    while, the steps are legal whenever they run) */
+    /* 2. wait for the next mark, polling every POLL_NS (no mark ever
+     *    runs concurrently in stw: wait 1 ms there; the steps are legal
+     *    whenever they run) */
     bool saw_idle = !tc__marking();
-    int64_t give_up = tc_now() + (int64_t)200 * 1000 * 1000;
+    int64_t give_up = tc_now() + (stw ? 1 : 200) * (int64_t)1000 * 1000;
     while (!atomic_load(&stop_aux) && tc_now() < give_up &&
            !(saw_idle && tc__marking())) {
-      tc_yield();
+      tc_sleep(POLL_NS);
       saw_idle |= !tc__marking();
     }
     if (atomic_load(&stop_aux))
@@ -566,7 +582,7 @@ static void scenario(void *arg) {
     /* 4. wait until that cycle is over, then W must be intact */
     give_up = tc_now() + (int64_t)1000 * 1000 * 1000;
     while (!atomic_load(&stop_aux) && tc_now() < give_up && tc__marking())
-      tc_yield();
+      tc_sleep(POLL_NS);
     tc_yield();
     node *bx = tc_load((void *const *)g2);
     check_node(bx, b_id, "scenario B (in G2)");
@@ -685,8 +701,14 @@ static void torture_main(void *arg) {
     abort();
   }
   static const size_t caps[NCHAN] = {8, 2, 0, 16};
-  for (int c = 0; c < NCHAN; c++)
-    tc_store((void **)&chans[c], tc_chan_new(caps[c], 0));
+  for (int c = 0; c < NCHAN; c++) {
+    tc_chan *ch = tc_chan_new(caps[c], 0);
+    if (ch == NULL) {
+      fprintf(stderr, "stress_gc_torture: tc_chan_new failed\n");
+      abort();
+    }
+    tc_store((void **)&chans[c], ch);
+  }
   for (int i = 0; i < (int)(sizeof workers / sizeof workers[0]); i++)
     workers[i] = (worker){.index = i, .rng = rng_seed((uint64_t)i)};
 
