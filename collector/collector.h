@@ -311,4 +311,33 @@ void tc__stats_record_pause(uint64_t ns, int kind);
 void tc__stats_cycle_done(const tc__cycle_report *r);
 void tc__stats_reset(void);
 
+/* ---- event trace (trace.c): tc_trace_start / tc_trace_stop ----
+ * Hooks cost one relaxed load and a not-taken branch while no trace runs:
+ *     if (TC__TRACING()) tc__trace_...(...);
+ * Any thread; the hooks take the trace lock (a leaf) and never allocate. */
+/* a trace is being written; hidden: one rip-relative load, no GOT */
+extern __attribute__((visibility("hidden"))) uint32_t tc__tracing;
+#define TC__TRACING() TC__UNLIKELY(tc__load_relaxed(&tc__tracing) != 0)
+struct tc__g;
+struct tc__m;
+/* A pause, with the start and length tc__stats_record_pause got (STW
+ * track); kind 0 = mark start, 1 = mark termination. */
+TC_COLD void tc__trace_pause(uint64_t start, uint64_t ns, int kind,
+                             uint64_t cycle, int mode);
+/* A span of collector work on the GC track: a cycle, the concurrent mark,
+ * a background mark slice, a background sweep.  start == 0: nothing. */
+TC_COLD void tc__trace_gc(const char *name, uint64_t start, uint64_t end,
+                          uint64_t cycle);
+/* An assist by the running G, on its P's track; work in scan bytes. */
+TC_COLD void tc__trace_assist(uint64_t start, uint64_t end, uint64_t work);
+/* The M starts running a G on its P (execute, syscall exit): stamps m. */
+TC_COLD void tc__trace_slice_begin(struct tc__m *m);
+/* The G's slice on m's P ends (switch-out, syscall entry); why names it. */
+TC_COLD void tc__trace_slice_end(struct tc__m *m, struct tc__g *g,
+                                 const char *why);
+/* Instants on the caller's track: g created, g parks (reason), g readied. */
+TC_COLD void tc__trace_gcreate(struct tc__g *g);
+TC_COLD void tc__trace_gblock(struct tc__g *g, const char *reason);
+TC_COLD void tc__trace_gunblock(struct tc__g *g);
+
 #endif /* TC_COLLECTOR_H */

@@ -29,10 +29,14 @@
  *   stw mode, and every cycle of a bare mutator (tc_init without tc_run):
  *   steps 1-3 in one pause, marking from all roots.
  * Pauses are timed from the stop request to the restart, so the time to
- * reach a safepoint is included; each is recorded with its kind.
+ * reach a safepoint is included; each is recorded with its kind, and with
+ * the same start and length in the event trace (collector/trace.c), where
+ * the cycle, its concurrent mark and the background marker's slices (cut
+ * at its throttle sleeps) go on the GC track.
  */
 #include "collector/collector.h"
 
+#include <stdio.h>
 #include <time.h>
 
 /* Returns free pages to the OS, with hysteresis so that a heap that
@@ -104,6 +108,37 @@ static void finish_mark(tc__marker *m, uint64_t extra_marked,
   tc__sweep_start();
 }
 
+/* ---- event trace (collector/trace.c); called only while tracing ---- */
+
+static TC_COLD void trace_cycle(const tc__cycle_report *r, uint64_t cycle,
+                                bool done) {
+  char name[64];
+  snprintf(name, sizeof name, "GC %llu (%s)%s", (unsigned long long)cycle,
+           r->mode == TC__BARRIER_NONE ? "none" : tc_barrier_name(r->mode),
+           done ? "" : " abandoned");
+  tc__trace_gc(name, r->t_start, tc__nanotime(), cycle);
+}
+
+static TC_COLD void trace_pause(const tc__cycle_report *r, uint64_t start,
+                                uint64_t ns, int kind) {
+  tc__trace_pause(start, ns, kind, tc__load_relaxed(&tc__gc.cycles_done) + 1,
+                  r->mode);
+}
+
+/* The background marker's current slice began here (0: not tracing). */
+static uint64_t mark_slice_t0;
+
+/* Ends the background marker's slice (before a sleep); starts the next. */
+static void mark_slice_end(void) {
+  if (TC__TRACING() && mark_slice_t0)
+    tc__trace_gc("mark", mark_slice_t0, tc__nanotime(),
+                 tc__load_relaxed(&tc__gc.cycles_done) + 1);
+  mark_slice_t0 = 0;
+}
+static void mark_slice_begin(void) {
+  mark_slice_t0 = TC__TRACING() ? tc__nanotime() : 0;
+}
+
 /* The concurrent mark (step 2); false if the runtime began exiting. */
 static bool concurrent_mark(tc__cycle_report *r);
 
@@ -154,6 +189,8 @@ void tc__cycle_run(int reason) {
     tc__world_start();
     r.pause2_ns = tc__nanotime() - r.t_start;
     tc__stats_record_pause(r.pause2_ns, 1);
+    if (TC__TRACING())
+      trace_pause(&r, r.t_start, r.pause2_ns, 1);
   } else {
     __atomic_add_fetch(&tc__gc.epoch, 1, __ATOMIC_RELAXED);
     tc__store_relaxed(&tc__h.black_bytes, (uint64_t)0);
@@ -175,13 +212,20 @@ void tc__cycle_run(int reason) {
     tc__world_start();
     r.pause1_ns = tc__nanotime() - r.t_start;
     tc__stats_record_pause(r.pause1_ns, 0);
+    if (TC__TRACING())
+      trace_pause(&r, r.t_start, r.pause1_ns, 0);
 
     uint64_t t1 = tc__nanotime();
     bool ok = concurrent_mark(&r);
     uint64_t t2 = tc__nanotime();
     r.mark_ns = t2 - t1;
+    if (TC__TRACING())
+      tc__trace_gc("concurrent mark", t1, t2,
+                   tc__load_relaxed(&tc__gc.cycles_done) + 1);
     if (!ok || !tc__world_stop()) {
       abandon(m);
+      if (TC__TRACING())
+        trace_cycle(&r, tc__load_relaxed(&tc__gc.cycles_done) + 1, false);
       return;
     }
     tc__store_relaxed(&tc__gc.phase, (int)TC__PHASE_MARKTERM);
@@ -204,11 +248,15 @@ void tc__cycle_run(int reason) {
     tc__world_start();
     r.pause2_ns = tc__nanotime() - t2;
     tc__stats_record_pause(r.pause2_ns, 1);
+    if (TC__TRACING())
+      trace_pause(&r, t2, r.pause2_ns, 1);
   }
   (void)cpu0;
   r.assist_ns = tc__load_relaxed(&tc__gcc.assist_ns) - assist0;
   tc__store_relaxed(&tc__gc.last_gc_ns, tc__nanotime());
   tc__stats_cycle_done(&r);
+  if (TC__TRACING())
+    trace_cycle(&r, tc__load_relaxed(&tc__gc.cycles_done) + 1, true);
 }
 
 /* ---------------------------------------------------------------- step 2 */
@@ -235,7 +283,9 @@ static void throttle(tc__marker *m, uint64_t t0, uint64_t cpu0, double u) {
   if (ns > 2000000)
     ns = 2000000;
   struct timespec ts = {0, (long)ns};
+  mark_slice_end();
   nanosleep(&ts, NULL);
+  mark_slice_begin();
 }
 
 static bool concurrent_mark(tc__cycle_report *r) {
@@ -249,6 +299,7 @@ static bool concurrent_mark(tc__cycle_report *r) {
     nanosleep(&ts, NULL);
   }
   uint64_t t0 = tc__nanotime(), cpu0 = tc__thread_cputime();
+  mark_slice_begin();
   int mode = r->mode;
   if (mode != TC_BARRIER_DELETION) {
     r->global_bytes = 8 * tc__roots_scan_globals(m);
@@ -256,8 +307,10 @@ static bool concurrent_mark(tc__cycle_report *r) {
   }
   bool stacks = mode == TC_BARRIER_DELETION;
   for (;;) {
-    if (tc__world_exiting())
+    if (tc__world_exiting()) {
+      mark_slice_end();
       return false;
+    }
     if (!stacks)
       stacks = tc__world_scan_stacks_concurrent(m);
     for (int i = 0; i < 16; i++) {
@@ -270,11 +323,16 @@ static bool concurrent_mark(tc__cycle_report *r) {
       continue;
     if (!stacks) {
       struct timespec ts = {0, 20000}; /* running Gs scan themselves */
+      mark_slice_end();
       nanosleep(&ts, NULL);
+      mark_slice_begin();
       continue;
     }
+    mark_slice_end(); /* the handshake waits for the Ps */
     tc__world_flush_gcws(1000000);
+    mark_slice_begin();
     if (m->n == 0 && tc__pool_empty()) {
+      mark_slice_end();
       r->bg_ns = tc__thread_cputime() - cpu0;
       tc__add_relaxed(&tc__gcc.bg_mark_ns, r->bg_ns);
       return true;

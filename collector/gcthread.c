@@ -20,6 +20,9 @@
  *    readied and looks again.
  * 3. Between cycles the thread sweeps a few spans at a time (heap lock held
  *    for at most SWEEP_BATCH spans), checking for requests in between.
+ * 4. Event trace: each run of background sweeping (from the end of a cycle
+ *    until nothing is left to sweep or the next cycle begins) is one
+ *    "sweep" slice on the GC track (collector/trace.c).
  * Lock order: the request mutex is a leaf; the waiter list is a tc__spin
  * leaf released by tc__park on g0.
  */
@@ -50,20 +53,32 @@ static void wake_waiters(void) {
   tc__ready_global(list);
 }
 
+/* Ends the background sweep's trace slice that began at *t0, if any. */
+static void trace_sweep_end(uint64_t *t0) {
+  if (*t0 && TC__TRACING())
+    tc__trace_gc("sweep", *t0, tc__nanotime(),
+                 tc__load_relaxed(&tc__gc.cycles_done));
+  *t0 = 0;
+}
+
 static void *gc_main(void *arg) {
   (void)arg;
   bool sweeping = false;
+  uint64_t sweep_t0 = 0; /* trace: this sweep run began, 0 = untraced */
   pthread_mutex_lock(&gct.mu);
   for (;;) {
     while (!gct.pending && !gct.quit) {
       if (sweeping) {
         pthread_mutex_unlock(&gct.mu);
         sweeping = tc__sweep_some(SWEEP_BATCH);
+        if (!sweeping)
+          trace_sweep_end(&sweep_t0);
         pthread_mutex_lock(&gct.mu);
         continue;
       }
       pthread_cond_wait(&gct.cv, &gct.mu);
     }
+    trace_sweep_end(&sweep_t0);
     if (gct.quit)
       break;
     int reason = gct.pending - 1;
@@ -81,6 +96,7 @@ static void *gc_main(void *arg) {
     wake_waiters();
     tc__store_release(&tc__gc.in_cycle, 0u);
     sweeping = true;
+    sweep_t0 = TC__TRACING() ? tc__nanotime() : 0;
     pthread_mutex_lock(&gct.mu);
   }
   pthread_mutex_unlock(&gct.mu);

@@ -20,7 +20,9 @@
  *    thread shares; past the goal it backs off in 50 us sleeps (at most
  *    ~2 ms) for the collector to share or finish (Go parks the G until
  *    background credit pays).  What is still unpaid then is forgiven.
- * 3. A trace callback may not allocate: assists run trace callbacks on a
+ * 3. Each assist is a slice "assist" on its P's track in the event trace
+ *    (collector/trace.c), inside the running G's slice.
+ * 4. A trace callback may not allocate: assists run trace callbacks on a
  *    mutator, so a thread-local flag makes the allocation slow path abort
  *    inside them.
  */
@@ -125,5 +127,8 @@ void tc__assist(tc__mcache *c) {
   tc__in_mark_work = 0;
   if (w->n > 2 * TC__PACKET)
     tc__pool_put(w, w->n / 2); /* do not sit on work the collector wants */
-  tc__add_relaxed(&tc__gcc.assist_ns, tc__nanotime() - t0);
+  uint64_t t1 = tc__nanotime();
+  tc__add_relaxed(&tc__gcc.assist_ns, t1 - t0);
+  if (TC__TRACING())
+    tc__trace_assist(t0, t1, did);
 }

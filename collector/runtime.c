@@ -291,6 +291,10 @@ void tc_shutdown(void) {
     return;
   tc__require_mutator("tc_shutdown");
   tc_run_finalizers();
+  /* a running event trace ends with the runtime (every other thread of
+   * tc_run is gone by now): the file is complete JSON */
+  if (TC__TRACING())
+    tc_trace_stop();
   tc__gc.initialized = false;
   tc__store_relaxed(&tc__barrier_on, 0u);
   tc__ctx_tls.cache = &empty_cache.runs;

@@ -442,6 +442,34 @@ typedef struct tc_stats {
   uint32_t last_mode;        /* tc_barrier_mode of the last cycle */
 } tc_stats;
 
+/* ---------------------------------------------------------------------- */
+/* Event trace                                                             */
+
+/*
+ * Starts writing an event trace to `path` (created or truncated) in Chrome
+ * Trace Event JSON, which Perfetto (ui.perfetto.dev) and chrome://tracing
+ * open: each GC cycle, the concurrent mark and its background slices and
+ * background sweeps on a "GC" track; each pause on an "STW" track, with
+ * the length the stats record (args.ns, exact); on a track per processor
+ * ("P0", "P1", ...) each coroutine's run slices ("G12"), the assists inside
+ * them and instants "create G12", "block G12" (args.reason: the wait
+ * reason) and "unblock G12".  Timestamps are CLOCK_MONOTONIC microseconds
+ * (as tc_now() / 1000) with exact nanoseconds in the decimals.
+ * Returns TC_OK; TC_EBUSY if a trace is already running; TC_EINVAL for a
+ * NULL or empty path or a file that cannot be opened (permissions, a
+ * directory, ...); TC_ENOENT if a directory in the path does not exist;
+ * TC_ENOMEM if the 1 MiB buffer cannot be allocated.  Costs one load and
+ * a branch at each recorded point while no trace runs.  Any thread, with
+ * or without a runtime; a trace may span several tc_run calls only if
+ * restarted: tc_shutdown (so the end of tc_run) stops a running trace.
+ */
+TC_API int tc_trace_start(const char *path);
+/* Stops the trace and completes the file (valid JSON from then on).
+ * Returns TC_OK; TC_ESTATE if no trace is running; TC_EINVAL if writing
+ * the file failed (a full disk: the file is then incomplete).  Any
+ * thread. */
+TC_API int tc_trace_stop(void);
+
 /* Fills *s with a consistent snapshot. Any thread after tc_init. */
 TC_API void tc_read_stats(tc_stats *s);
 

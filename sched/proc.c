@@ -33,6 +33,12 @@
  *      next safepoint (the M's preempt flag is set).  The collector then
  *      owns every G's root stack.  Starting the world hands the Ps back.
  *
+ *   7. Event trace (collector/trace.c): a G's run slice on its P begins in
+ *      execute() and ends in after_switch() (or at syscall entry, and a
+ *      new one begins at syscall exit, which may be on another P);
+ *      creation, parking and readying are instants.  Each hook is one
+ *      relaxed load and a not-taken branch while no trace runs.
+ *
  * Invariants: a G is on at most one run queue; a RUNNING G's M holds a P;
  * the P of an M is `m->p`, and `p->m == m` while the P is RUNNING.
  * Memory order: run-queue slots are published by the release store of
@@ -582,7 +588,19 @@ static void execute(tc__m *m, tc__g *g, bool inherit) {
     tc__store_relaxed(&m->p->schedtick, m->p->schedtick + 1);
   m->ctx->rs = &g->rs;
   tc__store_relaxed(&m->ctx->preempt, tc__load_relaxed(&tc__sched.gcwaiting));
+  if (TC__TRACING())
+    tc__trace_slice_begin(m);
   switch_to(m, g, false);
+}
+
+static const char *after_name(int what) {
+  switch (what) {
+  case TC__AFTER_PARK: return "park";
+  case TC__AFTER_YIELD: return "yield";
+  case TC__AFTER_EXIT: return "exit";
+  case TC__AFTER_SYSCALL_BLOCK: return "syscall";
+  default: return "?";
+  }
 }
 
 /* Finishes, on g0, what the G that just switched out asked for. */
@@ -590,6 +608,8 @@ static void after_switch(tc__m *m) {
   tc__g *g = m->curg;
   int what = m->after;
   m->after = TC__AFTER_NONE;
+  if (TC__TRACING())
+    tc__trace_slice_end(m, g, after_name(what));
   tc__store_relaxed(&m->curg, (tc__g *)NULL);
   tc__store_relaxed(&g->m, (tc__m *)NULL);
   m->ctx->rs = NULL;
@@ -654,6 +674,8 @@ void tc__park(const char *reason, void (*unlock)(void *), void *arg) {
   tc__m *m = getm();
   tc__g *g = m->curg;
   g->waitreason = reason;
+  if (TC__TRACING())
+    tc__trace_gblock(g, reason);
   m->unlockf = unlock;
   m->unlockarg = arg;
   tc__g_cas(g, TC__G_RUNNING, TC__G_WAITING);
@@ -663,6 +685,8 @@ void tc__park(const char *reason, void (*unlock)(void *), void *arg) {
 
 void tc__ready(tc__g *g) {
   tc__g_cas(g, TC__G_WAITING, TC__G_RUNNABLE);
+  if (TC__TRACING())
+    tc__trace_gunblock(g);
   tc__m *m = getm();
   if (m && m->p && tc__load_relaxed(&m->p->status) == TC__P_RUNNING) {
     runq_put(m->p, g, m->curg != NULL); /* from a G: it runs next */
@@ -687,6 +711,8 @@ void tc__ready_global(tc__g *list) {
   tc__g *tail = NULL;
   for (tc__g *g = list; g; g = g->schedlink) {
     tc__g_cas(g, TC__G_WAITING, TC__G_RUNNABLE);
+    if (TC__TRACING())
+      tc__trace_gunblock(g);
     tail = g;
     n++;
   }
@@ -829,6 +855,8 @@ tc__g *tc__proc_newg(tc_fn fn, void *arg, const char *file, int line,
   tc__sched.ngoroutines++;
   tc__spin_unlock(&tc__sched.allg_lock);
   tc__g_cas(g, TC__G_DEAD, TC__G_RUNNABLE);
+  if (TC__TRACING())
+    tc__trace_gcreate(g);
   return g;
 }
 
@@ -872,6 +900,8 @@ void tc_syscall_enter(void) {
   tc__p *p = m->p;
   if (p->cache.gcw && p->cache.gcw->n && tc__marking())
     tc__gcw_flush(p->cache.gcw); /* the P may go to another M */
+  if (TC__TRACING())
+    tc__trace_slice_end(m, g, "syscall");
   tc__g_cas(g, TC__G_RUNNING, TC__G_SYSCALL);
   m->oldp = p;
   tc__store_relaxed(&p->syscalltick, p->syscalltick + 1);
@@ -905,6 +935,8 @@ void tc_syscall_exit(void) {
     m->ctx->cache = &p->cache.runs;
     tc__g_cas(g, TC__G_SYSCALL, TC__G_RUNNING);
     tc__gscan_wait(g);
+    if (TC__TRACING())
+      tc__trace_slice_begin(m);
     return;
   }
   tc__store_relaxed(&m->p, (tc__p *)NULL);
@@ -916,6 +948,8 @@ void tc_syscall_exit(void) {
     acquirep(m, np);
     tc__g_cas(g, TC__G_SYSCALL, TC__G_RUNNING);
     tc__gscan_wait(g);
+    if (TC__TRACING())
+      tc__trace_slice_begin(m);
     return;
   }
   /* none: queue the G and park this M (on g0) */

@@ -69,6 +69,9 @@ struct tc__m {
   void *unlockarg;
   uint32_t rand;              /* xorshift state: stealing, select */
   void *sigstack;             /* alternate signal stack */
+  uint64_t trace_ns;          /* event trace: start of the running G's
+                                 slice, 0 = none (collector/trace.c) */
+  int trace_p;                /* event trace: the slice's P id, -1 = none */
 };
 
 typedef struct tc__sched_t {
