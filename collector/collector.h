@@ -239,7 +239,8 @@ bool tc__world_stop(void);
 bool tc__world_exiting(void);
 /* Ps with nothing to run right now. */
 unsigned tc__world_idle_procs(void);
-void tc__world_start(void);
+/* Restarts the mutators; returns when they were released (pause end). */
+uint64_t tc__world_start(void);
 void tc__world_flush_caches(void);
 /* Scans every G's root stack (world stopped); returns slots scanned.  With
  * only_grey, only Gs not yet scanned this cycle, which become black. */
@@ -305,6 +306,7 @@ typedef struct tc__cycle_report {
   uint64_t heap0, heap1, marked, goal;
   uint64_t stack_bytes, global_bytes;
   uint64_t pause_slots, pause_objects;
+  unsigned restarts;       /* termination pauses that found work left */
   unsigned procs;
 } tc__cycle_report;
 void tc__stats_record_pause(uint64_t ns, int kind);

@@ -141,6 +141,7 @@ static void mark_slice_begin(void) {
 
 /* The concurrent mark (step 2); false if the runtime began exiting. */
 static bool concurrent_mark(tc__cycle_report *r);
+#define MAX_RESTARTS 4 /* mark-termination attempts that found work */
 
 /* Throws away a cycle the exiting runtime interrupted. */
 static void abandon(tc__marker *m) {
@@ -186,8 +187,7 @@ void tc__cycle_run(int reason) {
     r.pause_slots += tc__handles_scan(m);
     scan_pause_roots(m);
     finish_mark(m, 0, &r);
-    tc__world_start();
-    r.pause2_ns = tc__nanotime() - r.t_start;
+    r.pause2_ns = tc__world_start() - r.t_start;
     tc__stats_record_pause(r.pause2_ns, 1);
     if (TC__TRACING())
       trace_pause(&r, r.t_start, r.pause2_ns, 1);
@@ -209,30 +209,43 @@ void tc__cycle_run(int reason) {
     }
     scan_pause_roots(m);
     tc__gc.mark_start_ns = tc__nanotime();
-    tc__world_start();
-    r.pause1_ns = tc__nanotime() - r.t_start;
+    r.pause1_ns = tc__world_start() - r.t_start;
     tc__stats_record_pause(r.pause1_ns, 0);
     if (TC__TRACING())
       trace_pause(&r, r.t_start, r.pause1_ns, 0);
 
-    uint64_t t1 = tc__nanotime();
-    bool ok = concurrent_mark(&r);
-    uint64_t t2 = tc__nanotime();
-    r.mark_ns = t2 - t1;
-    if (TC__TRACING())
-      tc__trace_gc("concurrent mark", t1, t2,
-                   tc__load_relaxed(&tc__gc.cycles_done) + 1);
-    if (!ok || !tc__world_stop()) {
-      abandon(m);
+    /* Mark, then stop the world and look at the Ps' grey buffers: if
+     * they (or the pool) still hold grey objects, marking was not done;
+     * restart the world and mark on concurrently instead of draining
+     * what may be a large subgraph inside the pause (Go's gcMarkDone
+     * does the same).  After MAX_RESTARTS the pause drains the rest. */
+    uint64_t extra = 0, t2;
+    for (int restarts = 0;; restarts++) {
+      uint64_t t1 = tc__nanotime();
+      bool ok = concurrent_mark(&r);
+      t2 = tc__nanotime();
+      r.mark_ns += t2 - t1;
       if (TC__TRACING())
-        trace_cycle(&r, tc__load_relaxed(&tc__gc.cycles_done) + 1, false);
-      return;
+        tc__trace_gc("concurrent mark", t1, t2,
+                     tc__load_relaxed(&tc__gc.cycles_done) + 1);
+      if (!ok || !tc__world_stop()) {
+        abandon(m);
+        if (TC__TRACING())
+          trace_cycle(&r, tc__load_relaxed(&tc__gc.cycles_done) + 1, false);
+        return;
+      }
+      tc__world_collect_gcws(m, &extra);
+      if ((m->n == 0 && tc__pool_empty()) || restarts == MAX_RESTARTS)
+        break;
+      uint64_t ns = tc__world_start() - t2;
+      tc__stats_record_pause(ns, 1);
+      if (TC__TRACING())
+        trace_pause(&r, t2, ns, 1);
+      r.restarts++;
     }
     tc__store_relaxed(&tc__gc.phase, (int)TC__PHASE_MARKTERM);
     tc__world_flush_caches(); /* unused run tails turn white again */
     tc__store_relaxed(&tc__h.alloc_black, 0u);
-    uint64_t extra = 0;
-    tc__world_collect_gcws(m, &extra);
     extra += tc__gc.orphan.marked;
     tc__gc.orphan.marked = 0;
     tc__pool_set_concurrent(false);
@@ -245,8 +258,7 @@ void tc__cycle_run(int reason) {
         mode != TC_BARRIER_DELETION)
       TC_CHECK(tc__world_scan_stacks(m, true) == 0);
     finish_mark(m, extra, &r);
-    tc__world_start();
-    r.pause2_ns = tc__nanotime() - t2;
+    r.pause2_ns = tc__world_start() - t2;
     tc__stats_record_pause(r.pause2_ns, 1);
     if (TC__TRACING())
       trace_pause(&r, t2, r.pause2_ns, 1);
@@ -329,9 +341,9 @@ static bool concurrent_mark(tc__cycle_report *r) {
       continue;
     }
     mark_slice_end(); /* the handshake waits for the Ps */
-    tc__world_flush_gcws(1000000);
+    bool all = tc__world_flush_gcws(1000000);
     mark_slice_begin();
-    if (m->n == 0 && tc__pool_empty()) {
+    if (all && m->n == 0 && tc__pool_empty()) {
       mark_slice_end();
       r->bg_ns = tc__thread_cputime() - cpu0;
       tc__add_relaxed(&tc__gcc.bg_mark_ns, r->bg_ns);

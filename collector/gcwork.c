@@ -125,8 +125,9 @@ void tc__assist(tc__mcache *c) {
     did += tc__mark_drain_budget(w, left < ASSIST_SLICE ? left : ASSIST_SLICE);
   }
   tc__in_mark_work = 0;
-  if (w->n > 2 * TC__PACKET)
-    tc__pool_put(w, w->n / 2); /* do not sit on work the collector wants */
+  if (w->n)
+    tc__pool_put(w, 0); /* leftovers to the pool: the collector (and the
+                           termination check) find them there */
   uint64_t t1 = tc__nanotime();
   tc__add_relaxed(&tc__gcc.assist_ns, t1 - t0);
   if (TC__TRACING())

@@ -1036,7 +1036,7 @@ bool tc__stop_the_world(const char *why) {
   return true;
 }
 
-void tc__start_the_world(void) {
+uint64_t tc__start_the_world(void) {
   tc__m *m = getm();
   tc__p *own = m ? m->p : NULL;
   tc__spin_lock(&tc__sched.lock);
@@ -1060,7 +1060,12 @@ void tc__start_the_world(void) {
     needm = p->link;
     startm(p, false);
   }
+  /* The world runs again: every P with work has its M woken.  Stamped
+   * before the extra wakep (as Go does): waking one more M may cost the
+   * caller its CPU for a scheduler tick, which is not pause time. */
+  uint64_t now = tc__nanotime();
   tc__wakep();
+  return now;
 }
 
 void tc__for_each_g(void (*fn)(tc__g *g, void *arg), void *arg) {

@@ -291,9 +291,10 @@ bool tc__world_stop(void) {
   return true;
 }
 
-void tc__world_start(void) {
+uint64_t tc__world_start(void) {
   if (tc__sched.running)
-    tc__start_the_world();
+    return tc__start_the_world();
+  return tc__nanotime();
 }
 
 bool tc__world_exiting(void) {

@@ -181,7 +181,8 @@ void tc__gscan_newg(tc__g *g);
  * collector thread).  Returns false, stopping nothing, if the runtime is
  * exiting.  tc__start_the_world resumes them. */
 bool tc__stop_the_world(const char *why);
-void tc__start_the_world(void);
+/* Returns when the world was released (the pause's end). */
+uint64_t tc__start_the_world(void);
 /* Calls fn for every G that is not running (root stacks to scan). */
 void tc__for_each_g(void (*fn)(tc__g *g, void *arg), void *arg);
 /* Wakes an idle P to run queued work, if there is one (Go's wakep). */
