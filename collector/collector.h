@@ -138,6 +138,7 @@ typedef struct tc__gcstate {
   uint64_t scan_expected;      /* bytes the running mark should scan */
   uint64_t scan_done;          /* bytes scanned by markers (relaxed, lags) */
   uint32_t requested;          /* a cycle was asked of the collector thread */
+  uint32_t assists;            /* assists draining right now (atomic) */
   tc__marker orphan;           /* greys from threads without a P buffer */
   tc__lock orphan_lock;
   uint32_t in_cycle;           /* a cycle is running (CAS 0 -> 1) */

@@ -343,7 +343,9 @@ static bool concurrent_mark(tc__cycle_report *r) {
     mark_slice_end(); /* the handshake waits for the Ps */
     bool all = tc__world_flush_gcws(1000000);
     mark_slice_begin();
-    if (all && m->n == 0 && tc__pool_empty()) {
+    /* an assist holds the packets it took from the pool until it ends */
+    if (all && m->n == 0 && tc__pool_empty() &&
+        tc__load_acquire(&tc__gc.assists) == 0 && tc__pool_empty()) {
       mark_slice_end();
       r->bg_ns = tc__thread_cputime() - cpu0;
       tc__add_relaxed(&tc__gcc.bg_mark_ns, r->bg_ns);

@@ -101,6 +101,7 @@ void tc__assist(tc__mcache *c) {
     work = MIN_WORK;
   uint64_t t0 = tc__nanotime();
   tc__in_mark_work = 1;
+  __atomic_add_fetch(&tc__gc.assists, 1, __ATOMIC_ACQ_REL);
   uint64_t did = 0;
   int waits = 0;
   while (did < work && tc__marking()) {
@@ -128,6 +129,7 @@ void tc__assist(tc__mcache *c) {
   if (w->n)
     tc__pool_put(w, 0); /* leftovers to the pool: the collector (and the
                            termination check) find them there */
+  __atomic_sub_fetch(&tc__gc.assists, 1, __ATOMIC_ACQ_REL);
   uint64_t t1 = tc__nanotime();
   tc__add_relaxed(&tc__gcc.assist_ns, t1 - t0);
   if (TC__TRACING())
