@@ -315,7 +315,7 @@ typedef struct bench_pauselog {
   uint8_t *kind;          /* their tc_stats.pause_kind */
   size_t n, cap;
   uint64_t base_cycles;   /* tc_stats.cycles at the last reset */
-  uint64_t lock;          /* tc__spin-like flag: poll vs reset */
+  uint64_t lock;          /* spin flag: a poll and a reset exclude each other */
   tc_stats snap;          /* the last poll's snapshot */
 } bench_pauselog;
 

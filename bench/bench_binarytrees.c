@@ -41,7 +41,8 @@
  * BENCH_SAFEPOINT (tc_safepoint) at each node, as tricolor's API asks of
  * long loops that do not allocate: without it the world cannot stop while
  * a large tree is being checked (a mark-start pause waited up to 12 ms at
- * depth 21).
+ * depth 21).  A safepoint may collect, so the tree being checked is a root
+ * too (check_tree).
  */
 #include "backend.h"
 
@@ -86,7 +87,9 @@ static void free_tree(node *n) {
 
 /* Builds one tree, returns its check and frees it where needed. */
 static long check_tree(int depth) {
-  node *t = bottom_up_tree(depth);
+  node *t = NULL;
+  BENCH_LOCALS(t); /* item_check has safepoints: t must be a root */
+  t = bottom_up_tree(depth);
   long check = item_check(t);
   if (BENCH_NEEDS_FREE)
     free_tree(t);

@@ -1,27 +1,37 @@
 #!/usr/bin/env python3
-"""bench/run.py -- run the benchmarks on every backend, print one table each.
+"""bench/run.py -- run the benchmarks on every backend, print tables.
 
 What it does, in order:
   1. finds bench_<bench>_<backend> in the CMake build dir (DIR/bench or DIR)
      for the C backends, and builds the Go peers into DIR/go with
      `go build` (GO111MODULE=off, GOFLAGS empty, offline) when go is
      installed; a backend without a binary is reported as skipped;
-  2. runs every backend N times, interleaved: round r runs each backend
-     once, starting at a different backend each round, so machine noise
-     (other load, thermal state) spreads over all backends instead of
-     hitting one of them;
-  3. reads the RESULT line each run prints last (see bench/backend.h) and,
-     for binary-trees, checks that every backend printed the same check
-     lines;
-  4. prints one table per benchmark (medians over the runs) and writes every
-     raw run to a JSON file.
+  2. expands the backends into variants: tricolor once per barrier mode
+     (--modes; TRICOLOR_DEBUG=barrier=MODE, label tricolor-MODE), and for
+     the benchmarks that take it (binarytrees, parked) once per mutator
+     count (--mutators) for the backends that run mutators concurrently
+     (tricolor, go; the malloc and Boehm builds stay single-threaded);
+  3. runs every variant N times, interleaved: round r runs each variant
+     once, starting at a different one each round, so machine noise (other
+     load, thermal state) spreads over all of them;
+  4. reads the RESULT line each run prints last (see bench/backend.h); for
+     Go, whose RESULT line cannot split pauses, every pause comes from the
+     GODEBUG=gctrace=1 lines this runner asks for (mark start = the first
+     clock figure, mark termination = the third); for binary-trees it
+     checks that every variant printed the same check lines;
+  5. prints two tables per benchmark (medians over the runs): time and
+     memory with the ratio to Boehm, and the pause distribution; then the
+     reference targets (reported, never asserted); writes every raw run to
+     a JSON file.
 
 Progress goes to stderr, the tables to stdout.  Exit status 1 if any run
 failed.  Standard library only.
 
 Usage:
-  bench/run.py --build DIR [--runs N] [--quick] [--bench gcbench,binarytrees]
-               [--backends tricolor,boehm,...] [--depth D] [--json PATH]
+  bench/run.py --build DIR [--runs N] [--quick]
+               [--bench gcbench,binarytrees,parked]
+               [--backends tricolor,boehm,...] [--modes hybrid,...]
+               [--mutators 1,2] [--procs P] [--depth D] [--json PATH]
 """
 
 import argparse
@@ -29,6 +39,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -39,15 +50,32 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 C_BACKENDS = ["tricolor", "boehm", "glibc", "mimalloc", "jemalloc"]
 ALL_BACKENDS = C_BACKENDS + ["go"]
-BENCHES = ["gcbench", "binarytrees"]
+BENCHES = ["gcbench", "binarytrees", "parked"]
+MODES = ["hybrid", "insertion", "deletion", "stw"]
 GO_SOURCES = {  # bench -> files given to go build (result.go is shared)
     "gcbench": ["gcbench.go", "result.go"],
     "binarytrees": ["binarytrees.go", "result.go"],
+    "parked": ["parked.go", "result.go"],
 }
+BENCH_BACKENDS = {"parked": ["tricolor", "go"]}  # default: all
+MUTATOR_BENCHES = {"binarytrees": "--mutators", "parked": "--churners"}
+CONCURRENT_BACKENDS = {"tricolor", "go"}  # run several mutators at once
 DEFAULT_DEPTH = 21  # binary-trees, as the Game's timed runs
 QUICK_DEPTH = 16
-INT_FIELDS = {"rss_kib", "cycles"}
-FLOAT_FIELDS = {"wall_ms", "max_pause_us", "p99_pause_us"}
+PARKED_TREES = 40000
+QUICK_PARKED_TREES = 4000
+INT_FIELDS = {"rss_kib", "cycles", "pauses", "procs", "mutators",
+              "barrier_slow", "barrier_shaded", "lost_pauses"}
+FLOAT_FIELDS = {"wall_ms", "max_pause_us", "p99_pause_us", "p50_pause_us",
+                "start_max_us", "term_max_us", "gc_cpu_pct", "assist_ms",
+                "bg_mark_ms"}
+GCTRACE = re.compile(r"^gc \d+ @[\d.]+s \d+%: ([\d.]+)\+([\d.]+)\+([\d.]+) "
+                     r"ms clock")
+
+# Reference targets from the issue (reported, never asserted).
+PAUSE_TARGET_MAX_US = 100.0
+PAUSE_TARGET_P99_US = 50.0
+WALL_TARGET_VS_BOEHM = 0.75
 
 
 def log(msg, end="\n"):
@@ -64,21 +92,43 @@ def csv_list(text, allowed, what):
     return items
 
 
+def int_list(text):
+    try:
+        items = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        items = []
+    if not items or any(k < 1 or k > 64 for k in items):
+        raise argparse.ArgumentTypeError("a list of counts in 1..64")
+    return items
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(
         description="Run tricolor's benchmarks against the peer backends.")
     p.add_argument("--build", required=True, type=Path,
                    help="CMake build dir holding the bench binaries")
-    p.add_argument("--runs", type=int, default=5,
-                   help="runs per backend (default 5)")
+    p.add_argument("--runs", type=int, default=3,
+                   help="runs per variant (default 3)")
     p.add_argument("--quick", action="store_true",
-                   help=f"smoke-test sizes (binary-trees depth {QUICK_DEPTH})")
+                   help=f"smoke-test sizes (binary-trees depth {QUICK_DEPTH}, "
+                        f"parked {QUICK_PARKED_TREES} trees)")
     p.add_argument("--bench", default=",".join(BENCHES),
                    type=lambda t: csv_list(t, BENCHES, "benchmark"),
                    help="comma-separated benchmarks (default: all)")
     p.add_argument("--backends", default=",".join(ALL_BACKENDS),
                    type=lambda t: csv_list(t, ALL_BACKENDS, "backend"),
                    help="comma-separated backends (default: all found)")
+    p.add_argument("--modes", default=",".join(MODES),
+                   type=lambda t: csv_list(t, MODES, "barrier mode"),
+                   help="tricolor barrier modes, one variant each "
+                        "(default: all four)")
+    p.add_argument("--mutators", default="1,2", type=int_list,
+                   help="mutator counts for binarytrees (coroutines or "
+                        "goroutines sharing the trees) and parked "
+                        "(churners); default 1,2")
+    p.add_argument("--procs", type=int,
+                   help="TRICOLOR_PROCS and GOMAXPROCS (default: tricolor 2, "
+                        "Go all CPUs)")
     p.add_argument("--depth", type=int,
                    help=f"binary-trees depth (default {DEFAULT_DEPTH})")
     p.add_argument("--json", type=Path,
@@ -88,6 +138,8 @@ def parse_args(argv):
     args = p.parse_args(argv)
     if args.runs < 1:
         p.error("--runs must be at least 1")
+    if args.procs is not None and args.procs < 1:
+        p.error("--procs must be at least 1")
     if args.depth is None:
         args.depth = QUICK_DEPTH if args.quick else DEFAULT_DEPTH
     if args.json is None:
@@ -169,6 +221,53 @@ def machine_info():
     return info
 
 
+# ------------------------------------------------------------- variants
+
+def with_setting(var, key, value):
+    """Returns the comma list in env var `var` with key=value set."""
+    items = [x for x in os.environ.get(var, "").split(",")
+             if x and not x.startswith(key + "=")]
+    return ",".join(items + [f"{key}={value}"])
+
+
+def make_variants(args, bench, backends, binaries):
+    """Returns the variants of one benchmark, in table order."""
+    out = []
+    counts = args.mutators if bench in MUTATOR_BENCHES else [1]
+    for backend in backends:
+        if backend not in binaries:
+            continue
+        modes = args.modes if backend == "tricolor" else [None]
+        for mode in modes:
+            for k in counts:
+                if k > 1 and backend not in CONCURRENT_BACKENDS:
+                    continue
+                label = f"tricolor-{mode}" if mode else backend
+                argv = []
+                if bench == "binarytrees":
+                    argv = [str(args.depth)]
+                elif bench == "parked":
+                    argv = ["--trees", str(QUICK_PARKED_TREES if args.quick
+                                           else PARKED_TREES)]
+                if k > 1:
+                    argv += [MUTATOR_BENCHES[bench], str(k)]
+                env = {}
+                if backend == "tricolor":
+                    env["TRICOLOR_DEBUG"] = with_setting("TRICOLOR_DEBUG",
+                                                         "barrier", mode)
+                    if args.procs:
+                        env["TRICOLOR_PROCS"] = str(args.procs)
+                if backend == "go":
+                    env["GODEBUG"] = with_setting("GODEBUG", "gctrace", 1)
+                    if args.procs:
+                        env["GOMAXPROCS"] = str(args.procs)
+                out.append({"bench": bench, "backend": backend,
+                            "label": label, "mode": mode, "mutators": k,
+                            "binary": binaries[backend], "argv": argv,
+                            "env": env})
+    return out
+
+
 # ------------------------------------------------------------- running
 
 def parse_result(stdout):
@@ -179,26 +278,67 @@ def parse_result(stdout):
     fields = {}
     for item in lines[-1].split()[1:]:
         key, _, value = item.partition("=")
-        if value == "-":
-            fields[key] = None
-        elif key in INT_FIELDS:
-            fields[key] = int(value)
-        elif key in FLOAT_FIELDS:
-            fields[key] = float(value)
-        else:
+        try:
+            if value == "-":
+                fields[key] = None
+            elif key in INT_FIELDS:
+                fields[key] = int(value)
+            elif key in FLOAT_FIELDS:
+                fields[key] = float(value)
+            else:
+                fields[key] = value
+        except ValueError:
             fields[key] = value
     return fields
 
 
-def run_one(binary, argv, timeout):
+def nearest_rank(sorted_vals, q):
+    """The q-quantile (nearest rank) of a sorted list, None if empty."""
+    n = len(sorted_vals)
+    if n == 0:
+        return None
+    rank = max(1, min(n, -(-q * n // 1)))  # ceil(q * n)
+    return sorted_vals[int(rank) - 1]
+
+
+def gctrace_pauses(stderr):
+    """Returns the pauses of Go's gctrace lines: [(kind, us)], kind 0 for
+    sweep termination (Go's mark start) and 1 for mark termination."""
+    out = []
+    for line in stderr.splitlines():
+        m = GCTRACE.match(line)
+        if m:
+            out.append((0, float(m.group(1)) * 1e3))
+            out.append((1, float(m.group(3)) * 1e3))
+    return out
+
+
+def apply_gctrace(result, pauses):
+    """Replaces Go's per-cycle pause figures with per-pause ones."""
+    result["memstats_max_pause_us"] = result.get("max_pause_us")
+    result["memstats_p99_pause_us"] = result.get("p99_pause_us")
+    vals = sorted(us for _, us in pauses)
+    starts = [us for k, us in pauses if k == 0]
+    terms = [us for k, us in pauses if k == 1]
+    result.update(pauses=len(vals), p50_pause_us=nearest_rank(vals, 0.5),
+                  p99_pause_us=nearest_rank(vals, 0.99),
+                  max_pause_us=vals[-1] if vals else None,
+                  start_max_us=max(starts) if starts else None,
+                  term_max_us=max(terms) if terms else None,
+                  pause_source="gctrace")
+
+
+def run_one(variant, timeout):
     """Runs one benchmark process; returns a raw record."""
-    cmd = [str(binary)] + argv
-    rec = {"cmd": cmd, "returncode": None, "result": None, "checks": [],
-           "error": None}
+    cmd = [str(variant["binary"])] + variant["argv"]
+    env = dict(os.environ)
+    env.update(variant["env"])
+    rec = {"cmd": cmd, "env": variant["env"], "returncode": None,
+           "result": None, "checks": [], "error": None}
     t0 = time.monotonic()
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True,
-                              timeout=timeout)
+                              timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
         rec["error"] = f"timed out after {timeout:g} s"
         rec["elapsed_s"] = time.monotonic() - t0
@@ -212,51 +352,66 @@ def run_one(binary, argv, timeout):
         rec["error"] = f"exit status {proc.returncode}: " + " | ".join(tail)
     elif rec["result"] is None:
         rec["error"] = "no RESULT line on stdout"
+    elif variant["backend"] == "go":
+        pauses = gctrace_pauses(proc.stderr)
+        if pauses or rec["result"].get("cycles") == 0:
+            apply_gctrace(rec["result"], pauses)
     return rec
 
 
-def plan_runs(backends, runs):
-    """Returns [(round, backend)], each round starting one backend later."""
+def plan_runs(variants, runs):
+    """Returns [(round, variant)], each round starting one variant later."""
     order = []
     for r in range(runs):
-        k = r % len(backends)
-        for b in backends[k:] + backends[:k]:
-            order.append((r, b))
+        k = r % len(variants)
+        for v in variants[k:] + variants[:k]:
+            order.append((r, v))
     return order
 
 
 # ------------------------------------------------------------- summary
 
+def key_of(v):
+    return (v["label"], v["mutators"])
+
+
 def median_of(recs, key):
     vals = [r["result"][key] for r in recs
-            if r["result"] and r["result"].get(key) is not None]
+            if r["result"] and isinstance(r["result"].get(key), (int, float))]
     return statistics.median(vals) if vals else None
 
 
-def summarise(records, bench, backends):
-    """Returns {backend: medians} over the successful runs of `bench`."""
-    out = {}
-    for b in backends:
-        ok = [r for r in records
-              if r["bench"] == bench and r["backend"] == b and not r["error"]]
-        tried = sum(1 for r in records
-                    if r["bench"] == bench and r["backend"] == b)
-        if tried == 0:
+def max_of(recs, key):
+    vals = [r["result"][key] for r in recs
+            if r["result"] and isinstance(r["result"].get(key), (int, float))]
+    return max(vals) if vals else None
+
+
+def summarise(records, bench, variants):
+    """Returns [(variant, medians)] over the successful runs of `bench`."""
+    out = []
+    for v in variants:
+        mine = [r for r in records
+                if r["bench"] == bench and (r["label"], r["mutators"]) ==
+                key_of(v)]
+        if not mine:
             continue
+        ok = [r for r in mine if not r["error"]]
         wall_ms = median_of(ok, "wall_ms")
         rss = median_of(ok, "rss_kib")
-        maxp = median_of(ok, "max_pause_us")
-        p99 = median_of(ok, "p99_pause_us")
-        out[b] = {
-            "runs_ok": len(ok), "runs": tried,
-            "wall_s": wall_ms / 1e3 if wall_ms is not None else None,
-            "rss_mib": rss / 1024 if rss is not None else None,
-            "cycles": median_of(ok, "cycles"),
-            "max_pause_ms": maxp / 1e3 if maxp is not None else None,
-            "p99_pause_ms": p99 / 1e3 if p99 is not None else None,
-        }
-    base = out.get("boehm", {}).get("wall_s")
-    for s in out.values():
+        s = {"label": v["label"], "mutators": v["mutators"],
+             "runs_ok": len(ok), "runs": len(mine),
+             "wall_s": wall_ms / 1e3 if wall_ms is not None else None,
+             "rss_mib": rss / 1024 if rss is not None else None,
+             "worst_max_pause_us": max_of(ok, "max_pause_us")}
+        for k in ("cycles", "pauses", "p50_pause_us", "p99_pause_us",
+                  "max_pause_us", "start_max_us", "term_max_us",
+                  "gc_cpu_pct"):
+            s[k] = median_of(ok, k)
+        out.append(s)
+    base = next((s["wall_s"] for s in out
+                 if s["label"] == "boehm" and s["mutators"] == 1), None)
+    for s in out:
         s["vs_boehm"] = (s["wall_s"] / base
                          if base and s["wall_s"] is not None else None)
     return out
@@ -267,38 +422,100 @@ def fmt(v, spec):
         return "-"
     if spec == "count":
         return f"{v:.0f}" if float(v).is_integer() else f"{v:.1f}"
+    if spec == "us":  # one decimal below 1 ms, whole microseconds above
+        return f"{v:.1f}" if v < 1000 else f"{v:.0f}"
     return format(v, spec)
 
 
-def print_table(title, summary, skipped, failures):
-    cols = [("backend", None), ("median wall s", ".3f"),
-            ("ratio to Boehm", ".2f"), ("peak RSS MiB", ".1f"),
-            ("cycles", "count"), ("max pause ms", ".3f"),
-            ("p99 pause ms", ".3f")]
-    keys = [None, "wall_s", "vs_boehm", "rss_mib", "cycles",
-            "max_pause_ms", "p99_pause_ms"]
-    rows = []
-    for b, s in summary.items():
-        row = [b] + [fmt(s[k], spec) for (_, spec), k in
-                     zip(cols[1:], keys[1:])]
-        if s["runs_ok"] < s["runs"]:
-            row[0] += f" ({s['runs_ok']}/{s['runs']} ok)"
-        rows.append(row)
-    widths = [max([len(c[0])] + [len(r[i]) for r in rows])
+def print_md(cols, rows):
+    widths = [max([len(c)] + [len(r[i]) for r in rows])
               for i, c in enumerate(cols)]
-    print(f"\n{title}\n")
-    print("| " + " | ".join(c[0].ljust(w) for c, w in zip(cols, widths))
-          + " |")
+    print("| " + " | ".join(c.ljust(w) for c, w in zip(cols, widths)) + " |")
     print("|" + "|".join(("-" * (w + 1) + ":") if i else ("-" * (w + 2))
                          for i, w in enumerate(widths)) + "|")
     for r in rows:
         print("| " + " | ".join(r[0].ljust(widths[0]) if i == 0 else
                                 v.rjust(widths[i]) for i, v in enumerate(r))
               + " |")
+
+
+def print_tables(title, summary, skipped, failures):
+    rows = []
+    for s in summary:
+        name = s["label"]
+        if s["runs_ok"] < s["runs"]:
+            name += f" ({s['runs_ok']}/{s['runs']} ok)"
+        rows.append([name, str(s["mutators"]), fmt(s["wall_s"], ".3f"),
+                     fmt(s["vs_boehm"], ".2f"), fmt(s["rss_mib"], ".1f"),
+                     fmt(s["cycles"], "count"), fmt(s["gc_cpu_pct"], ".1f")])
+    print(f"\n{title}\n")
+    print_md(["backend", "mutators", "median wall s", "ratio to Boehm",
+              "peak RSS MiB", "cycles", "GC CPU %"], rows)
+    rows = []
+    for s in summary:
+        if s["pauses"] is None and s["max_pause_us"] is None:
+            continue
+        rows.append([s["label"], str(s["mutators"]), fmt(s["pauses"], "count"),
+                     fmt(s["p50_pause_us"], "us"),
+                     fmt(s["p99_pause_us"], "us"),
+                     fmt(s["max_pause_us"], "us"),
+                     fmt(s["worst_max_pause_us"], "us"),
+                     fmt(s["start_max_us"], "us"),
+                     fmt(s["term_max_us"], "us")])
+    if rows:
+        print("\npauses in us (medians over the runs; worst = the largest "
+              "maximum of any run)\n")
+        print_md(["backend", "mutators", "pauses", "p50", "p99", "max",
+                  "worst max", "start max", "term max"], rows)
     for b, why in skipped.items():
         print(f"skipped: {b} ({why})")
     for f in failures:
         print(f"failed: {f}")
+
+
+def find(summary, label, k):
+    return next((s for s in summary
+                 if s["label"] == label and s["mutators"] == k), None)
+
+
+def print_targets(bench, summary, args):
+    """The issue's targets for this benchmark, measured (not asserted)."""
+    lines = []
+    if bench in ("binarytrees", "parked"):
+        for k in args.mutators:
+            s = find(summary, "tricolor-hybrid", k)
+            if not s or s["max_pause_us"] is None:
+                continue
+            ok = (s["max_pause_us"] <= PAUSE_TARGET_MAX_US and
+                  s["p99_pause_us"] <= PAUSE_TARGET_P99_US)
+            lines.append(
+                f"hybrid, {k} mutator(s): max pause {fmt(s['max_pause_us'], 'us')}"
+                f" us (target <= {PAUSE_TARGET_MAX_US:.0f}), p99 "
+                f"{fmt(s['p99_pause_us'], 'us')} us (target <= "
+                f"{PAUSE_TARGET_P99_US:.0f}): {'met' if ok else 'NOT met'}")
+    if bench == "binarytrees":
+        boehm = find(summary, "boehm", 1)
+        for k in args.mutators:
+            s = find(summary, "tricolor-hybrid", k)
+            go = find(summary, "go", k)
+            if not s or s["wall_s"] is None:
+                continue
+            parts = [f"hybrid, {k} mutator(s): wall {s['wall_s']:.2f} s"]
+            ok = True
+            if boehm and boehm["wall_s"]:
+                r = s["wall_s"] / boehm["wall_s"]
+                ok &= r <= WALL_TARGET_VS_BOEHM
+                parts.append(f"{r:.2f}x Boehm (target <= "
+                             f"{WALL_TARGET_VS_BOEHM})")
+            if go and go["wall_s"]:
+                ok &= s["wall_s"] < go["wall_s"]
+                parts.append(f"Go {go['wall_s']:.2f} s (target: below)")
+            lines.append(", ".join(parts) + (": met" if ok else ": NOT met"))
+    if lines:
+        procs = args.procs or "2 (tricolor default)"
+        print(f"\ntargets ({bench}, procs {procs}; reported, not asserted):")
+        for l in lines:
+            print("  " + l)
 
 
 # ------------------------------------------------------------- main
@@ -324,7 +541,9 @@ def main(argv):
     binaries = {b: {} for b in args.bench}  # bench -> backend -> path
     skipped = {b: {} for b in args.bench}   # bench -> backend -> reason
     for bench in args.bench:
-        for backend in args.backends:
+        wanted = [b for b in args.backends
+                  if b in BENCH_BACKENDS.get(bench, ALL_BACKENDS)]
+        for backend in wanted:
             if backend == "go":
                 continue
             path = find_c_binary(build, bench, backend)
@@ -334,8 +553,10 @@ def main(argv):
                 skipped[bench][backend] = (f"bench_{bench}_{backend} not "
                                            f"built in {build}")
     if "go" in args.backends:
-        go_paths, go_skipped = build_go(build, args.bench)
-        for bench in args.bench:
+        go_benches = [b for b in args.bench
+                      if "go" in BENCH_BACKENDS.get(b, ALL_BACKENDS)]
+        go_paths, go_skipped = build_go(build, go_benches)
+        for bench in go_benches:
             if bench in go_paths:
                 binaries[bench]["go"] = go_paths[bench]
             else:
@@ -344,25 +565,30 @@ def main(argv):
         for backend, why in skipped[bench].items():
             log(f"skipping {bench}/{backend}: {why}")
 
-    bench_argv = {"gcbench": [], "binarytrees": [str(args.depth)]}
+    # 2. variants
+    variants = {}
     plan = []
     for bench in args.bench:
-        found = [b for b in args.backends if b in binaries[bench]]
-        plan += [(bench, r, b) for r, b in plan_runs(found, args.runs)]
+        order = [b for b in args.backends if b in binaries[bench]]
+        variants[bench] = make_variants(args, bench, order, binaries[bench])
+        plan += [(bench, r, v) for r, v in
+                 plan_runs(variants[bench], args.runs)]
     if not plan:
         log("run.py: nothing to run")
         return 2
 
-    # 2-3. runs
+    # 3-4. runs
     records, reference = [], {}
-    for i, (bench, r, backend) in enumerate(plan, 1):
+    width = max(len(f"{v['label']} x{v['mutators']}") for _, _, v in plan)
+    for i, (bench, r, v) in enumerate(plan, 1):
+        name = f"{v['label']} x{v['mutators']}"
         log(f"[{i:>{len(str(len(plan)))}}/{len(plan)}] {bench:<11} "
-            f"{backend:<9} run {r + 1}/{args.runs} ... ", end="")
-        rec = run_one(binaries[bench][backend], bench_argv[bench],
-                      args.timeout)
-        rec.update(bench=bench, backend=backend, run=r + 1)
+            f"{name:<{width}} run {r + 1}/{args.runs} ... ", end="")
+        rec = run_one(v, args.timeout)
+        rec.update(bench=bench, backend=v["backend"], label=v["label"],
+                   mode=v["mode"], mutators=v["mutators"], run=r + 1)
         if not rec["error"] and rec["checks"]:
-            ref = reference.setdefault(bench, (backend, rec["checks"]))
+            ref = reference.setdefault(bench, (name, rec["checks"]))
             if rec["checks"] != ref[1]:
                 rec["error"] = f"check lines differ from {ref[0]}'s"
         records.append(rec)
@@ -370,22 +596,33 @@ def main(argv):
             log(f"FAILED: {rec['error']}")
         else:
             res = rec["result"]
+            mx = res.get("max_pause_us")
             log(f"{res['wall_ms'] / 1e3:.3f} s, "
-                f"{res['rss_kib'] / 1024:.1f} MiB")
+                f"{res['rss_kib'] / 1024:.1f} MiB"
+                + (f", max pause {fmt(mx, 'us')} us" if mx is not None
+                   else ""))
 
-    # 4. tables and JSON
+    # 5. tables and JSON
     summaries = {}
     failed = False
     for bench in args.bench:
-        summary = summarise(records, bench, args.backends)
+        summary = summarise(records, bench, variants[bench])
         summaries[bench] = summary
-        failures = [f"{r['backend']} run {r['run']}: {r['error']}"
+        failures = [f"{r['label']} x{r['mutators']} run {r['run']}: "
+                    f"{r['error']}"
                     for r in records if r["bench"] == bench and r["error"]]
         failed |= bool(failures)
-        size = (f"depth {args.depth}" if bench == "binarytrees"
-                else "stretch 18, long-lived 16, trees 4..16")
-        print_table(f"{bench} ({size}; median of {args.runs} runs)",
-                    summary, skipped[bench], failures)
+        if bench == "binarytrees":
+            size = f"depth {args.depth}"
+        elif bench == "parked":
+            size = (f"10000 parked x 10 roots, "
+                    f"{QUICK_PARKED_TREES if args.quick else PARKED_TREES} "
+                    f"trees of depth 10 per run; mutators = churners")
+        else:
+            size = "stretch 18, long-lived 16, trees 4..16"
+        print_tables(f"{bench} ({size}; median of {args.runs} runs)",
+                     summary, skipped[bench], failures)
+        print_targets(bench, summary, args)
 
     doc = {
         "meta": {
@@ -396,15 +633,17 @@ def main(argv):
             "machine": machine_info(),
             "args": {"runs": args.runs, "quick": args.quick,
                      "bench": args.bench, "backends": args.backends,
-                     "depth": args.depth},
+                     "modes": args.modes, "mutators": args.mutators,
+                     "procs": args.procs, "depth": args.depth},
             "env": {k: v for k, v in os.environ.items()
                     if k.startswith(("TRICOLOR_", "GOGC", "GOMAXPROCS",
                                      "GODEBUG", "GC_", "MIMALLOC_",
-                                     "MALLOC_CONF"))},
+                                     "MALLOC_CONF", "BENCH_"))},
         },
         "skipped": skipped,
         "summary": summaries,
-        "runs": records,
+        "runs": [{k: (str(v) if isinstance(v, Path) else v)
+                  for k, v in r.items()} for r in records],
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     with open(args.json, "w") as f:

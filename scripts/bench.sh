@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # bench.sh -- builds tricolor for measuring and runs the benchmarks.
 #
-#   bash scripts/bench.sh [bench/run.py arguments...]
+#   bash scripts/bench.sh [--quick] [bench/run.py arguments...]
 #
-# Release build in build/bench (TRICOLOR_DEBUG=0, no tests), then
-# `python3 bench/run.py --build build/bench "$@"` (collector benchmarks)
-# and `python3 bench/sched.py --build build/bench` (scheduler); see
-# bench/README.md.
+# Release build in build/bench (TRICOLOR_DEBUG=0, no tests), then:
+#   1. python3 bench/run.py --build build/bench "$@"   collector benchmarks
+#      (GCBench, binary-trees on 1 and 2 mutators, parked coroutines), every
+#      tricolor barrier mode beside the peers, with pause distributions;
+#   2. python3 bench/barrier.py --build build/bench     the barrier's cost
+#      to the mutator (paired runs, callgrind instruction counts);
+#   3. python3 bench/sched.py --build build/bench       the scheduler.
+# --quick is passed to all three (a smoke run of a few minutes); every other
+# argument goes to run.py only.  See bench/README.md.
 # TRICOLOR_JOBS sets the build parallelism (default 2).
 set -euo pipefail
 
@@ -21,13 +26,15 @@ cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release >&2 \
   -DTRICOLOR_SANITIZE= -DTRICOLOR_WERROR=OFF
 cmake --build build/bench -j "$JOBS" >&2
 
-# The collector benchmarks (GCBench, binary-trees), then the scheduler's
-# (bench/sched.py; --quick is passed on to it, other options are run.py's).
-echo "== python3 bench/run.py --build build/bench $*" >&2
-python3 bench/run.py --build build/bench "$@"
-sched_args=()
+quick=()
 for a in "$@"; do
-  [ "$a" = "--quick" ] && sched_args+=(--quick)
+  [ "$a" = "--quick" ] && quick=(--quick)
 done
-echo "== python3 bench/sched.py --build build/bench ${sched_args[*]}" >&2
-python3 bench/sched.py --build build/bench "${sched_args[@]}"
+status=0
+echo "== python3 bench/run.py --build build/bench $*" >&2
+python3 bench/run.py --build build/bench "$@" || status=1
+echo "== python3 bench/barrier.py --build build/bench ${quick[*]}" >&2
+python3 bench/barrier.py --build build/bench "${quick[@]}" || status=1
+echo "== python3 bench/sched.py --build build/bench ${quick[*]}" >&2
+python3 bench/sched.py --build build/bench "${quick[@]}" || status=1
+exit "$status"
