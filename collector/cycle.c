@@ -17,13 +17,17 @@
  *      globals and handles (not deletion), root stacks (sched/gscan.c),
  *      then grey objects, throttled to about 25% of the procs' CPU unless
  *      Ps are idle or the heap passed its goal; mutators assist
- *      (collector/gcwork.c).  When no grey object is left anywhere, a ragged
- *      handshake makes every P flush its grey buffer; if that brings
+ *      (collector/gcwork.c).  When no grey object is left anywhere and no
+ *      assist runs (it holds packets it took), a ragged handshake makes
+ *      every P flush its grey buffer; if all answered and that brought
  *      nothing, marking is done.
- *   3. Mark termination (world stopped): flush caches (unused run tails
- *      white again), allocation white, gather the Ps' grey buffers;
- *      insertion: rescan every root stack; hybrid: scan any stack still
- *      grey (normally none); drain what is left on all marking threads;
+ *   3. Mark termination (world stopped): gather the Ps' grey buffers; if
+ *      they or the pool hold grey objects, restart the world and go back
+ *      to 2 (at most 4 times; Go's gcMarkDone loops the same way), so a
+ *      large subgraph behind one late grey object is never marked inside
+ *      a pause.  Then flush caches (unused run tails white again),
+ *      allocation white; insertion: rescan every root stack; drain what
+ *      is left on all marking threads;
  *      queue unreached finalizable objects; verify (gccheckmark); the next
  *      goal; barrier off; start the sweep (O(classes)).  Restart the world.
  *   stw mode, and every cycle of a bare mutator (tc_init without tc_run):
