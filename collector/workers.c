@@ -36,6 +36,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /* Objects marker 0 scans alone before it wakes the helpers: small heaps
  * are marked faster than a thread wakes up (tens of microseconds). */
@@ -54,6 +55,7 @@ static struct {
   pthread_cond_t finished;  /* a helper left the epoch */
   packet *full;             /* packets waiting for a marker */
   packet *spare;            /* empty packets for reuse */
+  struct chunk *chunks;     /* where packets come from (mmap'd) */
   unsigned nmarkers;        /* markers in a cycle, marker 0 included */
   unsigned nidle;           /* markers waiting for work */
   unsigned nrunning;        /* helpers still in the current epoch */
@@ -68,6 +70,35 @@ static struct {
   pthread_t *threads;
   tc__marker *markers;      /* the helpers' markers */
 } pool = {.lock = TC__LOCK_INIT};
+
+/* Packets come from mmap'd chunks owned by the pool and unmapped by
+ * tc__workers_stop, not from malloc: any thread may make a packet (the
+ * collector thread, an M in an assist), and glibc would give each such
+ * thread a malloc arena of its own that outlives the runtime. */
+#define CHUNK_PACKETS 64
+struct chunk {
+  struct chunk *next;
+  packet p[CHUNK_PACKETS];
+};
+
+/* Returns an empty packet, or NULL; lock held. */
+static packet *packet_get(void) {
+  if (pool.spare == NULL) {
+    struct chunk *c = mmap(NULL, sizeof *c, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (c == MAP_FAILED)
+      return NULL;
+    c->next = pool.chunks;
+    pool.chunks = c;
+    for (int i = CHUNK_PACKETS; i-- > 0;) {
+      c->p[i].next = pool.spare;
+      pool.spare = &c->p[i];
+    }
+  }
+  packet *p = pool.spare;
+  pool.spare = p->next;
+  return p;
+}
 
 /* Moves a packet of the pool onto m's stack; lock held.  False if the
  * pool is empty. */
@@ -133,10 +164,8 @@ static void start_helpers(tc__marker *m) {
 /* Moves the oldest k entries of m to a packet on the pool; lock held.
  * False if no packet could be had. */
 static bool put_locked(tc__marker *m, uint32_t k) {
-  packet *p = pool.spare;
-  if (p)
-    pool.spare = p->next;
-  else if ((p = malloc(sizeof *p)) == NULL)
+  packet *p = packet_get();
+  if (p == NULL)
     return false; /* keep the work: marking stays correct, only slower */
   memcpy(p->e, m->grey, k * sizeof p->e[0]);
   memmove(m->grey, m->grey + k, (m->n - k) * sizeof m->grey[0]);
@@ -235,6 +264,7 @@ unsigned tc__workers_start(unsigned n) {
   pthread_cond_init(&pool.start, NULL);
   pthread_cond_init(&pool.finished, NULL);
   pool.full = pool.spare = NULL;
+  pool.chunks = NULL;
   pool.nfull = pool.concurrent = pool.hungry = 0;
   pool.nidle = pool.nrunning = 0;
   pool.epoch = 0;
@@ -271,11 +301,12 @@ void tc__workers_stop(void) {
   free(pool.markers);
   pool.threads = NULL;
   pool.markers = NULL;
-  while (pool.spare) {
-    packet *p = pool.spare;
-    pool.spare = p->next;
-    free(p);
+  while (pool.chunks) {
+    struct chunk *c = pool.chunks;
+    pool.chunks = c->next;
+    munmap(c, sizeof *c);
   }
+  pool.spare = NULL;
   pthread_cond_destroy(&pool.work);
   pthread_cond_destroy(&pool.start);
   pthread_cond_destroy(&pool.finished);
