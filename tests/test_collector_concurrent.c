@@ -692,6 +692,70 @@ static void churn_main(void *arg) {
   r->timed_out = tc_now() > c->deadline;
 }
 
+/* ------------------------------------------------------------------ */
+/* The soft memory limit binds with collection on growth turned off: the
+ * heap goal shrinks to the limit, cycles run, and the heap stays near it.
+ * Without the limit (the contrast) no cycle runs at all. */
+
+typedef struct limit_state {
+  uint64_t cycles;
+  uint64_t max_live;
+  uint64_t goal;
+} limit_state;
+
+static void limit_main(void *arg) {
+  limit_state *ls = arg;
+  preregister();
+  cell *keep = NULL, *tmp = NULL;
+  TC_LOCALS(keep, tmp);
+  long rounds = (long)scaled(1000000, 4); /* 64 MB of cells */
+  for (long i = 0; i < rounds; i++) {
+    tmp = tc_alloc(&cell_type, sizeof(cell)); /* garbage, 64 B each */
+    if (i % 1024 == 0) {
+      tc_store((void **)&tmp->next, keep); /* a small live chain */
+      keep = tmp;
+      if (i % (1024 * 64) == 0)
+        keep = NULL;
+    }
+    uint64_t live = tc__load_relaxed(&tc__h.live);
+    if (live > ls->max_live)
+      ls->max_live = live;
+  }
+  tc_stats st;
+  tc_read_stats(&st);
+  ls->cycles = st.cycles;
+  ls->goal = st.heap_goal;
+}
+
+static void test_memory_limit(void **state) {
+  (void)state;
+  debug_env(NULL);
+  unsetenv("TRICOLOR_MEMLIMIT");
+  /* slow builds allocate a quarter (scaled()): a quarter of the limit */
+  uint64_t limit = scaled(1000000, 4) < 1000000 ? (uint64_t)4 << 20
+                                                 : (uint64_t)16 << 20;
+  limit_state with = {0}, without = {0};
+  tc_config cfg = {.procs = 2, .gc_percent = TC_GC_OFF,
+                   .mem_limit = (size_t)limit};
+  run_cfg(&cfg, limit_main, &with);
+  tc_config off = {.procs = 2, .gc_percent = TC_GC_OFF};
+  run_cfg(&off, limit_main, &without);
+  print_message("memory limit %llu KiB: %llu cycles, max heap.live %llu "
+                "KiB, goal %llu KiB; without the limit: %llu cycles, max %llu "
+                "KiB\n",
+                (unsigned long long)(limit >> 10),
+                (unsigned long long)with.cycles,
+                (unsigned long long)(with.max_live >> 10),
+                (unsigned long long)(with.goal >> 10),
+                (unsigned long long)without.cycles,
+                (unsigned long long)(without.max_live >> 10));
+  assert_true(with.cycles >= 1);
+  assert_true(with.goal <= limit);
+  assert_true(with.max_live <= limit + limit / 10);
+  assert_int_equal(without.cycles, 0);
+  assert_true(without.max_live > limit);
+}
+
 static void test_heap_goal_steady_state(void **state) {
   (void)state;
   /* 8 MiB of cells (half per churner), less on slow builds */
@@ -1248,6 +1312,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_pause_slots_hybrid_constant),
       cmocka_unit_test(test_force_period),
       cmocka_unit_test(test_heap_goal_steady_state),
+      cmocka_unit_test(test_memory_limit),
       cmocka_unit_test(test_barrier_api),
       cmocka_unit_test(test_gctrace_format),
       /* last: under ThreadSanitizer each reports a race, halting the run */
