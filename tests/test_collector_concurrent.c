@@ -464,9 +464,11 @@ static pause_case pause_run(tc_barrier_mode mode, long n) {
                 (unsigned long long)pc.kinds[1]);
   assert_int_equal(pc.mode, mode);
   assert_int_equal(pc.broken, 0);
-  assert_int_equal(pc.pauses, 4); /* two pauses per concurrent cycle */
+  /* two pauses per concurrent cycle; a termination that finds grey work
+   * left restarts marking, which adds a termination pause */
+  assert_true(pc.pauses >= 4);
   assert_int_equal(pc.kinds[0], 2);
-  assert_int_equal(pc.kinds[1], 2);
+  assert_true(pc.kinds[1] >= 2);
   return pc;
 }
 
@@ -817,15 +819,24 @@ static void gc_in_mode(tc_barrier_mode mode) {
   tc_gc();
   tc_read_stats(&s1);
   EXPECT(s1.last_mode == (uint32_t)mode);
-  EXPECT(s1.cycles == s0.cycles + 1);
+  /* tc_gc waits for a cycle that starts after the call: one running at
+   * the call (heap-triggered, on a slow build) completes first, and a
+   * termination that finds grey work left restarts marking (an extra
+   * termination pause): so at least one cycle, and the last one's pauses
+   * end with a termination, preceded (not stw) by a mark start. */
+  EXPECT(s1.cycles >= s0.cycles + 1);
   uint64_t np = s1.pauses - s0.pauses;
+  uint64_t last = s1.pauses - 1;
   if (mode == TC_BARRIER_STW) {
-    EXPECT(np == 1); /* the whole mark in one pause, a termination */
-    EXPECT(np >= 1 && s1.pause_kind[s0.pauses % TC_PAUSE_RING] == 1);
+    EXPECT(np >= 1); /* the whole mark in one pause, a termination */
+    EXPECT(np >= 1 && s1.pause_kind[last % TC_PAUSE_RING] == 1);
   } else {
-    EXPECT(np == 2);
-    EXPECT(np >= 2 && s1.pause_kind[s0.pauses % TC_PAUSE_RING] == 0);
-    EXPECT(np >= 2 && s1.pause_kind[(s0.pauses + 1) % TC_PAUSE_RING] == 1);
+    EXPECT(np >= 2);
+    EXPECT(np >= 2 && s1.pause_kind[last % TC_PAUSE_RING] == 1);
+    bool start = false;
+    for (uint64_t k = s0.pauses; k < s1.pauses && np <= TC_PAUSE_RING; k++)
+      start |= s1.pause_kind[k % TC_PAUSE_RING] == 0;
+    EXPECT(start);
   }
 }
 
