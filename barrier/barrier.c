@@ -38,15 +38,15 @@ static void shade_pair(void *old_ref, void *new_ref) {
     w->wb_slow++;
   switch (tc__load_relaxed(&tc__gc.mode)) {
   case TC_BARRIER_INSERTION:
-    tc__shade(new_ref);
+    tc__shade_into(w, new_ref);
     break;
   case TC_BARRIER_DELETION:
-    tc__shade(old_ref);
+    tc__shade_into(w, old_ref);
     break;
   case TC_BARRIER_HYBRID:
-    tc__shade(old_ref);
+    tc__shade_into(w, old_ref);
     if (new_ref && tc__current_stack_grey())
-      tc__shade(new_ref);
+      tc__shade_into(w, new_ref);
     break;
   default: /* TC__BARRIER_NONE; stw never marks concurrently */
     break;

@@ -22,6 +22,18 @@
 
 extern __thread int tc__in_mark_work;
 
+/* heap.live less the garbage the last mark found and the sweep has not
+ * freed yet: what the trigger and the goal are compared with (otherwise
+ * every cycle would trigger the next one at once; Go's
+ * sweepDistMinTrigger serves the same end). */
+static uint64_t live_after_sweep(void) {
+  int64_t debt = tc__load_relaxed(&tc__h.sweep_debt);
+  uint64_t live = tc__load_relaxed(&tc__h.live);
+  if (debt > 0)
+    live = live > (uint64_t)debt ? live - (uint64_t)debt : 0;
+  return live;
+}
+
 void tc__maybe_collect(void) {
   if (tc__debug_settings.gcstress) {
     /* a whole cycle at every slow-path allocation; under the scheduler
@@ -34,13 +46,7 @@ void tc__maybe_collect(void) {
   }
   if (tc__load_relaxed(&tc__gc.in_cycle) || tc__load_relaxed(&tc__gc.requested))
     return;
-  /* Garbage the last mark found but the sweep has not freed yet still
-   * counts in heap.live: look past it, or every cycle would trigger the
-   * next one right away (Go's sweepDistMinTrigger serves the same end). */
-  int64_t debt = tc__load_relaxed(&tc__h.sweep_debt);
-  uint64_t live = tc__load_relaxed(&tc__h.live);
-  if (debt > 0)
-    live = live > (uint64_t)debt ? live - (uint64_t)debt : 0;
+  uint64_t live = live_after_sweep();
   if (tc__gc.gc_percent != TC_GC_OFF &&
       live >= tc__load_relaxed(&tc__gc.trigger))
     tc__collect(TC__REASON_HEAP);
@@ -48,18 +54,14 @@ void tc__maybe_collect(void) {
     tc__collect(TC__REASON_HEAP); /* gc off, but the memory limit binds */
 }
 
-/* True if heap.live, less what the sweep will still free, is more than
- * past the goal while a cycle is asked for or running. */
+/* True if the heap (live_after_sweep) is past the goal while a cycle is
+ * asked for or running. */
 static bool past_goal(void) {
   uint64_t goal = tc__load_relaxed(&tc__gc.goal);
   if (goal == UINT64_MAX ||
       !(tc__load_relaxed(&tc__gc.in_cycle) || tc__load_relaxed(&tc__gc.requested)))
     return false;
-  int64_t debt = tc__load_relaxed(&tc__h.sweep_debt);
-  uint64_t live = tc__load_relaxed(&tc__h.live);
-  if (debt > 0)
-    live = live > (uint64_t)debt ? live - (uint64_t)debt : 0;
-  return live > goal;
+  return live_after_sweep() > goal;
 }
 
 /* One attempt at allocating; NULL when the heap is exhausted.  *charge

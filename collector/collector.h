@@ -130,7 +130,6 @@ typedef struct tc__gcstate {
   uint64_t force_period_ns;    /* 0 = never */
   uint64_t mem_limit;          /* soft limit, 0 = none */
   uint64_t last_gc_ns;         /* when the last cycle ended */
-  uint64_t mark_start_ns;      /* when the running cycle's mark began */
   uint64_t heap_at_trigger;    /* heap.live when the running cycle began */
   double trigger_ratio;        /* trigger = basis + ratio * (goal - basis) */
   uint64_t goal_basis;         /* bytes the last mark found by tracing (its
@@ -179,6 +178,8 @@ static inline bool tc__marking(void) {
 /* Greys p from a mutator (barrier, channel moves, tc_go): into the grey
  * buffer of the caller's P, else the orphan marker.  Marking only. */
 void tc__shade(void *p);
+/* The same into a grey buffer the caller looked up (NULL: the orphan). */
+void tc__shade_into(tc__marker *w, void *p);
 /* The grey buffer of the calling thread's P, or NULL. */
 tc__marker *tc__gcw_current(void);
 /* Moves a grey buffer's entries to the shared pool (all if k == 0). */

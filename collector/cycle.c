@@ -78,9 +78,6 @@ static void barrier_restore(void) {
                     (uint32_t)(TC_DEBUG >= 2 || tc__debug_settings.checkstores));
 }
 
-/* Greys the roots that every mode snapshots in a pause. */
-static void scan_pause_roots(tc__marker *m) { tc__finalizers_scan_queue(m); }
-
 /* Finishes the mark on all marking threads, queues finalizers, verifies,
  * sets the next goal and starts the sweep.  World stopped. */
 static void finish_mark(tc__marker *m, uint64_t extra_marked,
@@ -189,7 +186,7 @@ void tc__cycle_run(int reason) {
     r.pause_slots += tc__world_scan_stacks(m, false);
     r.pause_slots += tc__roots_scan_globals(m);
     r.pause_slots += tc__handles_scan(m);
-    scan_pause_roots(m);
+    tc__finalizers_scan_queue(m); /* every mode, in the pause */
     finish_mark(m, 0, &r);
     r.pause2_ns = tc__world_start() - r.t_start;
     tc__stats_record_pause(r.pause2_ns, 1);
@@ -211,8 +208,7 @@ void tc__cycle_run(int reason) {
       r.pause_slots += tc__roots_scan_globals(m);
       r.pause_slots += tc__handles_scan(m);
     }
-    scan_pause_roots(m);
-    tc__gc.mark_start_ns = tc__nanotime();
+    tc__finalizers_scan_queue(m); /* every mode, in the pause */
     r.pause1_ns = tc__world_start() - r.t_start;
     tc__stats_record_pause(r.pause1_ns, 0);
     if (TC__TRACING())

@@ -47,10 +47,9 @@ void tc__gcw_flush(tc__marker *w) {
     tc__pool_put(w, 0);
 }
 
-void tc__shade(void *p) {
+void tc__shade_into(tc__marker *w, void *p) {
   if (p == NULL)
     return;
-  tc__marker *w = tc__gcw_current();
   if (w) {
     uint64_t before = w->marked;
     tc__mark_ref(w, p, NULL);
@@ -60,11 +59,13 @@ void tc__shade(void *p) {
       tc__pool_put(w, TC__PACKET);
     return;
   }
-  tc__lock_acquire(&tc__gc.orphan_lock);
+  tc__lock_acquire(&tc__gc.orphan_lock); /* no P buffer */
   tc__mark_ref(&tc__gc.orphan, p, NULL);
   tc__gcw_flush(&tc__gc.orphan);
   tc__lock_release(&tc__gc.orphan_lock);
 }
+
+void tc__shade(void *p) { tc__shade_into(tc__gcw_current(), p); }
 
 void tc__gcw_init(tc__mcache *c) {
   tc__marker *w = malloc(sizeof *w);
