@@ -81,14 +81,18 @@ static void self_scan(tc__g *g, tc__marker *w) {
 }
 
 void tc__gscan_wait(tc__g *g) {
+  /* Claims happen only while marking, and the phase changes only with the
+   * world stopped, which cannot happen while this M holds its P: off the
+   * mark, a context switch pays one load here and nothing else. */
+  if (!tc__marking())
+    return;
   /* status (RUNNING) -> gcscan: a seq_cst read-modify-write of the status
    * orders it before the seq_cst load below (ThreadSanitizer does not
    * model fences, so none are used) */
   __atomic_fetch_add(&g->status, 0u, __ATOMIC_SEQ_CST);
   while (__atomic_load_n(&g->gcscan, __ATOMIC_ACQUIRE) & 1)
     sched_yield();
-  if (tc__marking() && concurrent_stacks() &&
-      tc__load_relaxed(&g->gcscan) != black()) {
+  if (concurrent_stacks() && tc__load_relaxed(&g->gcscan) != black()) {
     tc__marker *w = tc__gcw_current();
     if (w)
       self_scan(g, w);
