@@ -199,7 +199,7 @@ bool tc__pool_is_hungry(void);
 /* Switches sharing between concurrent (on request) and pause mode. */
 void tc__pool_set_concurrent(bool on);
 /* Verifies the mark (gccheckmark); world stopped (verify.c). */
-void tc__verify_mark(void);
+uint64_t tc__verify_mark(void);
 
 /* ---- marking threads (workers.c) ---- */
 /* Starts n - 1 helper threads; the caller is marker 0.  Returns the number
@@ -310,8 +310,10 @@ typedef struct tc__cycle_report {
   uint64_t pause_slots, pause_objects;
   unsigned restarts;       /* termination pauses that found work left */
   unsigned procs;
+  bool float_measured;     /* gccheckmark ran: float_bytes is exact */
+  uint64_t float_bytes;    /* kept (marked) but unreachable from the roots */
 } tc__cycle_report;
-void tc__stats_record_pause(uint64_t ns, int kind);
+void tc__stats_record_pause(uint64_t start, uint64_t ns, int kind);
 void tc__stats_cycle_done(const tc__cycle_report *r);
 void tc__stats_reset(void);
 

@@ -95,9 +95,16 @@ static void finish_mark(tc__marker *m, uint64_t extra_marked,
   tc__store_relaxed(&tc__h.marked, m->marked + helpers + extra_marked + black);
   m->marked = 0;
   tc__finalizers_collect();
+  uint64_t reachable = 0;
   if (tc__debug_settings.gccheckmark)
-    tc__verify_mark();
+    reachable = tc__verify_mark();
   r->marked = tc__load_relaxed(&tc__h.marked);
+  if (tc__debug_settings.gccheckmark) {
+    /* everything marked is kept; the verifier's fresh mark reached only
+     * `reachable` of it: the rest floats until the next cycle */
+    r->float_measured = true;
+    r->float_bytes = r->marked > reachable ? r->marked - reachable : 0;
+  }
   /* The goal grows from what tracing found, not from what was allocated
    * (black) while marking ran: those bytes are counted in `marked`, as
    * Go does, but a long mark under heavy allocation would otherwise feed
@@ -189,7 +196,7 @@ void tc__cycle_run(int reason) {
     tc__finalizers_scan_queue(m); /* every mode, in the pause */
     finish_mark(m, 0, &r);
     r.pause2_ns = tc__world_start() - r.t_start;
-    tc__stats_record_pause(r.pause2_ns, 1);
+    tc__stats_record_pause(r.t_start, r.pause2_ns, 1);
     if (TC__TRACING())
       trace_pause(&r, r.t_start, r.pause2_ns, 1);
   } else {
@@ -210,7 +217,7 @@ void tc__cycle_run(int reason) {
     }
     tc__finalizers_scan_queue(m); /* every mode, in the pause */
     r.pause1_ns = tc__world_start() - r.t_start;
-    tc__stats_record_pause(r.pause1_ns, 0);
+    tc__stats_record_pause(r.t_start, r.pause1_ns, 0);
     if (TC__TRACING())
       trace_pause(&r, r.t_start, r.pause1_ns, 0);
 
@@ -238,7 +245,7 @@ void tc__cycle_run(int reason) {
       if ((m->n == 0 && tc__pool_empty()) || restarts == MAX_RESTARTS)
         break;
       uint64_t ns = tc__world_start() - t2;
-      tc__stats_record_pause(ns, 1);
+      tc__stats_record_pause(t2, ns, 1);
       if (TC__TRACING())
         trace_pause(&r, t2, ns, 1);
       r.restarts++;
@@ -259,7 +266,7 @@ void tc__cycle_run(int reason) {
       TC_CHECK(tc__world_scan_stacks(m, true) == 0);
     finish_mark(m, extra, &r);
     r.pause2_ns = tc__world_start() - t2;
-    tc__stats_record_pause(r.pause2_ns, 1);
+    tc__stats_record_pause(t2, r.pause2_ns, 1);
     if (TC__TRACING())
       trace_pause(&r, t2, r.pause2_ns, 1);
   }

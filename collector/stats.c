@@ -37,9 +37,10 @@ static unsigned bucket_of(uint64_t ns) {
   return b < TC_PAUSE_BUCKETS ? b : TC_PAUSE_BUCKETS - 1;
 }
 
-void tc__stats_record_pause(uint64_t ns, int kind) {
+void tc__stats_record_pause(uint64_t start, uint64_t ns, int kind) {
   tc__lock_acquire(&stats_lock);
   st.pause_kind[st.pauses % TC_PAUSE_RING] = (uint8_t)kind;
+  st.pause_end_ns[st.pauses % TC_PAUSE_RING] = start + ns;
   if (kind == 0 && ns > st.pause_start_max_ns)
     st.pause_start_max_ns = ns;
   if (kind == 1 && ns > st.pause_term_max_ns)
@@ -104,6 +105,11 @@ void tc__stats_cycle_done(const tc__cycle_report *r) {
   st.pause_objects += r->pause_objects;
   st.last_pause_slots = r->pause_slots;
   st.last_mode = (uint32_t)r->mode;
+  if (r->float_measured) {
+    st.float_cycles++;
+    st.float_bytes += r->float_bytes;
+    st.last_float_bytes = r->float_bytes;
+  }
   if (r->goal && r->goal != UINT64_MAX) {
     uint64_t pct = r->heap1 * 100 / r->goal;
     st.last_heap_over_goal_pct = pct;

@@ -14,6 +14,12 @@
  * mark_one hands each reference here instead of touching mark bits.  The
  * visited set is an open-addressing hash of object addresses, grown at
  * half load.  O(live heap) time and memory, debug only.
+ *
+ * Floating garbage.  The traversal also sums the sizes of the objects it
+ * reaches: everything marked survives the sweep, so marked minus reached
+ * is what the cycle keeps although no root reaches it (objects unlinked or
+ * allocated black while marking).  cycle.c records it in tc_stats
+ * (float_bytes); tricolor-lab reports it per mode.
  */
 #include "collector/collector.h"
 
@@ -24,6 +30,7 @@ static struct {
   uintptr_t *slots;
   size_t cap, n;
   uint64_t checked;
+  uint64_t bytes; /* of the objects reached */
 } seen;
 
 static size_t hash(uintptr_t a) {
@@ -109,6 +116,7 @@ void tc__verify_ref(tc__marker *m, void *p, const void *from) {
   if (!insert((uintptr_t)obj))
     return;
   seen.checked++;
+  seen.bytes += s->elem_size;
   if (!tc__bit_get(s->mark_bits, i))
     report(obj, from);
   if (s->types == NULL)
@@ -121,7 +129,8 @@ void tc__verify_ref(tc__marker *m, void *p, const void *from) {
   e->type = s->types[i];
 }
 
-void tc__verify_mark(void) {
+/* Returns the bytes in objects reachable from the roots. */
+uint64_t tc__verify_mark(void) {
   tc__marker m;
   tc__marker_init(&m);
   m.verify = true;
@@ -131,6 +140,8 @@ void tc__verify_mark(void) {
   tc__finalizers_scan_queue(&m);
   tc__mark_drain(&m);
   tc__marker_destroy(&m);
+  uint64_t bytes = seen.bytes;
   free(seen.slots);
   memset(&seen, 0, sizeof seen);
+  return bytes;
 }

@@ -440,6 +440,15 @@ typedef struct tc_stats {
                                 at mark termination / that cycle's goal */
   uint64_t last_heap_over_goal_pct; /* the same for the last cycle */
   uint32_t last_mode;        /* tc_barrier_mode of the last cycle */
+  /* lab figures (tricolor-lab, bench/) */
+  uint64_t pause_end_ns[TC_PAUSE_RING]; /* when pause k ended (CLOCK_MONOTONIC
+                                ns, like Go's PauseEnd), like pause_ns */
+  uint64_t float_cycles;     /* cycles measured for floating garbage: those
+                                verified by TRICOLOR_DEBUG=gccheckmark=1 */
+  uint64_t float_bytes;      /* sum over them of the bytes the cycle kept
+                                that the verifier's fresh stop-the-world
+                                mark found unreachable (floating garbage) */
+  uint64_t last_float_bytes; /* the same for the last measured cycle */
 } tc_stats;
 
 /* ---------------------------------------------------------------------- */

@@ -227,6 +227,8 @@ typedef struct float_case {
   uint64_t cycles1;        /* cycles completed by cycle 1's end */
   uint32_t mode1;          /* stats.last_mode after cycle 1 */
   uint64_t shaded;         /* barrier_shaded during cycle 1 */
+  uint64_t float_cycles;   /* tc_stats.float_cycles during cycle 1 */
+  uint64_t float_bytes;    /* tc_stats.float_bytes during cycle 1 */
 } float_case;
 
 static void floating_main(void *arg) {
@@ -266,6 +268,8 @@ static void floating_main(void *arg) {
   fc->cycles1 = s1.cycles - s0.cycles;
   fc->mode1 = s1.last_mode;
   fc->shaded = s1.barrier_shaded - s0.barrier_shaded;
+  fc->float_cycles = s1.float_cycles - s0.float_cycles;
+  fc->float_bytes = s1.float_bytes - s0.float_bytes;
   fc->alive1 = tc_is_object((void *)xa);
   fc->intact1 = fc->alive1 && ((probe *)xa)->magic == MAGIC;
   tc_gc();
@@ -276,18 +280,23 @@ static void floating_main(void *arg) {
 
 static float_case floating(tc_barrier_mode mode, bool via_heap) {
   float_case fc = {.mode = mode, .via_heap = via_heap};
-  markdelay_env(NULL);
+  markdelay_env("gccheckmark=1"); /* measures the floating bytes */
   run_mode(2, mode, floating_main, &fc);
   debug_env(NULL);
   print_message("floating garbage %-9s via %s: unlinked in mark %d, "
                 "alive after cycle 1: %d, after cycle 2: %d, barrier "
-                "shaded %llu\n",
+                "shaded %llu, floating bytes measured %llu\n",
                 tc_barrier_name(mode), via_heap ? "heap object" : "root slot",
                 fc.unlinked_in_mark, fc.alive1, fc.alive2,
-                (unsigned long long)fc.shaded);
+                (unsigned long long)fc.shaded,
+                (unsigned long long)fc.float_bytes);
   assert_true(fc.unlinked_in_mark);
   assert_int_equal(fc.cycles1, 1); /* no other cycle freed it meanwhile */
   assert_int_equal(fc.mode1, mode);
+  assert_int_equal(fc.float_cycles, 1);
+  /* the stats see the object that floated: kept, yet unreachable */
+  if (fc.alive1)
+    assert_true(fc.float_bytes >= sizeof(probe));
   return fc;
 }
 
@@ -319,6 +328,50 @@ static void test_floating_garbage_hybrid(void **state) {
     assert_true(fc.shaded >= 1);
     assert_false(fc.alive2);
   }
+}
+
+/* The measure's other side: a stop-the-world mark keeps exactly what
+ * the roots reach, so the floating bytes it reports must be zero, cycle
+ * after cycle, while the heap holds both live lists and garbage. */
+typedef struct stw_float_case {
+  uint64_t cycles, float_cycles, float_bytes;
+} stw_float_case;
+
+static void stw_float_main(void *arg) {
+  stw_float_case *c = arg;
+  cell *keep = NULL, *tmp = NULL;
+  TC_LOCALS(keep, tmp);
+  tc_stats s0, s1;
+  tc_read_stats(&s0);
+  for (int round = 0; round < 4; round++) {
+    for (int i = 0; i < 2000; i++) {
+      tmp = tc_alloc(&cell_type, sizeof(cell));
+      if (i % 3 == 0) { /* a third stays linked, the rest is garbage */
+        TC_STORE(tmp, next, keep);
+        keep = tmp;
+      }
+    }
+    tc_gc();
+  }
+  tc_read_stats(&s1);
+  c->cycles = s1.cycles - s0.cycles;
+  c->float_cycles = s1.float_cycles - s0.float_cycles;
+  c->float_bytes = s1.float_bytes - s0.float_bytes;
+}
+
+static void test_floating_bytes_stw_is_zero(void **state) {
+  (void)state;
+  stw_float_case c = {0};
+  debug_env("gccheckmark=1");
+  run_mode(2, TC_BARRIER_STW, stw_float_main, &c);
+  debug_env(NULL);
+  print_message("stw: %llu cycles, %llu measured, floating bytes %llu\n",
+                (unsigned long long)c.cycles,
+                (unsigned long long)c.float_cycles,
+                (unsigned long long)c.float_bytes);
+  assert_true(c.cycles >= 4);
+  assert_int_equal(c.float_cycles, c.cycles);
+  assert_int_equal(c.float_bytes, 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1321,6 +1374,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_floating_garbage_deletion),
       cmocka_unit_test(test_floating_garbage_insertion_frees_at_once),
       cmocka_unit_test(test_floating_garbage_hybrid),
+      cmocka_unit_test(test_floating_bytes_stw_is_zero),
       cmocka_unit_test(test_allocation_is_black),
       cmocka_unit_test(test_pause_slots_insertion_grow_with_stacks),
       cmocka_unit_test(test_pause_slots_deletion_grow_with_stacks),

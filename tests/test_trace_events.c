@@ -15,8 +15,9 @@
  *           overlap: slices on one track nest;
  *     and then by the test itself:
  *       (c) every pause the stats recorded while the trace ran (pause_ns,
- *           pause_kind) is a pause event with the same length in ns
- *           (args.ns) and kind;
+ *           pause_kind, pause_end_ns) is a pause event with the same
+ *           length in ns (args.ns) and kind, at the same instant (one
+ *           clock offset for all of them);
  *       (d) every coroutine the test made has a create, a block, an unblock
  *           instant and at least one run slice; the GC track has cycles and
  *           a concurrent mark; the tracks are named;
@@ -618,9 +619,12 @@ static long missing_pause(const jv *evs, const tc_stats *s, uint64_t p0,
   bool *used = calloc(n + 1, 1);
   uint64_t from = p1 - p0 > TC_PAUSE_RING ? p1 - TC_PAUSE_RING : p0;
   long missing = -1;
+  bool have_origin = false;
+  int64_t origin = 0; /* the stats' clock less the trace's, set by pause 0 */
   for (uint64_t k = from; k < p1 && missing < 0; k++) {
     uint64_t want = s->pause_ns[k % TC_PAUSE_RING];
     int kind = s->pause_kind[k % TC_PAUSE_RING];
+    int64_t start = (int64_t)(s->pause_end_ns[k % TC_PAUSE_RING] - want);
     bool found = false;
     for (size_t i = 0; i < n && !found; i++) {
       const jv *e = &evs->items[i];
@@ -630,12 +634,17 @@ static long missing_pause(const jv *evs, const tc_stats *s, uint64_t p0,
           strncmp(nm, "pause: ", 7) != 0)
         continue;
       const jv *args = jget(e, "args");
-      int64_t dur;
+      int64_t dur, ts;
       if (jnum_u64(args, "ns", &ns) && jnum_u64(args, "kind", &kd) &&
           ns == want && (int)kd == kind && us_to_ns(jget(e, "dur"), &dur) &&
-          (uint64_t)dur == want &&
+          (uint64_t)dur == want && us_to_ns(jget(e, "ts"), &ts) &&
+          (!have_origin || start - ts == origin) &&
           strcmp(nm, kind ? "pause: mark termination" : "pause: mark start") ==
               0) {
+        /* pause_end_ns: the same instants as the trace, one clock apart */
+        if (!have_origin)
+          origin = start - ts;
+        have_origin = true;
         used[i] = true;
         found = true;
       }
@@ -718,6 +727,10 @@ static void test_trace_workload(void **state) {
   tc_stats off = w.end;
   uint64_t last = (w.p1 - 1) % TC_PAUSE_RING;
   off.pause_ns[last] += 1;
+  assert_true(missing_pause(evs, &off, w.p0, w.p1) >= 0);
+  /* nor one that ended 1 ns later than the trace says */
+  off = w.end;
+  off.pause_end_ns[last] += 1;
   assert_true(missing_pause(evs, &off, w.p0, w.p1) >= 0);
 
   jv_free(&doc);
