@@ -68,6 +68,10 @@
  *                                record 1: they run the work on one thread).
  *   bench_pauses_reset()         tricolor: pauses and cycles before this
  *                                call stay out of the RESULT line (set-up).
+ *   bench_set_ops(n, unit)       the work done, for throughput: n units
+ *                                ("trees", "requests") in wall_ms.
+ *   bench_note(key, value)       appends " key=value" to the RESULT line
+ *                                (a workload's own figure, %g).
  *   bench_finish(name, wall_ns)  prints the RESULT line (bare tricolor:
  *                                bench_start shuts down after fn returns).
  *   bench_init(), bench_gc_off() the runtime on the calling thread, without
@@ -80,8 +84,10 @@
  *   RESULT bench=B backend=K wall_ms=W rss_kib=R cycles=C max_pause_us=M
  *          p99_pause_us=P mode=D procs=N mutators=U pauses=Q
  *          p50_pause_us=H start_max_us=S term_max_us=T gc_cpu_pct=G
+ *          ops=N ops_unit=U [notes: key=value ...]
  *          [tricolor: barrier_slow=.. barrier_shaded=.. assist_ms=..
- *           bg_mark_ms=.. lost_pauses=..]                (one line)
+ *           bg_mark_ms=.. lost_pauses=.. pause_total_ms=..
+ *           float_cycles=.. float_bytes=.. alloc_bytes=..]  (one line)
  *
  *   wall_ms       the whole workload, timed by the benchmark itself.
  *   rss_kib       peak resident set in KiB: VmHWM of /proc/self/status,
@@ -107,6 +113,26 @@
  *                 tricolor: the longest mark-start and mark-termination
  *                 pause (a stw cycle's single pause counts as termination).
  *   gc_cpu_pct    tricolor: tc_stats.gc_cpu_fraction in percent.
+ *   ops, ops_unit the work done (bench_set_ops); ops=0 ops_unit=- if unset.
+ *   float_cycles, float_bytes
+ *                 tricolor, since the reset: cycles measured for floating
+ *                 garbage and the bytes they kept that a fresh
+ *                 stop-the-world mark found unreachable; measured only
+ *                 with TRICOLOR_DEBUG=gccheckmark=1 (that mark runs inside
+ *                 the termination pause, so tricolor-lab measures it in a
+ *                 run of its own, not in the timed runs).
+ *   alloc_bytes   tricolor: bytes allocated since the reset.
+ *
+ * For tricolor-lab (tricolor backend, environment):
+ *   BENCH_PAUSE_LOG=FILE  writes the measured window, from the body's start
+ *                         or bench_pauses_reset to bench_finish, and every
+ *                         pause in it:
+ *                           window START_NS END_NS
+ *                           pause END_NS DURATION_NS KIND
+ *                         (CLOCK_MONOTONIC ns; KIND 0 = mark start,
+ *                         1 = mark termination), for MMU curves.
+ *   BENCH_TRACE=FILE      an event trace of the run (tc_trace_start) from
+ *                         the start of the body to bench_finish.
  *
  * Alternatives rejected.  Function pointers per backend would put an
  * indirect call on every allocation and hide tricolor's inline fast path;
@@ -210,6 +236,21 @@ static inline int bench_parse_mutators(const char *text) {
   return (int)v;
 }
 
+static int bench_mutators = 1; /* for the RESULT line */
+static uint64_t bench_ops;      /* bench_set_ops */
+static const char *bench_ops_unit;
+static char bench_notes[512];   /* bench_note: " key=value" ... */
+
+static inline void bench_set_ops(uint64_t ops, const char *unit) {
+  bench_ops = ops;
+  bench_ops_unit = unit;
+}
+
+static inline void bench_note(const char *key, double value) {
+  size_t len = strlen(bench_notes);
+  snprintf(bench_notes + len, sizeof bench_notes - len, " %s=%g", key, value);
+}
+
 /* What the collector columns of the RESULT line say. */
 typedef struct bench_gcinfo {
   long long cycles;        /* < 0: no collector, every GC field is "-" */
@@ -264,14 +305,16 @@ static inline void bench_print_result(const char *bench, const char *backend,
   printf("RESULT bench=%s backend=%s wall_ms=%.3f rss_kib=%ld cycles=%s "
          "max_pause_us=%s p99_pause_us=%s mode=%s procs=%s mutators=%d "
          "pauses=%s p50_pause_us=%s start_max_us=%s term_max_us=%s "
-         "gc_cpu_pct=%s%s\n",
+         "gc_cpu_pct=%s ops=%llu ops_unit=%s%s%s\n",
          bench, backend, (double)wall_ns / 1e6, bench_peak_rss_kib(), cycles,
          mx, p99, g->mode ? g->mode : "-", procs, g->mutators, pauses, p50,
-         smax, tmax, cpu, g->extra ? g->extra : "");
+         smax, tmax, cpu, (unsigned long long)bench_ops,
+         bench_ops_unit ? bench_ops_unit : "-", bench_notes,
+         g->extra ? g->extra : "");
   fflush(stdout);
 }
 
-static int bench_mutators = 1; /* for the RESULT line */
+
 
 /* ---------------------------------------------------------------------- */
 #if defined(BACKEND_TRICOLOR)
@@ -312,9 +355,12 @@ typedef struct bench_pauselog {
   uint64_t seen;          /* tc_stats.pauses already copied */
   uint64_t lost;          /* pauses that left the ring before a poll */
   uint64_t *ns;           /* copied pauses, since the last reset */
+  uint64_t *end;          /* their tc_stats.pause_end_ns */
   uint8_t *kind;          /* their tc_stats.pause_kind */
   size_t n, cap;
   uint64_t base_cycles;   /* tc_stats.cycles at the last reset */
+  uint64_t base_float_cycles, base_float_bytes, base_alloc; /* the same */
+  uint64_t t_reset;       /* bench_now_ns() at the start or last reset */
   uint64_t lock;          /* spin flag: a poll and a reset exclude each other */
   tc_stats snap;          /* the last poll's snapshot */
 } bench_pauselog;
@@ -336,9 +382,12 @@ static inline void bench_plog_poll(void) {
     if (l->n == l->cap) {
       l->cap = l->cap ? 2 * l->cap : 1024;
       l->ns = bench_check(realloc(l->ns, l->cap * sizeof l->ns[0]), "realloc");
+      l->end =
+          bench_check(realloc(l->end, l->cap * sizeof l->end[0]), "realloc");
       l->kind = bench_check(realloc(l->kind, l->cap), "realloc");
     }
     l->ns[l->n] = l->snap.pause_ns[k % TC_PAUSE_RING];
+    l->end[l->n] = l->snap.pause_end_ns[k % TC_PAUSE_RING];
     l->kind[l->n] = l->snap.pause_kind[k % TC_PAUSE_RING];
     l->n++;
   }
@@ -356,6 +405,10 @@ static inline void bench_pauses_reset(void) {
   l->n = 0;
   l->lost = 0;
   l->base_cycles = l->snap.cycles;
+  l->base_float_cycles = l->snap.float_cycles;
+  l->base_float_bytes = l->snap.float_bytes;
+  l->base_alloc = l->snap.total_alloc;
+  l->t_reset = bench_now_ns();
   __atomic_store_n(&l->lock, 0, __ATOMIC_RELEASE);
 }
 
@@ -371,6 +424,7 @@ static inline void *bench_plog_main(void *arg) {
 
 /* Starts the poller; the runtime is up.  Pauses so far are kept too. */
 static inline void bench_plog_start(void) {
+  bench_plog.t_reset = bench_now_ns();
   bench_plog.running =
       pthread_create(&bench_plog.thread, NULL, bench_plog_main, NULL) == 0;
   if (!bench_plog.running)
@@ -421,12 +475,61 @@ typedef struct bench_tc_call {
   int rc;
 } bench_tc_call;
 
+static bool bench_tracing; /* BENCH_TRACE: a trace runs until bench_finish */
+
+/* Starts the event trace BENCH_TRACE names, if any. */
+static inline void bench_trace_start(void) {
+  const char *path = getenv("BENCH_TRACE");
+  if (path == NULL || *path == '\0')
+    return;
+  int rc = tc_trace_start(path);
+  if (rc != TC_OK) {
+    fprintf(stderr, "bench: tc_trace_start(%s): %s\n", path, tc_strerror(rc));
+    exit(1);
+  }
+  bench_tracing = true;
+}
+
+static inline void bench_trace_stop(void) {
+  if (!bench_tracing)
+    return;
+  bench_tracing = false;
+  int rc = tc_trace_stop();
+  if (rc != TC_OK)
+    fprintf(stderr, "bench: tc_trace_stop: %s\n", tc_strerror(rc));
+}
+
+/* Writes BENCH_PAUSE_LOG, if set: the window from the start (or the last
+ * reset) to t1, and the pauses copied since. */
+static inline void bench_write_pause_log(uint64_t t1) {
+  const char *path = getenv("BENCH_PAUSE_LOG");
+  if (path == NULL || *path == '\0')
+    return;
+  FILE *f = fopen(path, "w");
+  if (f == NULL) {
+    perror(path);
+    exit(1);
+  }
+  bench_pauselog *l = &bench_plog;
+  fprintf(f, "window %llu %llu\n", (unsigned long long)l->t_reset,
+          (unsigned long long)t1);
+  for (size_t i = 0; i < l->n; i++)
+    fprintf(f, "pause %llu %llu %u\n", (unsigned long long)l->end[i],
+            (unsigned long long)l->ns[i], (unsigned)l->kind[i]);
+  if (fclose(f) != 0) {
+    perror(path);
+    exit(1);
+  }
+}
+
 static inline void bench_tc_main(void *arg) {
   bench_tc_call *c = arg; /* not a heap object: on tc_run's caller's stack */
+  bench_trace_start();
   bench_plog_start();
   c->rc = c->fn(c->argc, c->argv);
   if (bench_plog.running)
     bench_plog_stop(); /* the body returned without bench_finish */
+  bench_trace_stop();
 }
 
 static inline int bench_start(bench_main_fn fn, int argc, char **argv) {
@@ -496,7 +599,10 @@ static inline void bench_set_mutators(int k) {
 }
 
 static inline void bench_finish(const char *bench, uint64_t wall_ns) {
+  uint64_t t1 = bench_now_ns();
   bench_plog_stop();
+  bench_trace_stop();
+  bench_write_pause_log(t1);
   tc_stats *s = &bench_plog.snap; /* read by the last poll */
   bench_pauselog *l = &bench_plog;
   bench_gcinfo g = {0};
@@ -527,18 +633,27 @@ static inline void bench_finish(const char *bench, uint64_t wall_ns) {
     g.term_max_ns = (int64_t)s->pause_term_max_ns;
   }
   g.gc_cpu_pct = 100.0 * s->gc_cpu_fraction;
-  char extra[256];
+  uint64_t total_ns = 0;
+  for (size_t i = 0; i < l->n; i++)
+    total_ns += l->ns[i];
+  char extra[512];
   snprintf(extra, sizeof extra,
            " barrier_slow=%llu barrier_shaded=%llu assist_ms=%.1f "
-           "bg_mark_ms=%.1f lost_pauses=%llu",
+           "bg_mark_ms=%.1f lost_pauses=%llu pause_total_ms=%.3f "
+           "float_cycles=%llu float_bytes=%llu alloc_bytes=%llu",
            (unsigned long long)s->barrier_slow,
            (unsigned long long)s->barrier_shaded, (double)s->assist_ns / 1e6,
-           (double)s->bg_mark_ns / 1e6, (unsigned long long)l->lost);
+           (double)s->bg_mark_ns / 1e6, (unsigned long long)l->lost,
+           (double)total_ns / 1e6,
+           (unsigned long long)(s->float_cycles - l->base_float_cycles),
+           (unsigned long long)(s->float_bytes - l->base_float_bytes),
+           (unsigned long long)(s->total_alloc - l->base_alloc));
   g.extra = extra;
   bench_print_result(bench, BENCH_BACKEND_NAME, wall_ns, &g);
   free(l->ns);
+  free(l->end);
   free(l->kind);
-  l->ns = NULL;
+  l->ns = l->end = NULL;
   l->kind = NULL;
   l->n = l->cap = 0;
 }

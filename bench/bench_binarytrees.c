@@ -117,6 +117,7 @@ static void run_share(void *arg) {
 static uint64_t run(int min_depth, int max_depth, int mutators) {
   int stretch_depth = max_depth + 1;
   uint64_t start = bench_now_ns();
+  long trees = 2; /* the stretch tree and the long-lived one */
 
   printf("stretch tree of depth %d\t check: %ld\n", stretch_depth,
          check_tree(stretch_depth));
@@ -136,6 +137,7 @@ static uint64_t run(int min_depth, int max_depth, int mutators) {
     for (int k = 0; k < mutators; k++)
       check += shares[k].check;
     printf("%ld\t trees of depth %d\t check: %ld\n", iterations, d, check);
+    trees += iterations;
   }
 
   printf("long lived tree of depth %d\t check: %ld\n", max_depth,
@@ -143,6 +145,7 @@ static uint64_t run(int min_depth, int max_depth, int mutators) {
   if (BENCH_NEEDS_FREE)
     free_tree(long_lived);
 
+  bench_set_ops((uint64_t)trees, "trees");
   return bench_now_ns() - start;
 }
 
