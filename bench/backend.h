@@ -87,7 +87,8 @@
  *          ops=N ops_unit=U [notes: key=value ...]
  *          [tricolor: barrier_slow=.. barrier_shaded=.. assist_ms=..
  *           bg_mark_ms=.. lost_pauses=.. pause_total_ms=..
- *           float_cycles=.. float_bytes=.. alloc_bytes=..]  (one line)
+ *           float_cycles=.. float_bytes=.. alloc_bytes=..
+ *           restart_lag_max_us=..]                     (one line)
  *
  *   wall_ms       the whole workload, timed by the benchmark itself.
  *   rss_kib       peak resident set in KiB: VmHWM of /proc/self/status,
@@ -122,6 +123,10 @@
  *                 the termination pause, so tricolor-lab measures it in a
  *                 run of its own, not in the timed runs).
  *   alloc_bytes   tricolor: bytes allocated since the reset.
+ *   restart_lag_max_us
+ *                 tricolor: tc_stats.restart_lag_max_ns, since tc_init:
+ *                 the longest the OS took, after a pause, to run again
+ *                 every thread the restart woke (not part of the pause).
  *
  * For tricolor-lab (tricolor backend, environment):
  *   BENCH_PAUSE_LOG=FILE  writes the measured window, from the body's start
@@ -640,14 +645,16 @@ static inline void bench_finish(const char *bench, uint64_t wall_ns) {
   snprintf(extra, sizeof extra,
            " barrier_slow=%llu barrier_shaded=%llu assist_ms=%.1f "
            "bg_mark_ms=%.1f lost_pauses=%llu pause_total_ms=%.3f "
-           "float_cycles=%llu float_bytes=%llu alloc_bytes=%llu",
+           "float_cycles=%llu float_bytes=%llu alloc_bytes=%llu "
+           "restart_lag_max_us=%.1f",
            (unsigned long long)s->barrier_slow,
            (unsigned long long)s->barrier_shaded, (double)s->assist_ns / 1e6,
            (double)s->bg_mark_ns / 1e6, (unsigned long long)l->lost,
            (double)total_ns / 1e6,
            (unsigned long long)(s->float_cycles - l->base_float_cycles),
            (unsigned long long)(s->float_bytes - l->base_float_bytes),
-           (unsigned long long)(s->total_alloc - l->base_alloc));
+           (unsigned long long)(s->total_alloc - l->base_alloc),
+           (double)s->restart_lag_max_ns / 1e3);
   g.extra = extra;
   bench_print_result(bench, BENCH_BACKEND_NAME, wall_ns, &g);
   free(l->ns);

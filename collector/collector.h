@@ -241,6 +241,8 @@ bool tc__world_stop(void);
 bool tc__world_exiting(void);
 /* Ps with nothing to run right now. */
 unsigned tc__world_idle_procs(void);
+/* The longest time from a world restart to the last of its Ms running. */
+uint64_t tc__world_restart_lag_max(void);
 /* Restarts the mutators; returns when they were released (pause end). */
 uint64_t tc__world_start(void);
 void tc__world_flush_caches(void);

@@ -449,6 +449,10 @@ typedef struct tc_stats {
                                 that the verifier's fresh stop-the-world
                                 mark found unreachable (floating garbage) */
   uint64_t last_float_bytes; /* the same for the last measured cycle */
+  uint64_t restart_lag_max_ns; /* longest time from the end of a pause (every
+                                P's thread woken, as Go times pauses) to the
+                                moment the last of those threads ran again:
+                                the OS's scheduling delay, not pause time */
 } tc_stats;
 
 /* ---------------------------------------------------------------------- */

@@ -12,6 +12,12 @@
  * clear, then sleep (optionally with a deadline), and some other thread
  * wakes it once.  Used to park idle Ms and sysmon.
  *
+ * A generation word (tc__gen_wait, tc__gen_advance, tc__gen_wake) is what
+ * the Ms stopped for the collector wait on: one FUTEX_WAKE restarts them
+ * all.  Waking them one note at a time, the restarter could lose its CPU
+ * to the first M it woke (the kernel often runs the wakee at once) and
+ * leave the others stopped for a scheduler time slice: milliseconds.
+ *
  * Rejected: pthread mutexes (larger, and a G-facing lock must be a plain
  * word embeddable in public structs), pure spinning (an M preempted by the
  * OS while holding a lock would burn the other cores).
@@ -19,6 +25,7 @@
 #include "sched/sched.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -89,3 +96,14 @@ bool tc__note_sleep(tc__note *n, int64_t ns) {
   }
   return true;
 }
+
+void tc__gen_wait(uint32_t *gen, uint32_t seen) {
+  while (tc__load_acquire(gen) == seen)
+    futex(gen, FUTEX_WAIT, seen, NULL);
+}
+
+void tc__gen_advance(uint32_t *gen) {
+  __atomic_add_fetch(gen, 1u, __ATOMIC_RELEASE);
+}
+
+void tc__gen_wake(uint32_t *gen) { futex(gen, FUTEX_WAKE, INT32_MAX, NULL); }

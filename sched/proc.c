@@ -31,7 +31,11 @@
  *   6. Stop the world: the collecting G marks every P as stopping; idle Ps
  *      and Ps in a syscall are taken at once, running ones stop at their
  *      next safepoint (the M's preempt flag is set).  The collector then
- *      owns every G's root stack.  Starting the world hands the Ps back.
+ *      owns every G's root stack.  Each stopped M waits on one generation
+ *      word (worldgen); starting the world hands every P with work back to
+ *      the M that stopped on it and wakes them all with one system call.
+ *      The pause ends there, as Go times it; how long the OS then takes to
+ *      run those Ms is recorded apart (restart_lag_max).
  *
  *   7. Event trace (collector/trace.c): a G's run slice on its P begins in
  *      execute() and ends in after_switch() (or at syscall entry, and a
@@ -443,10 +447,36 @@ static void gcstopm(tc__m *m) {
   tc__p *p = releasep(m);
   tc__spin_lock(&tc__sched.lock);
   tc__store_relaxed(&p->status, (uint32_t)TC__P_GCSTOP);
+  p->stopm = m;
+  uint32_t gen = tc__sched.worldgen;
   if (--tc__sched.stopwait == 0)
     tc__note_wake(&tc__sched.stopnote);
   tc__spin_unlock(&tc__sched.lock);
-  stopm(m);
+  /* Wait for the restart with every other stopped M on one word: the
+   * restarter wakes all of us with one system call (tc__start_the_world)
+   * and hands this P back through nextp, or none if it went idle. */
+  tc__gen_wait(&tc__sched.worldgen, gen);
+  if (tc__load_acquire(&tc__sched.exiting))
+    return;
+  tc__spin_lock(&tc__sched.lock);
+  tc__p *np = m->nextp;
+  m->nextp = NULL;
+  tc__spin_unlock(&tc__sched.lock);
+  if (np == NULL) {
+    stopm(m);
+    return;
+  }
+  acquirep(m, np);
+  /* The last M of the restart to run records how long the OS took to run
+   * them all: not pause time (the pause ends when they are woken, as Go
+   * times it), but time their Gs could not run. */
+  uint64_t now = tc__nanotime();
+  tc__spin_lock(&tc__sched.lock);
+  uint64_t since = tc__sched.restart_ns; /* UINT64_MAX: not stamped yet */
+  if (--tc__sched.resume_left == 0 && since < now &&
+      now - since > tc__sched.restart_lag_max)
+    tc__store_relaxed(&tc__sched.restart_lag_max, now - since);
+  tc__spin_unlock(&tc__sched.lock);
 }
 
 static void resetspinning(tc__m *m) {
@@ -819,6 +849,8 @@ void tc__proc_gfree(tc__m *m, tc__g *g) {
         tc__preempt_set(c, TC__PREEMPT_YIELD);
       tc__note_wake(&o->park);
     }
+    tc__gen_advance(&tc__sched.worldgen); /* Ms stopped for a collection */
+    tc__gen_wake(&tc__sched.worldgen);
     tc__sysmon_wake();
   }
 }
@@ -1042,11 +1074,19 @@ uint64_t tc__start_the_world(void) {
   tc__spin_lock(&tc__sched.lock);
   tc__store_relaxed(&tc__sched.gcwaiting, 0u);
   tc__p *needm = NULL;
+  bool stopped_ms = false;
   for (unsigned i = 0; i < tc__sched.nprocs; i++) {
     tc__p *p = &tc__sched.allp[i];
     if (p == own || p->status != TC__P_GCSTOP)
       continue;
-    if (runq_empty(p)) {
+    tc__m *sm = p->stopm;
+    p->stopm = NULL;
+    if (sm)
+      stopped_ms = true; /* woken below; given p back if it has work */
+    if (sm && !runq_empty(p)) {
+      sm->nextp = p;
+      tc__sched.resume_left++;
+    } else if (runq_empty(p)) {
       pidle_put(p);
     } else {
       tc__store_relaxed(&p->status, (uint32_t)TC__P_IDLE);
@@ -1054,16 +1094,33 @@ uint64_t tc__start_the_world(void) {
       needm = p;
     }
   }
+  /* Under the lock, so that no M of a later stop can see this restart:
+   * one that stops again waits for the next generation. */
+  if (stopped_ms)
+    tc__gen_advance(&tc__sched.worldgen);
+  tc__sched.restart_ns = UINT64_MAX; /* an M may see the new generation
+                                        before the stamp below */
   tc__spin_unlock(&tc__sched.lock);
-  while (needm) {
+  while (needm) { /* Ps whose M is gone (syscall, idle) and have work */
     tc__p *p = needm;
     needm = p->link;
     startm(p, false);
   }
-  /* The world runs again: every P with work has its M woken.  Stamped
-   * before the extra wakep (as Go does): waking one more M may cost the
-   * caller its CPU for a scheduler tick, which is not pause time. */
+  /* The world runs again: every P with work has its M woken.  The stamp
+   * is taken just before the one system call that wakes the stopped Ms:
+   * the kernel wakes them all inside it, but may preempt the caller on its
+   * way out (a woken M takes its CPU; on a machine with as many CPUs as Ps
+   * the collector thread is one thread too many) and return milliseconds
+   * later, when the world has long been running.  How long the OS takes to
+   * run the woken Ms is measured apart (restart_lag_max, gcstopm).  The
+   * extra wakep comes after, as in Go: waking one more M is not pause
+   * time. */
   uint64_t now = tc__nanotime();
+  tc__spin_lock(&tc__sched.lock);
+  tc__sched.restart_ns = now;
+  tc__spin_unlock(&tc__sched.lock);
+  if (stopped_ms)
+    tc__gen_wake(&tc__sched.worldgen);
   tc__wakep();
   return now;
 }

@@ -41,6 +41,8 @@ struct tc__p {
   tc__g *gfree;               /* dead Gs kept for reuse */
   int gfreecnt;
   tc__mcache cache;           /* allocation cache (heap/cache.c) */
+  tc__m *stopm;               /* stopped here for the collector: the M that
+                                 waits to get this P back (sched lock) */
   /* sysmon's view, to detect long runs and long syscalls */
   uint32_t mon_schedtick;
   int64_t mon_schedwhen;
@@ -94,6 +96,13 @@ typedef struct tc__sched_t {
   uint32_t gcwaiting;         /* the world is stopping or stopped */
   uint32_t stopwait;          /* Ps still to stop */
   tc__note stopnote;
+  uint32_t worldgen;          /* bumped by each restart: the Ms stopped for
+                                 the collector wait on it (tc__gen_wait) */
+  uint32_t resume_left;       /* Ms a restart gave their P back to, not yet
+                                 running again */
+  uint64_t restart_ns;        /* when the last restart woke them */
+  uint64_t restart_lag_max;   /* longest time from a restart to the last of
+                                 its Ms running (the OS's delay) */
   uint64_t goidgen;
   uint32_t allg_lock;         /* tc__spin */
   tc__g *allg;                /* every live G, oldest first */

@@ -301,6 +301,10 @@ bool tc__world_exiting(void) {
   return tc__sched.running && tc__load_acquire(&tc__sched.exiting);
 }
 
+uint64_t tc__world_restart_lag_max(void) {
+  return tc__sched.running ? tc__load_relaxed(&tc__sched.restart_lag_max) : 0;
+}
+
 unsigned tc__world_idle_procs(void) {
   return tc__sched.running ? tc__load_relaxed(&tc__sched.npidle) : 0;
 }

@@ -54,6 +54,15 @@ void tc__note_wake(tc__note *n);
 /* Sleeps until woken; ns < 0: no deadline.  Returns true if woken. */
 bool tc__note_sleep(tc__note *n, int64_t ns);
 
+/* A generation word many threads wait on until it moves on; one system
+ * call wakes them all (a world restart).  tc__gen_wait returns once *gen
+ * differs from seen (acquire). */
+void tc__gen_wait(uint32_t *gen, uint32_t seen);
+/* Moves *gen on (release); the caller serialises the writers.  Then
+ * tc__gen_wake wakes every waiter (it may follow after a lock release). */
+void tc__gen_advance(uint32_t *gen);
+void tc__gen_wake(uint32_t *gen);
+
 /* ---- G ---- */
 enum {
   TC__G_IDLE = 0,
