@@ -148,6 +148,7 @@
 #ifndef BENCH_BACKEND_H
 #define BENCH_BACKEND_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -254,6 +255,37 @@ static inline void bench_set_ops(uint64_t ops, const char *unit) {
 static inline void bench_note(const char *key, double value) {
   size_t len = strlen(bench_notes);
   snprintf(bench_notes + len, sizeof bench_notes - len, " %s=%g", key, value);
+}
+
+/* A "--flag N" option of a benchmark: N goes, as a long, to `off` bytes
+ * into the benchmark's settings struct, and must lie in [lo, hi]. */
+typedef struct bench_opt {
+  const char *flag;
+  size_t off;
+  long lo, hi;
+} bench_opt;
+
+/* Parses argv[1..] as "--flag N" pairs of opts[0..n) into the struct at
+ * base; false on an unknown flag, a missing, malformed or out-of-range
+ * value. */
+static inline bool bench_parse_opts(int argc, char **argv,
+                                    const bench_opt *opts, size_t n,
+                                    void *base) {
+  for (int i = 1; i < argc; i++) {
+    size_t k = 0;
+    while (k < n && strcmp(argv[i], opts[k].flag) != 0)
+      k++;
+    if (k == n || i + 1 >= argc)
+      return false;
+    char *end;
+    errno = 0;
+    long v = strtol(argv[++i], &end, 10);
+    if (*argv[i] == '\0' || *end != '\0' || errno != 0 || v < opts[k].lo ||
+        v > opts[k].hi)
+      return false;
+    *(long *)(void *)((char *)base + opts[k].off) = v;
+  }
+  return true;
 }
 
 /* What the collector columns of the RESULT line say. */

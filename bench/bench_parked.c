@@ -184,32 +184,16 @@ static int usage(const char *prog) {
 
 /* Parses argv into *c; false on a bad argument. */
 static bool parse(int argc, char **argv, settings *c) {
-  for (int i = 1; i < argc; i++) {
-    static const struct {
-      const char *flag;
-      size_t off;
-      long lo, hi;
-    } opts[] = {
-        {"--parked", offsetof(settings, parked), 0, 10000000},
-        {"--roots", offsetof(settings, roots), 1, MAX_ROOTS},
-        {"--frames", offsetof(settings, frames), 1, MAX_FRAMES},
-        {"--churners", offsetof(settings, churners), 1, 64},
-        {"--trees", offsetof(settings, trees), 1, 1L << 40},
-        {"--depth", offsetof(settings, depth), 0, 20},
-        {"--window", offsetof(settings, window), 1, 1L << 20},
-    };
-    size_t k = 0;
-    while (k < sizeof opts / sizeof opts[0] && strcmp(argv[i], opts[k].flag))
-      k++;
-    if (k == sizeof opts / sizeof opts[0] || i + 1 >= argc)
-      return false;
-    char *end;
-    long v = strtol(argv[++i], &end, 10);
-    if (*argv[i] == '\0' || *end != '\0' || v < opts[k].lo || v > opts[k].hi)
-      return false;
-    *(long *)(void *)((char *)c + opts[k].off) = v;
-  }
-  return true;
+  static const bench_opt opts[] = {
+      {"--parked", offsetof(settings, parked), 0, 10000000},
+      {"--roots", offsetof(settings, roots), 1, MAX_ROOTS},
+      {"--frames", offsetof(settings, frames), 1, MAX_FRAMES},
+      {"--churners", offsetof(settings, churners), 1, 64},
+      {"--trees", offsetof(settings, trees), 1, 1L << 40},
+      {"--depth", offsetof(settings, depth), 0, 20},
+      {"--window", offsetof(settings, window), 1, 1L << 20},
+  };
+  return bench_parse_opts(argc, argv, opts, sizeof opts / sizeof opts[0], c);
 }
 
 static int bench_main(int argc, char **argv) {

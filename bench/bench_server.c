@@ -106,7 +106,6 @@
  */
 #include "backend.h"
 
-#include <errno.h>
 
 #if !defined(BACKEND_TRICOLOR)
 #error "bench_server is tricolor only"
@@ -494,33 +493,15 @@ static int usage(const char *prog) {
 
 /* Parses argv into *c; false on a bad argument. */
 static bool parse_args(int argc, char **argv, settings *c) {
-  for (int i = 1; i < argc; i++) {
-    static const struct {
-      const char *flag;
-      size_t off;
-      long lo, hi;
-    } opts[] = {
-        {"--workers", offsetof(settings, workers), 1, 1000000},
-        {"--requests", offsetof(settings, requests), 1, 1L << 32},
-        {"--cache", offsetof(settings, cache), 1, 1L << 26},
-        {"--replace", offsetof(settings, replace), 1, 1L << 30},
-        {"--seed", offsetof(settings, seed), 0, 0x7fffffffffffffffL},
-        {"--inflight", offsetof(settings, inflight), 1, 1000000},
-    };
-    size_t k = 0;
-    while (k < sizeof opts / sizeof opts[0] && strcmp(argv[i], opts[k].flag))
-      k++;
-    if (k == sizeof opts / sizeof opts[0] || i + 1 >= argc)
-      return false;
-    char *end;
-    errno = 0;
-    long v = strtol(argv[++i], &end, 10);
-    if (*argv[i] == '\0' || *end != '\0' || errno != 0 || v < opts[k].lo ||
-        v > opts[k].hi)
-      return false;
-    *(long *)(void *)((char *)c + opts[k].off) = v;
-  }
-  return true;
+  static const bench_opt opts[] = {
+      {"--workers", offsetof(settings, workers), 1, 1000000},
+      {"--requests", offsetof(settings, requests), 1, 1L << 32},
+      {"--cache", offsetof(settings, cache), 1, 1L << 26},
+      {"--replace", offsetof(settings, replace), 1, 1L << 30},
+      {"--seed", offsetof(settings, seed), 0, 0x7fffffffffffffffL},
+      {"--inflight", offsetof(settings, inflight), 1, 1000000},
+  };
+  return bench_parse_opts(argc, argv, opts, sizeof opts / sizeof opts[0], c);
 }
 
 static int bench_main(int argc, char **argv) {
