@@ -449,10 +449,11 @@ typedef struct tc_stats {
                                 that the verifier's fresh stop-the-world
                                 mark found unreachable (floating garbage) */
   uint64_t last_float_bytes; /* the same for the last measured cycle */
-  uint64_t restart_lag_max_ns; /* longest time from the end of a pause (every
-                                P's thread woken, as Go times pauses) to the
-                                moment the last of those threads ran again:
-                                the OS's scheduling delay, not pause time */
+  uint64_t restart_lag_max_ns; /* under tc_run: longest time from the end
+                                of a pause (just before the threads of the
+                                stopped Ps are woken) to the moment the
+                                last of them ran again: the OS's scheduling
+                                delay, not pause time; since tc_run began */
 } tc_stats;
 
 /* ---------------------------------------------------------------------- */

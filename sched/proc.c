@@ -34,8 +34,8 @@
  *      owns every G's root stack.  Each stopped M waits on one generation
  *      word (worldgen); starting the world hands every P with work back to
  *      the M that stopped on it and wakes them all with one system call.
- *      The pause ends there, as Go times it; how long the OS then takes to
- *      run those Ms is recorded apart (restart_lag_max).
+ *      The pause ends just before that call; how long the OS then takes
+ *      to run those Ms is recorded apart (restart_lag_max).
  *
  *   7. Event trace (collector/trace.c): a G's run slice on its P begins in
  *      execute() and ends in after_switch() (or at syscall entry, and a
@@ -448,32 +448,32 @@ static void gcstopm(tc__m *m) {
   tc__spin_lock(&tc__sched.lock);
   tc__store_relaxed(&p->status, (uint32_t)TC__P_GCSTOP);
   p->stopm = m;
-  uint32_t gen = tc__sched.worldgen;
+  uint32_t gen = tc__load_acquire(&tc__sched.worldgen);
   if (--tc__sched.stopwait == 0)
     tc__note_wake(&tc__sched.stopnote);
   tc__spin_unlock(&tc__sched.lock);
   /* Wait for the restart with every other stopped M on one word: the
-   * restarter wakes all of us with one system call (tc__start_the_world)
-   * and hands this P back through nextp, or none if it went idle. */
-  tc__gen_wait(&tc__sched.worldgen, gen);
+   * restarter hands this P back through nextp and wakes all of us with
+   * one system call (tc__start_the_world).  The runtime may have begun
+   * exiting before `gen` was read, and then no restart comes: look
+   * (seq_cst, paired with the exit path, which sets exiting before it
+   * moves worldgen on). */
+  if (!__atomic_load_n(&tc__sched.exiting, __ATOMIC_SEQ_CST))
+    tc__gen_wait(&tc__sched.worldgen, gen);
   if (tc__load_acquire(&tc__sched.exiting))
     return;
   tc__spin_lock(&tc__sched.lock);
   tc__p *np = m->nextp;
   m->nextp = NULL;
   tc__spin_unlock(&tc__sched.lock);
-  if (np == NULL) {
-    stopm(m);
-    return;
-  }
+  TC_CHECK(np != NULL); /* a restart hands every stopped M its P back */
   acquirep(m, np);
   /* The last M of the restart to run records how long the OS took to run
-   * them all: not pause time (the pause ends when they are woken, as Go
-   * times it), but time their Gs could not run. */
+   * them all: not pause time, but time their Gs could not run. */
   uint64_t now = tc__nanotime();
   tc__spin_lock(&tc__sched.lock);
-  uint64_t since = tc__sched.restart_ns; /* UINT64_MAX: not stamped yet */
-  if (--tc__sched.resume_left == 0 && since < now &&
+  uint64_t since = tc__sched.restart_ns;
+  if (--tc__sched.resume_left == 0 && now > since &&
       now - since > tc__sched.restart_lag_max)
     tc__store_relaxed(&tc__sched.restart_lag_max, now - since);
   tc__spin_unlock(&tc__sched.lock);
@@ -849,7 +849,9 @@ void tc__proc_gfree(tc__m *m, tc__g *g) {
         tc__preempt_set(c, TC__PREEMPT_YIELD);
       tc__note_wake(&o->park);
     }
-    tc__gen_advance(&tc__sched.worldgen); /* Ms stopped for a collection */
+    /* Ms stopped for a collection: they look at exiting (seq_cst) after
+     * reading the generation, so they either see it or see this move. */
+    tc__gen_advance(&tc__sched.worldgen);
     tc__gen_wake(&tc__sched.worldgen);
     tc__sysmon_wake();
   }
@@ -1081,47 +1083,47 @@ uint64_t tc__start_the_world(void) {
       continue;
     tc__m *sm = p->stopm;
     p->stopm = NULL;
-    if (sm)
-      stopped_ms = true; /* woken below; given p back if it has work */
-    if (sm && !runq_empty(p)) {
+    if (sm) {
+      /* Back to the M that stopped on it, work or not: one with nothing
+       * to run goes idle through the scheduler as it would have, and no
+       * P is left for an extra wakep to start a new thread for. */
       sm->nextp = p;
       tc__sched.resume_left++;
+      stopped_ms = true;
     } else if (runq_empty(p)) {
       pidle_put(p);
-    } else {
+    } else { /* taken from a syscall or idle, and it has work */
       tc__store_relaxed(&p->status, (uint32_t)TC__P_IDLE);
       p->link = needm;
       needm = p;
     }
   }
-  /* Under the lock, so that no M of a later stop can see this restart:
-   * one that stops again waits for the next generation. */
-  if (stopped_ms)
-    tc__gen_advance(&tc__sched.worldgen);
-  tc__sched.restart_ns = UINT64_MAX; /* an M may see the new generation
-                                        before the stamp below */
   tc__spin_unlock(&tc__sched.lock);
-  while (needm) { /* Ps whose M is gone (syscall, idle) and have work */
+  while (needm) {
     tc__p *p = needm;
     needm = p->link;
     startm(p, false);
   }
-  /* The world runs again: every P with work has its M woken.  The stamp
-   * is taken just before the one system call that wakes the stopped Ms:
-   * the kernel wakes them all inside it, but may preempt the caller on its
-   * way out (a woken M takes its CPU; on a machine with as many CPUs as Ps
-   * the collector thread is one thread too many) and return milliseconds
-   * later, when the world has long been running.  How long the OS takes to
-   * run the woken Ms is measured apart (restart_lag_max, gcstopm).  The
-   * extra wakep comes after, as in Go: waking one more M is not pause
-   * time. */
+  /* The pause ends here: the stamp is taken just before the system call
+   * that wakes the stopped Ms, which the kernel wakes inside it.  (Go
+   * stamps after its wake-ups; we leave the call out because the kernel
+   * may preempt the caller on its way out, when a woken M takes its CPU,
+   * and return milliseconds later with the world long running: on a
+   * machine with as many CPUs as Ps the collector thread is one thread
+   * too many.)  How long the OS then takes to run the woken Ms is
+   * recorded apart (restart_lag_max, gcstopm).  Only the collector thread
+   * stops the world, so no other stop comes between the two critical
+   * sections; the generation moves on under the lock anyway, so that an
+   * M of a later stop waits for the next one. */
   uint64_t now = tc__nanotime();
   tc__spin_lock(&tc__sched.lock);
   tc__sched.restart_ns = now;
+  if (stopped_ms)
+    tc__gen_advance(&tc__sched.worldgen);
   tc__spin_unlock(&tc__sched.lock);
   if (stopped_ms)
     tc__gen_wake(&tc__sched.worldgen);
-  tc__wakep();
+  tc__wakep(); /* after the stamp, as in Go: not pause time */
   return now;
 }
 

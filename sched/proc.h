@@ -60,7 +60,7 @@ struct tc__m {
   void *g0_fake;              /* ASan fake stack of g0 during a switch */
   tc__g *curg;                /* running G */
   tc__p *p;                   /* attached P */
-  tc__p *nextp;               /* P handed over by startm */
+  tc__p *nextp;               /* P handed over by startm or a restart */
   tc__p *oldp;                /* P held when a syscall began */
   bool spinning;              /* looking for work, counted in nmspinning */
   tc__note park;              /* sleeps here while idle */
@@ -100,9 +100,10 @@ typedef struct tc__sched_t {
                                  the collector wait on it (tc__gen_wait) */
   uint32_t resume_left;       /* Ms a restart gave their P back to, not yet
                                  running again */
-  uint64_t restart_ns;        /* when the last restart woke them */
+  uint64_t restart_ns;        /* when the last restart ended the pause */
   uint64_t restart_lag_max;   /* longest time from a restart to the last of
-                                 its Ms running (the OS's delay) */
+                                 its Ms running (the OS's delay); written
+                                 under the lock, read relaxed by stats */
   uint64_t goidgen;
   uint32_t allg_lock;         /* tc__spin */
   tc__g *allg;                /* every live G, oldest first */

@@ -317,6 +317,52 @@ static void test_run_repeated(void **state) {
   }
 }
 
+/* main returns while the collector stops and restarts the world again
+ * and again: every M must leave, whether it is running, stopped for the
+ * collector (waiting for the restart) or idle, so tc_run returns (the
+ * watchdog of run() fails the test if it hangs).  Churners allocate
+ * garbage under gcstress=1, so that cycles run back to back (several a
+ * millisecond); main returns after a varying
+ * delay so that its exit lands in different phases of a cycle. */
+typedef struct exit_state {
+  atomic_int stop;
+  int64_t delay_ns;
+} exit_state;
+
+static void exit_churner(void *arg) {
+  exit_state *s = arg;
+  node *n = NULL;
+  TC_LOCALS(n);
+  while (!atomic_load(&s->stop))
+    n = tc_alloc(&node_type, sizeof(node)); /* garbage at once */
+}
+
+static void exit_main(void *arg) {
+  exit_state *s = arg;
+  for (int i = 0; i < 3; i++)
+    EXPECT(tc_go(exit_churner, s) == TC_OK);
+  tc_sleep(s->delay_ns);
+  /* returns with the churners still allocating: they are dropped */
+}
+
+static void test_run_exits_while_collecting(void **state) {
+  (void)state;
+  int runs = tc_test_under_valgrind() ? 5 : 60;
+  tc_stats st;
+  uint64_t cycles = 0;
+  setenv("TRICOLOR_DEBUG", "gcstress=1", 1); /* a cycle per refill */
+  for (int r = 0; r < runs; r++) {
+    exit_state s = {.delay_ns = 200000 + (int64_t)(r % 13) * 137000};
+    run(2, exit_main, &s);
+    tc_read_stats(&st);
+    cycles += st.cycles;
+  }
+  unsetenv("TRICOLOR_DEBUG");
+  print_message("%d runs exited while collecting; %llu cycles in all\n",
+                runs, (unsigned long long)cycles);
+  assert_true(cycles > 0); /* the exits did meet cycles */
+}
+
 /* ------------------------------------------------------------------ */
 /* tc_go                                                               */
 
@@ -1155,6 +1201,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_run_drops_spinning_coroutine),
       cmocka_unit_test(test_run_bad_arguments),
       cmocka_unit_test(test_run_repeated),
+      cmocka_unit_test(test_run_exits_while_collecting),
       cmocka_unit_test(test_go_many),
       cmocka_unit_test(test_go_heap_argument_survives_gc),
       cmocka_unit_test(test_go_null_function),
