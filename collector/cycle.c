@@ -196,9 +196,9 @@ void tc__cycle_run(int reason) {
     tc__finalizers_scan_queue(m); /* every mode, in the pause */
     finish_mark(m, 0, &r);
     r.pause2_ns = tc__world_start() - r.t_start;
-    tc__stats_record_pause(r.t_start, r.pause2_ns, 1);
-    if (TC__TRACING())
+    if (TC__TRACING()) /* first: a reader of the stats finds it traced */
       trace_pause(&r, r.t_start, r.pause2_ns, 1);
+    tc__stats_record_pause(r.t_start, r.pause2_ns, 1);
   } else {
     __atomic_add_fetch(&tc__gc.epoch, 1, __ATOMIC_RELAXED);
     tc__store_relaxed(&tc__h.black_bytes, (uint64_t)0);
@@ -217,9 +217,9 @@ void tc__cycle_run(int reason) {
     }
     tc__finalizers_scan_queue(m); /* every mode, in the pause */
     r.pause1_ns = tc__world_start() - r.t_start;
-    tc__stats_record_pause(r.t_start, r.pause1_ns, 0);
     if (TC__TRACING())
       trace_pause(&r, r.t_start, r.pause1_ns, 0);
+    tc__stats_record_pause(r.t_start, r.pause1_ns, 0);
 
     /* Mark, then stop the world and look at the Ps' grey buffers: if
      * they (or the pool) still hold grey objects, marking was not done;
@@ -245,9 +245,9 @@ void tc__cycle_run(int reason) {
       if ((m->n == 0 && tc__pool_empty()) || restarts == MAX_RESTARTS)
         break;
       uint64_t ns = tc__world_start() - t2;
-      tc__stats_record_pause(t2, ns, 1);
       if (TC__TRACING())
         trace_pause(&r, t2, ns, 1);
+      tc__stats_record_pause(t2, ns, 1);
       r.restarts++;
     }
     tc__store_relaxed(&tc__gc.phase, (int)TC__PHASE_MARKTERM);
@@ -266,9 +266,9 @@ void tc__cycle_run(int reason) {
       TC_CHECK(tc__world_scan_stacks(m, true) == 0);
     finish_mark(m, extra, &r);
     r.pause2_ns = tc__world_start() - t2;
-    tc__stats_record_pause(t2, r.pause2_ns, 1);
     if (TC__TRACING())
       trace_pause(&r, t2, r.pause2_ns, 1);
+    tc__stats_record_pause(t2, r.pause2_ns, 1);
   }
   (void)cpu0;
   r.assist_ns = tc__load_relaxed(&tc__gcc.assist_ns) - assist0;
