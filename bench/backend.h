@@ -68,6 +68,10 @@
  *                                record 1: they run the work on one thread).
  *   bench_pauses_reset()         tricolor: pauses and cycles before this
  *                                call stay out of the RESULT line (set-up).
+ *   bench_phase_end()            tricolor: what follows (checking the
+ *                                results) stays out of the RESULT line and
+ *                                the pause log; bench_finish calls it if
+ *                                the benchmark did not.
  *   bench_set_ops(n, unit)       the work done, for throughput: n units
  *                                ("trees", "requests") in wall_ms.
  *   bench_note(key, value)       appends " key=value" to the RESULT line
@@ -113,25 +117,33 @@
  *   start_max_us, term_max_us
  *                 tricolor: the longest mark-start and mark-termination
  *                 pause (a stw cycle's single pause counts as termination).
- *   gc_cpu_pct    tricolor: tc_stats.gc_cpu_fraction in percent.
+ *   gc_cpu_pct    tricolor: the collector's CPU time (tc_stats.gc_cpu_ns:
+ *                 pauses x procs, assists, background marking) over the
+ *                 measured window x procs, in percent.  The window and
+ *                 every counter below run from the start (or
+ *                 bench_pauses_reset) to bench_phase_end.  Pauses,
+ *                 cycles and gc_cpu_ns count whole cycles as they end.
  *   ops, ops_unit the work done (bench_set_ops); ops=0 ops_unit=- if unset.
+ *   barrier_slow, barrier_shaded, assist_ms, bg_mark_ms
+ *                 tricolor: tc_stats' counters over the window.
  *   float_cycles, float_bytes
- *                 tricolor, since the reset: cycles measured for floating
+ *                 tricolor, over the window: cycles measured for floating
  *                 garbage and the bytes they kept that a fresh
  *                 stop-the-world mark found unreachable; measured only
  *                 with TRICOLOR_DEBUG=gccheckmark=1 (that mark runs inside
  *                 the termination pause, so tricolor-lab measures it in a
  *                 run of its own, not in the timed runs).
- *   alloc_bytes   tricolor: bytes allocated since the reset.
+ *   alloc_bytes   tricolor: bytes allocated over the window.
  *   restart_lag_max_us
- *                 tricolor: tc_stats.restart_lag_max_ns, since tc_init:
+ *                 tricolor: tc_stats.restart_lag_max_ns, since tc_run began
+ *                 (a maximum: no window):
  *                 the longest the OS took, after a pause, to run again
  *                 every thread the restart woke (not part of the pause).
  *
  * For tricolor-lab (tricolor backend, environment):
  *   BENCH_PAUSE_LOG=FILE  writes the measured window, from the body's start
- *                         or bench_pauses_reset to bench_finish, and every
- *                         pause in it:
+ *                         or bench_pauses_reset to bench_phase_end, and
+ *                         every pause in it:
  *                           window START_NS END_NS
  *                           pause END_NS DURATION_NS KIND
  *                         (CLOCK_MONOTONIC ns; KIND 0 = mark start,
@@ -395,9 +407,9 @@ typedef struct bench_pauselog {
   uint64_t *end;          /* their tc_stats.pause_end_ns */
   uint8_t *kind;          /* their tc_stats.pause_kind */
   size_t n, cap;
-  uint64_t base_cycles;   /* tc_stats.cycles at the last reset */
-  uint64_t base_float_cycles, base_float_bytes, base_alloc; /* the same */
-  uint64_t t_reset;       /* bench_now_ns() at the start or last reset */
+  tc_stats base;          /* the stats at the start or the last reset */
+  uint64_t t_reset;       /* bench_now_ns() then */
+  uint64_t t_end;         /* bench_now_ns() at bench_phase_end, else 0 */
   uint64_t lock;          /* spin flag: a poll and a reset exclude each other */
   tc_stats snap;          /* the last poll's snapshot */
 } bench_pauselog;
@@ -441,10 +453,7 @@ static inline void bench_pauses_reset(void) {
     ;
   l->n = 0;
   l->lost = 0;
-  l->base_cycles = l->snap.cycles;
-  l->base_float_cycles = l->snap.float_cycles;
-  l->base_float_bytes = l->snap.float_bytes;
-  l->base_alloc = l->snap.total_alloc;
+  l->base = l->snap;
   l->t_reset = bench_now_ns();
   __atomic_store_n(&l->lock, 0, __ATOMIC_RELEASE);
 }
@@ -461,6 +470,7 @@ static inline void *bench_plog_main(void *arg) {
 
 /* Starts the poller; the runtime is up.  Pauses so far are kept too. */
 static inline void bench_plog_start(void) {
+  tc_read_stats(&bench_plog.base);
   bench_plog.t_reset = bench_now_ns();
   bench_plog.running =
       pthread_create(&bench_plog.thread, NULL, bench_plog_main, NULL) == 0;
@@ -536,9 +546,9 @@ static inline void bench_trace_stop(void) {
     fprintf(stderr, "bench: tc_trace_stop: %s\n", tc_strerror(rc));
 }
 
-/* Writes BENCH_PAUSE_LOG, if set: the window from the start (or the last
- * reset) to t1, and the pauses copied since. */
-static inline void bench_write_pause_log(uint64_t t1) {
+/* Writes BENCH_PAUSE_LOG, if set: the measured window, from the start
+ * (or the last reset) to the phase end, and the pauses copied in it. */
+static inline void bench_write_pause_log(void) {
   const char *path = getenv("BENCH_PAUSE_LOG");
   if (path == NULL || *path == '\0')
     return;
@@ -549,7 +559,7 @@ static inline void bench_write_pause_log(uint64_t t1) {
   }
   bench_pauselog *l = &bench_plog;
   fprintf(f, "window %llu %llu\n", (unsigned long long)l->t_reset,
-          (unsigned long long)t1);
+          (unsigned long long)l->t_end);
   for (size_t i = 0; i < l->n; i++)
     fprintf(f, "pause %llu %llu %u\n", (unsigned long long)l->end[i],
             (unsigned long long)l->ns[i], (unsigned)l->kind[i]);
@@ -635,15 +645,25 @@ static inline void bench_set_mutators(int k) {
   bench_mutators = bench_tc_sched ? k : 1;
 }
 
-static inline void bench_finish(const char *bench, uint64_t wall_ns) {
-  uint64_t t1 = bench_now_ns();
-  bench_plog_stop();
-  bench_trace_stop();
-  bench_write_pause_log(t1);
-  tc_stats *s = &bench_plog.snap; /* read by the last poll */
+/* Ends the measured phase: what happens after it (a benchmark checking
+ * its results) stays out of the RESULT line and the pause log.  Called
+ * by bench_finish if the benchmark did not. */
+static inline void bench_phase_end(void) {
   bench_pauselog *l = &bench_plog;
+  if (l->t_end != 0)
+    return;
+  l->t_end = bench_now_ns();
+  bench_plog_stop(); /* the last poll: snap is the end of the phase */
+}
+
+static inline void bench_finish(const char *bench, uint64_t wall_ns) {
+  bench_phase_end();
+  bench_trace_stop();
+  bench_write_pause_log();
+  bench_pauselog *l = &bench_plog;
+  const tc_stats *s = &l->snap, *b = &l->base;
   bench_gcinfo g = {0};
-  g.cycles = (long long)(s->cycles - l->base_cycles);
+  g.cycles = (long long)(s->cycles - b->cycles);
   g.mode = bench_tc_sched ? tc_barrier_name((tc_barrier_mode)
                                                 (s->cycles ? s->last_mode
                                                            : tc_get_barrier()))
@@ -669,7 +689,9 @@ static inline void bench_finish(const char *bench, uint64_t wall_ns) {
     g.start_max_ns = (int64_t)s->pause_start_max_ns;
     g.term_max_ns = (int64_t)s->pause_term_max_ns;
   }
-  g.gc_cpu_pct = 100.0 * s->gc_cpu_fraction;
+  uint64_t window = l->t_end > l->t_reset ? l->t_end - l->t_reset : 1;
+  g.gc_cpu_pct = 100.0 * (double)(s->gc_cpu_ns - b->gc_cpu_ns) /
+                 ((double)window * (double)g.procs);
   uint64_t total_ns = 0;
   for (size_t i = 0; i < l->n; i++)
     total_ns += l->ns[i];
@@ -679,13 +701,14 @@ static inline void bench_finish(const char *bench, uint64_t wall_ns) {
            "bg_mark_ms=%.1f lost_pauses=%llu pause_total_ms=%.3f "
            "float_cycles=%llu float_bytes=%llu alloc_bytes=%llu "
            "restart_lag_max_us=%.1f",
-           (unsigned long long)s->barrier_slow,
-           (unsigned long long)s->barrier_shaded, (double)s->assist_ns / 1e6,
-           (double)s->bg_mark_ns / 1e6, (unsigned long long)l->lost,
-           (double)total_ns / 1e6,
-           (unsigned long long)(s->float_cycles - l->base_float_cycles),
-           (unsigned long long)(s->float_bytes - l->base_float_bytes),
-           (unsigned long long)(s->total_alloc - l->base_alloc),
+           (unsigned long long)(s->barrier_slow - b->barrier_slow),
+           (unsigned long long)(s->barrier_shaded - b->barrier_shaded),
+           (double)(s->assist_ns - b->assist_ns) / 1e6,
+           (double)(s->bg_mark_ns - b->bg_mark_ns) / 1e6,
+           (unsigned long long)l->lost, (double)total_ns / 1e6,
+           (unsigned long long)(s->float_cycles - b->float_cycles),
+           (unsigned long long)(s->float_bytes - b->float_bytes),
+           (unsigned long long)(s->total_alloc - b->total_alloc),
            (double)s->restart_lag_max_ns / 1e3);
   g.extra = extra;
   bench_print_result(bench, BENCH_BACKEND_NAME, wall_ns, &g);
@@ -863,6 +886,9 @@ static inline void bench_finish(const char *bench, uint64_t wall_ns) {
 #endif /* backends */
 
 #if !defined(BACKEND_TRICOLOR)
+/* The peers measure their whole run: nothing to end. */
+static inline void bench_phase_end(void) {}
+
 /* Runs the body on this thread after bench_init (no scheduler). */
 static inline int bench_start(bench_main_fn fn, int argc, char **argv) {
   bench_init();

@@ -14,8 +14,8 @@
  * "churner" coroutines (default 1) allocate binary trees (depth D, default
  * 10: 2047 nodes of 24 bytes) and keep the last W (default 32) of them
  * live in a heap array through tc_store, so cycles run back to back over
- * a small live heap (the parked objects plus the window, about 4 MiB) and
- * the barrier sees overwrites.
+ * a small live heap (the parked objects plus the window: about 4 MiB
+ * with the defaults, more with --frames) and the barrier sees overwrites.
  * Where the stack work lands, by mode (DESIGN section 4):
  *   hybrid     every stack scanned once, concurrently: pauses O(procs);
  *   insertion  stacks scanned concurrently, and all rescanned in the
@@ -232,6 +232,7 @@ static int bench_main(int argc, char **argv) {
   uint64_t start = bench_now_ns();
   bench_parallel((int)cfg.churners, churn, shares, sizeof shares[0]);
   uint64_t wall = bench_now_ns() - start;
+  bench_phase_end(); /* waking the parked ones is not measured */
   long nodes = 0;
   for (long k = 0; k < cfg.churners; k++)
     nodes += shares[k].check;
