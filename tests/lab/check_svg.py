@@ -15,8 +15,10 @@ first (except a parse failure, after which nothing else can be checked):
   5. when modes are given: every <g class="chart ..."> inside every
      <g class="workload"> holds, for each mode M, at least one element
      whose class has both "series" and "mode-M" (bench/lab_report.py draws
-     one such group per mode and chart, even when it is empty); when
-     workloads is given, there are exactly that many workload groups.
+     one such group per mode and chart), and that group draws a mark
+     (polyline, path, circle, line, polygon, rect) or holds a note text
+     saying why it has none ("no pauses"); when workloads is given, there
+     are exactly that many workload groups.
 
 check(path, modes=None, workloads=None) returns the list of error strings
 (empty: fine); the lab driver and tests/lab/test_lab_report.py call it.
@@ -125,10 +127,25 @@ def check_element(el):
     return errs
 
 
-def has_series(chart, mode):
+DRAWN = {SVG_NS + t for t in ("polyline", "path", "circle", "line",
+                              "polygon", "rect")}
+
+
+def series_of(chart, mode):
     want = "mode-" + mode
-    return any("series" in classes(el) and want in classes(el)
-               for el in chart.iter())
+    return [el for el in chart.iter()
+            if "series" in classes(el) and want in classes(el)]
+
+
+def draws_something(series):
+    """True if a series group draws a mark, or says why it has none (a
+    text of class note, such as "no pauses")."""
+    for el in series.iter():
+        if el.tag in DRAWN:
+            return True
+        if el.tag == SVG_NS + "text" and "note" in classes(el):
+            return True
+    return False
 
 
 def check_series(root, modes, workloads):
@@ -145,9 +162,13 @@ def check_series(root, modes, workloads):
         for chart in charts:
             kind = " ".join(c for c in classes(chart) if c != "chart")
             for mode in modes or []:
-                if not has_series(chart, mode):
+                series = series_of(chart, mode)
+                if not series:
                     errs.append(f"workload {label}, chart {kind or '?'}: "
                                 f"no series for mode {mode}")
+                elif not any(draws_something(g) for g in series):
+                    errs.append(f"workload {label}, chart {kind or '?'}: "
+                                f"the series of mode {mode} draws nothing")
     return errs
 
 

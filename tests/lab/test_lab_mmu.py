@@ -1,5 +1,9 @@
 """tests/lab/test_lab_mmu.py -- tricolor-lab's figures from pause logs.
 
+Also checks the lab's trace check (check_trace) against synthetic traces,
+with negative controls: a pause 1 us off, missing, of another length, and
+overlapping slices must each be reported.
+
 The MMU (minimum mutator utilization) of bench/tricolor-lab is checked
 against hand-computed cases and against a brute force that slides the
 window 1 ns at a time over small random pause logs; the pause quantiles
@@ -81,6 +85,22 @@ class MMU(unittest.TestCase):
                 else:
                     self.assertAlmostEqual(got, want, msg=(t0, t1, pauses, w))
 
+    def test_against_brute_force_clipped_windows(self):
+        # the measured window starts and ends inside pauses
+        rng = random.Random(99)
+        for _ in range(300):
+            _, end, pauses = random_log(rng)
+            t0 = rng.randint(0, max(0, end // 3))
+            t1 = rng.randint(t0 + 1, end)
+            for w in (1, 4, 9, 25):
+                want = brute_mmu(t0, t1, pauses, w)
+                got = lab.mmu(t0, t1, pauses, w)
+                if want is None:
+                    self.assertIsNone(got)
+                else:
+                    self.assertAlmostEqual(got, want,
+                                           msg=(t0, t1, pauses, w))
+
     def test_negative_control_brute_force_catches_a_wrong_mmu(self):
         rng = random.Random(7)
         caught = False
@@ -98,6 +118,43 @@ class MMU(unittest.TestCase):
         p50, p99, mx = lab.quantiles_us(list(reversed(ns)))
         self.assertEqual((p50, p99, mx), (50.0, 99.0, 100.0))
         self.assertEqual(lab.quantiles_us([]), (None, None, None))
+
+
+class TraceCheck(unittest.TestCase):
+    """check_trace: every pause of the run's log is in the trace, by
+    length and instant (one clock offset for all)."""
+
+    def write(self, events):
+        import json
+        import tempfile
+        f = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
+        json.dump({"traceEvents": events}, f)
+        f.close()
+        self.addCleanup(Path(f.name).unlink)
+        return f.name
+
+    @staticmethod
+    def pause(ts_us, ns):
+        return {"ph": "X", "pid": 1, "tid": 2, "name": "pause: mark start",
+                "ts": ts_us, "dur": ns / 1000, "args": {"ns": ns}}
+
+    def test_matches_and_its_negative_controls(self):
+        # log: pauses at 1 000 000 ns and 3 000 000 ns; the trace's clock
+        # starts 900 000 ns later (its ts are 100 and 2100 us)
+        rec = {"pauses": [(1000000, 5000, 0), (3000000, 7000, 1)]}
+        good = [self.pause(100.0, 5000), self.pause(2100.0, 7000)]
+        self.assertEqual(lab.check_trace(self.write(good), rec), [])
+        # the second pause 1 us off: the same length, another instant
+        shifted = [self.pause(100.0, 5000), self.pause(2101.0, 7000)]
+        self.assertTrue(lab.check_trace(self.write(shifted), rec))
+        # a pause missing, and one of another length
+        self.assertTrue(lab.check_trace(self.write(good[:1]), rec))
+        other = [self.pause(100.0, 5000), self.pause(2100.0, 7001)]
+        self.assertTrue(lab.check_trace(self.write(other), rec))
+        # slices that overlap partially on one track
+        bad = good + [{"ph": "X", "pid": 1, "tid": 2, "name": "x",
+                       "ts": 101.0, "dur": 5000.0}]
+        self.assertTrue(lab.check_trace(self.write(bad), rec))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import re
 import unittest
 from pathlib import Path
 
@@ -185,10 +186,22 @@ class TestCheckerRejects(Tmp):
     def test_nan_and_infinite_coordinates(self):
         self.rejects(self.svg.replace('points="', 'points="nan,', 1),
                      "points")
-        self.rejects(self.svg.replace('cx="', 'cx="inf', 1), "cx=")
-        self.rejects(self.svg.replace('y1="', 'y1="-Infinity', 1), "y1=")
+        # the whole value replaced: rejected as infinite, not as garbage
+        self.rejects(re.sub(r'cx="[^"]*"', 'cx="inf"', self.svg, count=1),
+                     "cx=")
+        self.rejects(re.sub(r'y1="[^"]*"', 'y1="-Infinity"', self.svg,
+                            count=1), "y1=")
         path = '<path d="M 10 20 L NaN 30"/></svg>'
         self.rejects(self.svg.replace("</svg>", path), "<path> d")
+
+    def test_series_that_draws_nothing(self):
+        # a renderer that emits the group but drops every mark of a mode
+        svg = re.sub(r'(<g class="series mode-hybrid"[^>]*>)(.*?)(</g>)',
+                     lambda m: m.group(1) + "<title>hybrid</title>" +
+                     m.group(3), self.svg, count=1, flags=re.S)
+        self.assertNotEqual(svg, self.svg)
+        self.rejects(svg, "the series of mode hybrid draws nothing",
+                     ALL_MODES, 2)
 
     def test_missing_mode_series(self):
         lab = load_sample()
