@@ -103,7 +103,8 @@ static void finish_mark(tc__marker *m, uint64_t extra_marked,
     /* everything marked is kept; the verifier's fresh mark reached only
      * `reachable` of it: the rest floats until the next cycle */
     r->float_measured = true;
-    r->float_bytes = r->marked > reachable ? r->marked - reachable : 0;
+    TC_CHECK(reachable <= r->marked); /* what is reached was marked */
+    r->float_bytes = r->marked - reachable;
   }
   /* The goal grows from what tracing found, not from what was allocated
    * (black) while marking ran: those bytes are counted in `marked`, as
