@@ -89,7 +89,7 @@ static tc__span *span_for_class(unsigned sc) {
       continue; /* emptied: its pages went back to the page heap */
     if (s->nalloc < s->nelems)
       return s;
-    tc__spanlist_push(&tc__h.full[sc], s, TC__LIST_FULL);
+    tc__spanlist_push(&tc__h.full[sc], s, TC__LIST_INUSE);
   }
   return tc__span_new_small(sc);
 }
@@ -105,7 +105,7 @@ bool tc__cache_refill(tc__mcache *c, unsigned sc) {
       goto found;
     s->cached = 0;
     r->span = NULL;
-    tc__spanlist_push(&tc__h.full[sc], s, TC__LIST_FULL);
+    tc__spanlist_push(&tc__h.full[sc], s, TC__LIST_INUSE);
   }
   for (;;) {
     s = span_for_class(sc);
@@ -115,7 +115,7 @@ bool tc__cache_refill(tc__mcache *c, unsigned sc) {
     }
     if (tc__span_next_run(s, &lo, &hi))
       break;
-    tc__spanlist_push(&tc__h.full[sc], s, TC__LIST_FULL);
+    tc__spanlist_push(&tc__h.full[sc], s, TC__LIST_INUSE);
   }
   s->cached = 1;
 found:
@@ -134,7 +134,7 @@ static void cache_drop(tc__mcache *c, unsigned sc) {
   r->span = NULL;
   s->cached = 0;
   /* May have free slots after freeindex; refill will find out. */
-  tc__spanlist_push(&tc__h.partial[sc], s, TC__LIST_PARTIAL);
+  tc__spanlist_push(&tc__h.partial[sc], s, TC__LIST_INUSE);
 }
 
 void tc__cache_flush(tc__mcache *c) {
@@ -167,7 +167,7 @@ void *tc__large_alloc(size_t size, uint16_t type_id, bool scan) {
     tc__add_relaxed(&tc__h.black_bytes, (uint64_t)s->elem_size);
   }
   s->nalloc = 1;
-  tc__spanlist_push(&tc__h.large, s, TC__LIST_LARGE);
+  tc__spanlist_push(&tc__h.large, s, TC__LIST_INUSE);
   tc__add_relaxed(&tc__h.live, (uint64_t)(s->elem_size));
   tc__add_relaxed(&tc__h.total_alloc, (uint64_t)(s->elem_size));
   tc__store_release(&s->state, TC__SPAN_LARGE);

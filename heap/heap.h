@@ -94,19 +94,23 @@ struct tc__span {
   size_t meta_size;      /* bytes of the metadata block (this struct + arrays) */
 };
 
-enum { TC__LIST_NONE, TC__LIST_FREE, TC__LIST_PARTIAL, TC__LIST_FULL,
-       TC__LIST_UNSWEPT, TC__LIST_LARGE };
+/* Which kind of list a span is on: the page heap's free lists, or one of
+ * the in-use lists (partial, full, unswept, large), between which sweep
+ * start moves whole lists without touching the spans. */
+enum { TC__LIST_NONE, TC__LIST_FREE, TC__LIST_INUSE };
 
 typedef struct tc__spanlist {
   tc__span *first;
+  tc__span *last;
   size_t count;
 } tc__spanlist;
 
 void tc__spanlist_push(tc__spanlist *l, tc__span *s, uint8_t which);
 void tc__spanlist_remove(tc__spanlist *l, tc__span *s);
 tc__span *tc__spanlist_pop(tc__spanlist *l);
-/* Moves every span of src to the front of dst, setting their list tag. */
-void tc__spanlist_splice(tc__spanlist *dst, tc__spanlist *src, uint8_t which);
+/* Moves every span of src to the front of dst in O(1): both are in-use
+ * lists, so the spans' tag stays. */
+void tc__spanlist_splice(tc__spanlist *dst, tc__spanlist *src);
 
 typedef struct tc__arena {
   char *base;                         /* TC__ARENA_SIZE aligned */

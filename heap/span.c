@@ -23,6 +23,8 @@ void tc__spanlist_push(tc__spanlist *l, tc__span *s, uint8_t which) {
   s->next = l->first;
   if (l->first)
     l->first->prev = s;
+  else
+    l->last = s;
   l->first = s;
   l->count++;
   s->list = which;
@@ -35,6 +37,8 @@ void tc__spanlist_remove(tc__spanlist *l, tc__span *s) {
     l->first = s->next;
   if (s->next)
     s->next->prev = s->prev;
+  else
+    l->last = s->prev;
   s->next = s->prev = NULL;
   s->list = TC__LIST_NONE;
   l->count--;
@@ -47,20 +51,17 @@ tc__span *tc__spanlist_pop(tc__spanlist *l) {
   return s;
 }
 
-void tc__spanlist_splice(tc__spanlist *dst, tc__spanlist *src, uint8_t which) {
-  tc__span *last = NULL;
-  for (tc__span *s = src->first; s; s = s->next) {
-    s->list = which;
-    last = s;
-  }
-  if (last == NULL)
+void tc__spanlist_splice(tc__spanlist *dst, tc__spanlist *src) {
+  if (src->first == NULL)
     return;
-  last->next = dst->first;
+  src->last->next = dst->first;
   if (dst->first)
-    dst->first->prev = last;
+    dst->first->prev = src->last;
+  else
+    dst->last = src->last;
   dst->first = src->first;
   dst->count += src->count;
-  src->first = NULL;
+  src->first = src->last = NULL;
   src->count = 0;
 }
 

@@ -40,10 +40,10 @@ void tc__sweep_start(void) {
   tc__h.cycle++;
   for (unsigned sc = 0; sc < TC__NSPANCLASS; sc++) {
     TC_CHECK(tc__h.unswept[sc].first == NULL);
-    tc__spanlist_splice(&tc__h.unswept[sc], &tc__h.partial[sc], TC__LIST_UNSWEPT);
-    tc__spanlist_splice(&tc__h.unswept[sc], &tc__h.full[sc], TC__LIST_UNSWEPT);
+    tc__spanlist_splice(&tc__h.unswept[sc], &tc__h.partial[sc]);
+    tc__spanlist_splice(&tc__h.unswept[sc], &tc__h.full[sc]);
   }
-  tc__spanlist_splice(&tc__h.large_unswept, &tc__h.large, TC__LIST_UNSWEPT);
+  tc__spanlist_splice(&tc__h.large_unswept, &tc__h.large);
   tc__lock_release(&tc__h.lock);
 }
 
@@ -113,16 +113,16 @@ static bool sweep_locked(unsigned n) {
       if (!tc__sweep_span(s))
         continue;
       if (s->nalloc < s->nelems)
-        tc__spanlist_push(&tc__h.partial[sc], s, TC__LIST_PARTIAL);
+        tc__spanlist_push(&tc__h.partial[sc], s, TC__LIST_INUSE);
       else
-        tc__spanlist_push(&tc__h.full[sc], s, TC__LIST_FULL);
+        tc__spanlist_push(&tc__h.full[sc], s, TC__LIST_INUSE);
     }
   }
   tc__span *s;
   while (n > 0 && (s = tc__spanlist_pop(&tc__h.large_unswept)) != NULL) {
     n--;
     if (tc__sweep_span(s))
-      tc__spanlist_push(&tc__h.large, s, TC__LIST_LARGE);
+      tc__spanlist_push(&tc__h.large, s, TC__LIST_INUSE);
   }
   if (n > 0)
     return false;
