@@ -1279,9 +1279,17 @@ static void fresh_allocator(void *arg) {
   fresh_state *s = arg;
   for (int t = 0; t < FRESH_TYPES; t++) {
     atomic_fetch_add(&s->arrived[t], 1);
-    int64_t end = tc_now() + guard_ns();
-    while (atomic_load(&s->arrived[t]) < 2 && tc_now() < end)
-      tc_safepoint(); /* both on their own P, then both allocate */
+    /* Both on their own P, then both allocate.  If the other coroutine
+     * waits on this P instead (under valgrind, whose threads take turns,
+     * the second P may not run it for a long time), spinning would burn
+     * the whole hang guard on every type: after 1 ms, yield to it. */
+    int64_t start = tc_now(), end = start + guard_ns();
+    while (atomic_load(&s->arrived[t]) < 2 && tc_now() < end) {
+      if (tc_now() - start < 1000000)
+        tc_safepoint();
+      else
+        tc_yield();
+    }
     void *o = tc_alloc(&fresh_types[t], 16);
     if (tc_object_type(o) != &fresh_types[t])
       atomic_fetch_add(&s->wrong, 1);
