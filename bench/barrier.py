@@ -37,6 +37,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from benchlib import find_program, parse_result
+
 MODES = ["hybrid", "insertion", "deletion", "stw"]
 TARGET_NOMARK_PCT = 2.0
 TARGET_MARK_PCT = 15.0
@@ -79,13 +81,6 @@ def parse_args(argv):
     return a
 
 
-def find_binary(build):
-    for d in (build / "bench", build):
-        p = d / "bench_barrier_tricolor"
-        if p.is_file() and os.access(p, os.X_OK):
-            return p
-    return None
-
 
 def mode_env(mode, procs):
     env = dict(os.environ)
@@ -96,19 +91,6 @@ def mode_env(mode, procs):
         env["TRICOLOR_PROCS"] = str(procs)
     return env
 
-
-def parse_result(stdout):
-    lines = [l for l in stdout.splitlines() if l.startswith("RESULT ")]
-    if not lines:
-        return None
-    out = {}
-    for item in lines[-1].split()[1:]:
-        k, _, v = item.partition("=")
-        try:
-            out[k] = None if v == "-" else float(v)
-        except ValueError:
-            out[k] = v
-    return out
 
 
 def run_time(binary, mode, work, args):
@@ -169,7 +151,7 @@ def med(vals):
 def main(argv):
     args = parse_args(argv)
     build = args.build.resolve()
-    binary = find_binary(build)
+    binary = find_program(build, "bench_barrier_tricolor")
     if binary is None:
         log(f"barrier.py: bench_barrier_tricolor not built in {build}")
         return 2

@@ -38,7 +38,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import re
 import shutil
 import statistics
@@ -46,6 +45,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import benchlib
+from benchlib import find_program, nearest_rank, parse_result
 
 HERE = Path(__file__).resolve().parent
 C_BACKENDS = ["tricolor", "boehm", "glibc", "mimalloc", "jemalloc"]
@@ -64,11 +66,6 @@ DEFAULT_DEPTH = 21  # binary-trees, as the Game's timed runs
 QUICK_DEPTH = 16
 PARKED_TREES = 40000
 QUICK_PARKED_TREES = 4000
-INT_FIELDS = {"rss_kib", "cycles", "pauses", "procs", "mutators",
-              "barrier_slow", "barrier_shaded", "lost_pauses"}
-FLOAT_FIELDS = {"wall_ms", "max_pause_us", "p99_pause_us", "p50_pause_us",
-                "start_max_us", "term_max_us", "gc_cpu_pct", "assist_ms",
-                "bg_mark_ms"}
 GCTRACE = re.compile(r"^gc \d+ @[\d.]+s \d+%: ([\d.]+)\+([\d.]+)\+([\d.]+) "
                      r"ms clock")
 
@@ -149,15 +146,6 @@ def parse_args(argv):
 
 # ------------------------------------------------------------- discovery
 
-def find_c_binary(build, bench, backend):
-    """Returns the path of bench_<bench>_<backend>, or None."""
-    name = f"bench_{bench}_{backend}"
-    for d in (build / "bench", build):
-        p = d / name
-        if p.is_file() and os.access(p, os.X_OK):
-            return p
-    return None
-
 
 def build_go(build, benches):
     """Builds the Go peers; returns ({bench: path}, {bench: skip reason})."""
@@ -203,23 +191,12 @@ def read_cmake_cache(build):
 
 
 def machine_info():
-    info = {"host": platform.node(), "system": platform.system(),
-            "release": platform.release(), "machine": platform.machine(),
-            "cpus": os.cpu_count(), "python": platform.python_version()}
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    info["cpu"] = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    info = benchlib.machine_info()
     go = shutil.which("go")
     if go:
         v = subprocess.run([go, "version"], capture_output=True, text=True)
         info["go"] = v.stdout.strip()
     return info
-
 
 # ------------------------------------------------------------- variants
 
@@ -270,35 +247,6 @@ def make_variants(args, bench, backends, binaries):
 
 # ------------------------------------------------------------- running
 
-def parse_result(stdout):
-    """Returns the fields of the last RESULT line as a dict, or None."""
-    lines = [l for l in stdout.splitlines() if l.startswith("RESULT ")]
-    if not lines:
-        return None
-    fields = {}
-    for item in lines[-1].split()[1:]:
-        key, _, value = item.partition("=")
-        try:
-            if value == "-":
-                fields[key] = None
-            elif key in INT_FIELDS:
-                fields[key] = int(value)
-            elif key in FLOAT_FIELDS:
-                fields[key] = float(value)
-            else:
-                fields[key] = value
-        except ValueError:
-            fields[key] = value
-    return fields
-
-
-def nearest_rank(sorted_vals, q):
-    """The q-quantile (nearest rank) of a sorted list, None if empty."""
-    n = len(sorted_vals)
-    if n == 0:
-        return None
-    rank = max(1, min(n, -(-q * n // 1)))  # ceil(q * n)
-    return sorted_vals[int(rank) - 1]
 
 
 def gctrace_pauses(stderr):
@@ -528,8 +476,8 @@ def main(argv):
         return 2
 
     cache = read_cmake_cache(build)
-    if "tricolor" in args.backends and find_c_binary(
-            build, args.bench[0], "tricolor"):
+    if "tricolor" in args.backends and find_program(
+            build, f"bench_{args.bench[0]}_tricolor"):
         if cache.get("TRICOLOR_DEBUG", "0") != "0":
             log(f"warning: tricolor built with TRICOLOR_DEBUG="
                 f"{cache['TRICOLOR_DEBUG']}: its figures include debug "
@@ -546,7 +494,7 @@ def main(argv):
         for backend in wanted:
             if backend == "go":
                 continue
-            path = find_c_binary(build, bench, backend)
+            path = find_program(build, f"bench_{bench}_{backend}")
             if path:
                 binaries[bench][backend] = path
             else:

@@ -30,6 +30,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from benchlib import find_program
+
 HERE = Path(__file__).resolve().parent
 
 # op -> (table label, unit); the order of the table
@@ -86,13 +88,6 @@ def parse_args(argv):
     return args
 
 
-def find_c(build):
-    for d in (build / "bench", build):
-        p = d / "bench_sched"
-        if p.is_file() and os.access(p, os.X_OK):
-            return p
-    return None
-
 
 def build_go(build):
     """Returns (path, None) or (None, reason)."""
@@ -146,7 +141,7 @@ def fmt(v, unit):
 def main(argv):
     args = parse_args(argv)
     build = args.build.resolve()
-    c_bin = find_c(build)
+    c_bin = find_program(build, "bench_sched")
     if c_bin is None:
         log(f"sched.py: bench_sched not found in {build} "
             "(cmake --build DIR --target bench_sched)")
