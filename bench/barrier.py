@@ -37,7 +37,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchlib import find_program, parse_result
+from benchlib import print_md, find_program, parse_result
 
 MODES = ["hybrid", "insertion", "deletion", "stw"]
 TARGET_NOMARK_PCT = 2.0
@@ -129,18 +129,6 @@ def count_ir(binary, variant, mode, work, tmp, procs):
 
 def fmt(v, spec):
     return "-" if v is None else format(v, spec)
-
-
-def print_md(cols, rows):
-    widths = [max([len(c)] + [len(r[i]) for r in rows])
-              for i, c in enumerate(cols)]
-    print("| " + " | ".join(c.ljust(w) for c, w in zip(cols, widths)) + " |")
-    print("|" + "|".join(("-" * (w + 1) + ":") if i else ("-" * (w + 2))
-                         for i, w in enumerate(widths)) + "|")
-    for r in rows:
-        print("| " + " | ".join(r[0].ljust(widths[0]) if i == 0 else
-                                v.rjust(widths[i]) for i, v in enumerate(r))
-              + " |")
 
 
 def med(vals):

@@ -3,7 +3,7 @@
 run.py, barrier.py, sched.py and tricolor-lab each find a program in a
 CMake build, read the RESULT line it prints last (bench/backend.h), take
 nearest-rank quantiles and record the machine; those four helpers live
-here once.  Standard library only.
+here once, with the Markdown table they print.  Standard library only.
 """
 
 import os
@@ -66,3 +66,22 @@ def machine_info():
     except OSError:
         pass
     return info
+
+
+def markdown_table(cols, rows):
+    """Returns a Markdown table: the first column left-aligned, the others
+    right-aligned (rows are lists of strings)."""
+    widths = [max([len(c)] + [len(r[i]) for r in rows])
+              for i, c in enumerate(cols)]
+    out = ["| " + " | ".join(c.ljust(w) for c, w in zip(cols, widths)) + " |",
+           "|" + "|".join(("-" * (w + 1) + ":") if i else ("-" * (w + 2))
+                          for i, w in enumerate(widths)) + "|"]
+    for r in rows:
+        out.append("| " + " | ".join(r[0].ljust(widths[0]) if i == 0 else
+                                     v.rjust(widths[i])
+                                     for i, v in enumerate(r)) + " |")
+    return "\n".join(out)
+
+
+def print_md(cols, rows):
+    print(markdown_table(cols, rows))

@@ -47,7 +47,7 @@ import time
 from pathlib import Path
 
 import benchlib
-from benchlib import find_program, nearest_rank, parse_result
+from benchlib import print_md, find_program, nearest_rank, parse_result
 
 HERE = Path(__file__).resolve().parent
 C_BACKENDS = ["tricolor", "boehm", "glibc", "mimalloc", "jemalloc"]
@@ -373,18 +373,6 @@ def fmt(v, spec):
     if spec == "us":  # one decimal below 1 ms, whole microseconds above
         return f"{v:.1f}" if v < 1000 else f"{v:.0f}"
     return format(v, spec)
-
-
-def print_md(cols, rows):
-    widths = [max([len(c)] + [len(r[i]) for r in rows])
-              for i, c in enumerate(cols)]
-    print("| " + " | ".join(c.ljust(w) for c, w in zip(cols, widths)) + " |")
-    print("|" + "|".join(("-" * (w + 1) + ":") if i else ("-" * (w + 2))
-                         for i, w in enumerate(widths)) + "|")
-    for r in rows:
-        print("| " + " | ".join(r[0].ljust(widths[0]) if i == 0 else
-                                v.rjust(widths[i]) for i, v in enumerate(r))
-              + " |")
 
 
 def print_tables(title, summary, skipped, failures):

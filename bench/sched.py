@@ -30,7 +30,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchlib import find_program
+from benchlib import find_program, print_md
 
 HERE = Path(__file__).resolve().parent
 
@@ -195,17 +195,9 @@ def main(argv):
         name = label + (" (bytes)" if unit == "bytes" else "")
         ratio = f"{t / g:.2f}" if t is not None and g else "-"
         rows.append([name, fmt(t, unit), fmt(g, unit), fmt(p, unit), ratio])
-    widths = [max([len(c)] + [len(r[i]) for r in rows])
-              for i, c in enumerate(cols)]
     print(f"\nscheduler (procs=1 / GOMAXPROCS=1; median of {args.runs} runs"
           f"{', --quick' if args.quick else ''})\n")
-    print("| " + " | ".join(c.ljust(w) for c, w in zip(cols, widths)) + " |")
-    print("|" + "|".join(("-" * (w + 1) + ":") if i else ("-" * (w + 2))
-                         for i, w in enumerate(widths)) + "|")
-    for row in rows:
-        print("| " + " | ".join(v.ljust(widths[0]) if i == 0 else
-                                v.rjust(widths[i]) for i, v in enumerate(row))
-              + " |")
+    print_md(cols, rows)
     if go_skip:
         print(f"skipped: go ({go_skip})")
     for e in errors:
