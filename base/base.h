@@ -107,6 +107,9 @@ typedef struct tc__debug {
   int gcforceperiod;/* gcforceperiod=MS: the force period, overriding config */
   int gcmarkdelay;  /* gcmarkdelay=US: (tests) the collector waits this long
                        after mark start before marking anything */
+  int retakedelay;  /* retakedelay=US: (tests) sysmon waits this long right
+                       after it took a P from a system call, before it
+                       hands the P on (widens the retake window) */
 } tc__debug;
 extern tc__debug tc__debug_settings;
 

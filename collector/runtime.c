@@ -118,6 +118,8 @@ void tc__debug_parse(tc__debug *d, const char *s) {
         d->gcforceperiod = val;
       else if (klen == 11 && !strncmp(s, "gcmarkdelay", 11))
         d->gcmarkdelay = val;
+      else if (klen == 11 && !strncmp(s, "retakedelay", 11))
+        d->retakedelay = val;
       else if (klen == 7 && !strncmp(s, "gctrace", 7))
         d->gctrace = val;
       else if (klen == 11 && !strncmp(s, "checkstores", 11))

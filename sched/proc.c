@@ -24,10 +24,18 @@
  *      no M is spinning already; the last spinner to find work wakes
  *      another.  Together with the re-checks after releasing a P this
  *      means runnable work is never stranded while a P is idle.
- *   5. System calls: tc_syscall_enter marks G and P as in a syscall; the M
- *      keeps the P loosely.  sysmon retakes a P stuck in a syscall and
- *      hands it to another M.  tc_syscall_exit takes the old P back if it
- *      is still free, else any idle P, else queues the G and parks the M.
+ *   5. System calls: tc_syscall_enter marks the G as in a syscall and lets
+ *      go of its P: m->p and p->m are cleared, then the P's status becomes
+ *      SYSCALL.  A P in SYSCALL belongs to whoever moves it out by CAS:
+ *      sysmon retakes one stuck in a syscall (to IDLE) and hands it to
+ *      another M, a stopping world takes it (to GCSTOP), and
+ *      tc_syscall_exit takes it back (to RUNNING) if it is still in
+ *      SYSCALL, else any idle P, else queues the G and parks the M.  No
+ *      one ever writes another M's `p`, so an M cannot lose its P to a
+ *      late write (an earlier design let sysmon clear the M's p after
+ *      its CAS: an M that had meanwhile come back with another P ran
+ *      without one), and the exit needs no tick check (a P retaken, run
+ *      and back in SYSCALL for another M's syscall is free again).
  *   6. Stop the world: the collecting G marks every P as stopping; idle Ps
  *      and Ps in a syscall are taken at once, running ones stop at their
  *      next safepoint (the M's preempt flag is set).  The collector then
@@ -54,6 +62,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sched/proc.h"
@@ -932,27 +941,55 @@ void tc_syscall_enter(void) {
   tc__m *m = getm();
   tc__g *g = tc__needg("tc_syscall_enter");
   tc__p *p = m->p;
+  if (p == NULL) /* the G let go of its P at the first enter */
+    tc__fatal("tc_syscall_enter inside a system call (entered twice "
+              "without tc_syscall_exit)");
   if (p->cache.gcw && p->cache.gcw->n && tc__marking())
     tc__gcw_flush(p->cache.gcw); /* the P may go to another M */
   if (TC__TRACING())
     tc__trace_slice_end(m, g, "syscall");
   tc__g_cas(g, TC__G_RUNNING, TC__G_SYSCALL);
+  /* Let go of the P (step 5): from the status store on, whoever moves it
+   * out of SYSCALL by CAS owns it -- this M coming back, sysmon, or the
+   * world stopper.  m->oldp only remembers where to try first. */
   m->oldp = p;
-  tc__store_relaxed(&p->syscalltick, p->syscalltick + 1);
   m->ctx->cache = tc__empty_cache(); /* no allocation inside */
-  tc__store_release(&p->status, (uint32_t)TC__P_SYSCALL);
-  if (tc__load_relaxed(&tc__sched.gcwaiting)) {
-    /* the world is stopping: give the P up now */
+  tc__store_relaxed(&m->p, (tc__p *)NULL);
+  tc__store_relaxed(&p->m, ((tc__m *)NULL));
+  tc__store_relaxed(&p->syscalltick, p->syscalltick + 1);
+  /* seq_cst store, then seq_cst load: a Dekker pair with the world
+   * stopper (gcwaiting store, then the status CAS), so either it takes
+   * the P or we see the stop and hand the P over here. */
+  __atomic_store_n(&p->status, (uint32_t)TC__P_SYSCALL, __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&tc__sched.gcwaiting, __ATOMIC_SEQ_CST)) {
     uint32_t s = TC__P_SYSCALL;
-    if (tc__cas_acq_rel(&p->status, &s, (uint32_t)TC__P_GCSTOP)) {
-      tc__store_relaxed(&m->p, (tc__p *)NULL);
-      tc__store_relaxed(&p->m, ((tc__m *)NULL));
+    if (__atomic_compare_exchange_n(&p->status, &s, (uint32_t)TC__P_GCSTOP,
+                                    false, __ATOMIC_SEQ_CST,
+                                    __ATOMIC_SEQ_CST)) {
       tc__spin_lock(&tc__sched.lock);
       if (--tc__sched.stopwait == 0)
         tc__note_wake(&tc__sched.stopnote);
       tc__spin_unlock(&tc__sched.lock);
     }
   }
+}
+
+/* Takes p out of SYSCALL for m, if nobody else did (step 5). */
+static bool syscall_reacquire(tc__m *m, tc__p *p) {
+  uint32_t s = TC__P_SYSCALL;
+  if (p == NULL ||
+      !__atomic_compare_exchange_n(&p->status, &s, (uint32_t)TC__P_RUNNING,
+                                   false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+    return false;
+  tc__store_relaxed(&m->p, p);
+  tc__store_relaxed(&p->m, m);
+  m->ctx->cache = &p->cache.runs;
+  /* A stop that began before our CAS counted this P as running: make
+   * sure we stop at the next safepoint (seq_cst: pairs with the stopper's
+   * gcwaiting store and status CAS). */
+  if (__atomic_load_n(&tc__sched.gcwaiting, __ATOMIC_SEQ_CST))
+    tc__preempt_set(m->ctx, TC__PREEMPT_YIELD);
+  return true;
 }
 
 void tc_syscall_exit(void) {
@@ -962,18 +999,17 @@ void tc_syscall_exit(void) {
     tc__fatal("tc_syscall_exit without tc_syscall_enter");
   tc__p *p = m->oldp;
   m->oldp = NULL;
-  /* fast path: the old P is still ours */
-  uint32_t s = TC__P_SYSCALL;
-  if (p && tc__load_relaxed(&m->p) == p &&
-      tc__cas_acq_rel(&p->status, &s, (uint32_t)TC__P_RUNNING)) {
-    m->ctx->cache = &p->cache.runs;
+  /* fast path: the old P is still in SYSCALL, so nobody took it.  (It may
+   * have been retaken, run by another M and be back in SYSCALL for that
+   * M's G: it is free then too, and that M looks elsewhere when it
+   * returns -- no tick check is needed, unlike an ownership flag.) */
+  if (syscall_reacquire(m, p)) {
     tc__g_cas(g, TC__G_SYSCALL, TC__G_RUNNING);
     tc__gscan_wait(g);
     if (TC__TRACING())
       tc__trace_slice_begin(m);
     return;
   }
-  tc__store_relaxed(&m->p, (tc__p *)NULL);
   /* any idle P */
   tc__spin_lock(&tc__sched.lock);
   tc__p *np = tc__sched.gcwaiting ? NULL : pidle_get();
@@ -996,12 +1032,14 @@ bool tc__proc_retake_syscall(tc__p *p) {
   uint32_t s = TC__P_SYSCALL;
   if (!tc__cas_acq_rel(&p->status, &s, (uint32_t)TC__P_IDLE))
     return false;
+  if (tc__debug_settings.retakedelay > 0) { /* test hook */
+    struct timespec ts = {tc__debug_settings.retakedelay / 1000000,
+                          (long)(tc__debug_settings.retakedelay % 1000000) * 1000};
+    nanosleep(&ts, NULL);
+  }
+  tc__add_relaxed(&tc__sched.retakes, 1);
   tc__store_relaxed(&p->syscalltick, p->syscalltick + 1);
-  tc__m *owner = p->m;
-  if (owner)
-    tc__store_relaxed(&owner->p, (tc__p *)NULL);
-  tc__store_relaxed(&p->m, ((tc__m *)NULL));
-  handoffp(p);
+  handoffp(p); /* no M to detach: the syscall's M let go at entry */
   return true;
 }
 
@@ -1017,20 +1055,18 @@ bool tc__stop_the_world(const char *why) {
     return false;
   }
   tc__sched.stopwait = tc__sched.nprocs;
-  tc__store_relaxed(&tc__sched.gcwaiting, 1u);
+  __atomic_store_n(&tc__sched.gcwaiting, 1u, __ATOMIC_SEQ_CST);
   if (own)
     tc__sched.stopwait--; /* our own P */
   for (unsigned i = 0; i < tc__sched.nprocs; i++) {
     tc__p *p = &tc__sched.allp[i];
     if (p == own)
       continue;
-    uint32_t s = TC__P_SYSCALL;
-    if (tc__cas_acq_rel(&p->status, &s, (uint32_t)TC__P_GCSTOP)) {
+    uint32_t s = TC__P_SYSCALL; /* seq_cst: see tc_syscall_enter */
+    if (__atomic_compare_exchange_n(&p->status, &s, (uint32_t)TC__P_GCSTOP,
+                                    false, __ATOMIC_SEQ_CST,
+                                    __ATOMIC_SEQ_CST)) {
       tc__store_relaxed(&p->syscalltick, p->syscalltick + 1);
-      tc__m *owner = tc__load_relaxed(&p->m);
-      if (owner)
-        tc__store_relaxed(&owner->p, (tc__p *)NULL);
-      tc__store_relaxed(&p->m, ((tc__m *)NULL));
       tc__sched.stopwait--;
     }
   }

@@ -5,8 +5,11 @@
  * P status, and what holds in each:
  *   IDLE     on the idle list (or being handed over); no M.
  *   RUNNING  owned by an M that runs Gs with it; only that M uses its cache.
- *   SYSCALL  its M is in a system call and may come back for it; sysmon or
- *            a stopping world may take it (CAS from SYSCALL).
+ *   SYSCALL  owned by nobody: its last M let go of it when its G entered a
+ *            system call (m->p and p->m are NULL).  Whoever moves it out
+ *            of SYSCALL by CAS owns it: that M coming back (to RUNNING),
+ *            sysmon (to IDLE, then hands it on) or a stopping world (to
+ *            GCSTOP).  So no M can hold it unknowingly (as in Go).
  *   GCSTOP   stopped for the collector; nobody runs Gs with it.
  */
 #ifndef TC_SCHED_PROC_H
@@ -31,7 +34,7 @@ struct tc__p {
   uint32_t id;
   uint32_t status;            /* TC__P_* */
   tc__p *link;                /* idle list */
-  tc__m *m;                   /* owner while RUNNING or SYSCALL */
+  tc__m *m;                   /* owner while RUNNING; NULL otherwise */
   uint32_t schedtick;         /* G switches not inheriting a slice */
   uint32_t syscalltick;       /* syscalls entered and retakes */
   uint32_t runqhead;          /* consumers CAS */
@@ -61,7 +64,8 @@ struct tc__m {
   tc__g *curg;                /* running G */
   tc__p *p;                   /* attached P */
   tc__p *nextp;               /* P handed over by startm or a restart */
-  tc__p *oldp;                /* P held when a syscall began */
+  tc__p *oldp;                /* P let go at syscall entry: tried first
+                                 at exit (a hint: it may be anyone's) */
   bool spinning;              /* looking for work, counted in nmspinning */
   tc__note park;              /* sleeps here while idle */
   tc__m *schedlink;           /* idle list */
@@ -112,6 +116,7 @@ typedef struct tc__sched_t {
   tc__g *maing;
   int64_t start_ns;
   size_t stack_size;
+  uint64_t retakes;           /* Ps sysmon took from system calls (relaxed) */
 } tc__sched_t;
 
 extern tc__sched_t tc__sched;

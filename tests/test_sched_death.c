@@ -611,7 +611,8 @@ static void test_syscall_exit_without_enter(void **state) {
   tc_expect_death(exit_twice, NULL,
                   "tricolor: tc_syscall_exit without tc_syscall_enter");
   /* the second enter finds the coroutine in a syscall already */
-  tc_expect_death(enter_twice, NULL, "tricolor: ");
+  tc_expect_death(enter_twice, NULL,
+                  "tricolor: tc_syscall_enter inside a system call");
 }
 
 /* ------------------------------------------------------------------ */
