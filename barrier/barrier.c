@@ -21,7 +21,8 @@
  *              root stack is grey (not yet scanned this cycle): Go's.
  *   none       nothing (test-only: the verifier must catch it).
  * Shaded objects go to the grey buffer of the storing P (collector/
- * gcbuf.c), which spills packets to the shared pool.  The mode is read
+ * gcwork.c), which spills packets to the shared pool; a thread without
+ * one (a G inside a system call) shades through the door of gcwork.c.  The mode is read
  * relaxed: it changes only while the world is stopped.
  */
 #include "collector/collector.h"
@@ -32,28 +33,53 @@ static void check_ref(void *ref, const void *slot, const char *call) {
               "object", call, slot, ref, ref);
 }
 
-static void shade_pair(void *old_ref, void *new_ref) {
-  tc__marker *w = tc__gcw_current();
+static void shade(tc__marker *w, void *p) {
+  if (w)
+    tc__shade_into(w, p);
+  else
+    tc__shade_orphan(p); /* door held */
+}
+
+void tc__barrier_shade(tc__marker *w, void *old_ref, void *new_ref) {
   if (w)
     w->wb_slow++;
   switch (tc__load_relaxed(&tc__gc.mode)) {
   case TC_BARRIER_INSERTION:
-    tc__shade_into(w, new_ref);
+    shade(w, new_ref);
     break;
   case TC_BARRIER_DELETION:
-    tc__shade_into(w, old_ref);
+    shade(w, old_ref);
     break;
   case TC_BARRIER_HYBRID:
-    tc__shade_into(w, old_ref);
+    shade(w, old_ref);
     if (new_ref && tc__current_stack_grey())
-      tc__shade_into(w, new_ref);
+      shade(w, new_ref);
     break;
   default: /* TC__BARRIER_NONE; stw never marks concurrently */
     break;
   }
 }
 
+/* Shades for a store from the calling thread: through its P's grey
+ * buffer, or through the door (a G inside a system call has none). */
+static void shade_pair(void *old_ref, void *new_ref) {
+  tc__marker *w = tc__gcw_current();
+  if (w) {
+    tc__barrier_shade(w, old_ref, new_ref);
+    return;
+  }
+  tc__door_enter();
+  tc__barrier_shade(NULL, old_ref, new_ref);
+  tc__door_exit();
+}
+
+static void require_mutator(const char *call) {
+  if (TC__UNLIKELY(tc__ctx_get()->owner == NULL))
+    tc__fatal("%s called from a thread that is not a mutator", call);
+}
+
 void tc__store_slow(void **slot, void *value) {
+  require_mutator("tc_store");
   if (TC_DEBUG >= 2 || tc__debug_settings.checkstores)
     check_ref(value, slot, "tc_store");
   if (tc__marking())
@@ -62,6 +88,7 @@ void tc__store_slow(void **slot, void *value) {
 }
 
 void tc__barrier_slow(void *old_ref, void *new_ref) {
+  require_mutator("tc_barrier");
   if (TC_DEBUG >= 2 || tc__debug_settings.checkstores)
     check_ref(new_ref, NULL, "tc_barrier");
   if (tc__marking())

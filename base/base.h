@@ -107,6 +107,9 @@ typedef struct tc__debug {
   int gcforceperiod;/* gcforceperiod=MS: the force period, overriding config */
   int gcmarkdelay;  /* gcmarkdelay=US: (tests) the collector waits this long
                        after mark start before marking anything */
+  int shadedelay;   /* shadedelay=US: (tests) a thread without a P buffer
+                       holds the door this long after reading the phase,
+                       before it greys (collector/gcwork.c) */
   int retakedelay;  /* retakedelay=US: (tests) sysmon waits this long right
                        after it took a P from a system call, before it
                        hands the P on (widens the retake window) */

@@ -157,6 +157,7 @@ static tc__span *object_span(const void *p) {
 }
 
 bool tc_is_object(const void *p) {
+  tc__require_mutator("tc_is_object");
   tc__lock_acquire(&tc__h.lock); /* sweepers rewrite the bitmaps */
   bool yes = false;
   tc__span *s = object_span(p);
@@ -180,6 +181,7 @@ bool tc_is_object(const void *p) {
 }
 
 size_t tc_object_size(const void *obj) {
+  tc__require_mutator("tc_object_size");
   tc__span *s = object_span(obj);
   if (s == NULL)
     tc__fatal("tc_object_size(%p): not a tricolor object", obj);
@@ -187,6 +189,7 @@ size_t tc_object_size(const void *obj) {
 }
 
 tc_type *tc_object_type(const void *obj) {
+  tc__require_mutator("tc_object_type");
   tc__span *s = object_span(obj);
   if (s == NULL)
     tc__fatal("tc_object_type(%p): not a tricolor object", obj);

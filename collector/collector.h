@@ -139,7 +139,8 @@ typedef struct tc__gcstate {
   uint32_t requested;          /* a cycle was asked of the collector thread */
   uint32_t assists;            /* assists draining right now (atomic) */
   tc__marker orphan;           /* greys from threads without a P buffer */
-  tc__lock orphan_lock;
+  tc__lock orphan_lock;        /* the door: held to grey into the orphan
+                                  and to move the phase (gcwork.c) */
   uint32_t in_cycle;           /* a cycle is running (CAS 0 -> 1) */
   uint64_t cycles_done;        /* cycles completed (release store) */
   bool initialized;
@@ -178,8 +179,17 @@ static inline bool tc__marking(void) {
 /* Greys p from a mutator (barrier, channel moves, tc_go): into the grey
  * buffer of the caller's P, else the orphan marker.  Marking only. */
 void tc__shade(void *p);
-/* The same into a grey buffer the caller looked up (NULL: the orphan). */
+/* The same into a grey buffer the caller looked up (NULL: the orphan,
+ * through the door). */
 void tc__shade_into(tc__marker *w, void *p);
+/* The door of the threads no world stop stops (collector/gcwork.c):
+ * enter, then tc__shade_orphan greys p only if the phase is MARK. */
+void tc__door_enter(void);
+void tc__door_exit(void);
+void tc__shade_orphan(void *p);
+/* Shades what the current mode's barrier shades for old -> new, into w
+ * (NULL: the orphan; door held).  Marking only (barrier/barrier.c). */
+void tc__barrier_shade(tc__marker *w, void *old_ref, void *new_ref);
 /* The grey buffer of the calling thread's P, or NULL. */
 tc__marker *tc__gcw_current(void);
 /* Moves a grey buffer's entries to the shared pool (all if k == 0). */

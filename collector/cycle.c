@@ -73,9 +73,39 @@ static void scavenge(bool now) {
   tc__lock_release(&tc__h.lock);
 }
 
-static void barrier_restore(void) {
-  tc__store_relaxed(&tc__barrier_on,
-                    (uint32_t)(TC_DEBUG >= 2 || tc__debug_settings.checkstores));
+/* The barrier flag outside marking: on only to validate stores. */
+static uint32_t barrier_idle(void) {
+  return (uint32_t)(TC_DEBUG >= 2 || tc__debug_settings.checkstores);
+}
+
+/* Moves the cycle to `phase`, writing together what each phase implies
+ * (collector/collector.h): the barrier flag and the colour of new
+ * allocation.  Legal moves:
+ *   OFF -> MARK        concurrent mark starts: barrier on, allocate black
+ *   OFF -> MARKTERM    stw mode: the whole mark in this pause
+ *   MARK -> MARKTERM   mark termination: allocate white again
+ *   MARK -> OFF        a cycle abandoned by the exiting runtime
+ *   MARKTERM -> OFF    the sweep starts: barrier off
+ * World stopped.  Under orphan_lock, the door of the threads that no
+ * world stop stops (collector/gcwork.c): one that saw MARK there has
+ * pushed its grey objects to the pool before the phase moves on, and
+ * none greys anything after, so nothing it greys escapes termination. */
+static void set_phase(int phase) {
+  int from = tc__load_relaxed(&tc__gc.phase);
+  bool legal = (from == TC__PHASE_OFF && phase != TC__PHASE_OFF) ||
+               (from == TC__PHASE_MARK && phase != TC__PHASE_MARK) ||
+               (from == TC__PHASE_MARKTERM && phase == TC__PHASE_OFF);
+  if (!legal)
+    tc__fatal("collector phase %d cannot move to %d", from, phase);
+  tc__lock_acquire(&tc__gc.orphan_lock);
+  if (phase == TC__PHASE_MARK) /* the sweep may have reused its span */
+    tc__marker_forget_span(&tc__gc.orphan);
+  tc__store_relaxed(&tc__h.alloc_black, (uint32_t)(phase == TC__PHASE_MARK));
+  tc__store_relaxed(&tc__barrier_on, phase == TC__PHASE_MARK ? 1u
+                                     : phase == TC__PHASE_OFF ? barrier_idle()
+                                     : tc__load_relaxed(&tc__barrier_on));
+  tc__store_relaxed(&tc__gc.phase, phase);
+  tc__lock_release(&tc__gc.orphan_lock);
 }
 
 /* Finishes the mark on all marking threads, queues finalizers, verifies,
@@ -112,8 +142,7 @@ static void finish_mark(tc__marker *m, uint64_t extra_marked,
    * them into the next goal and the goal would swing cycle to cycle. */
   tc__gc.goal_basis = r->marked > black ? r->marked - black : r->marked;
   tc__pacer_update(tc__gc.goal_basis);
-  tc__store_relaxed(&tc__gc.phase, (int)TC__PHASE_OFF);
-  barrier_restore();
+  set_phase(TC__PHASE_OFF);
   tc__sweep_start();
 }
 
@@ -154,13 +183,11 @@ static bool concurrent_mark(tc__cycle_report *r);
 
 /* Throws away a cycle the exiting runtime interrupted. */
 static void abandon(tc__marker *m) {
-  tc__store_relaxed(&tc__h.alloc_black, 0u);
+  set_phase(TC__PHASE_OFF);
   tc__pool_set_concurrent(false);
   while (tc__pool_get(m))
     ;
   m->n = 0;
-  tc__store_relaxed(&tc__gc.phase, (int)TC__PHASE_OFF);
-  barrier_restore();
 }
 
 void tc__cycle_run(int reason) {
@@ -186,11 +213,10 @@ void tc__cycle_run(int reason) {
   /* Markers cache the last span they looked up; the sweep since the last
    * cycle may have freed it and reused its pages. */
   tc__marker_forget_span(m);
-  tc__marker_forget_span(&tc__gc.orphan);
-  tc__world_forget_spans();
+  tc__world_forget_spans(); /* the orphan's: set_phase */
   tc__store_relaxed(&tc__gc.mode, mode);
   if (mode == TC_BARRIER_STW) {
-    tc__store_relaxed(&tc__gc.phase, (int)TC__PHASE_MARKTERM);
+    set_phase(TC__PHASE_MARKTERM);
     r.pause_slots += tc__world_scan_stacks(m, false);
     r.pause_slots += tc__roots_scan_globals(m);
     r.pause_slots += tc__handles_scan(m);
@@ -203,14 +229,12 @@ void tc__cycle_run(int reason) {
   } else {
     __atomic_add_fetch(&tc__gc.epoch, 1, __ATOMIC_RELAXED);
     tc__store_relaxed(&tc__h.black_bytes, (uint64_t)0);
-    tc__store_relaxed(&tc__h.alloc_black, 1u);
     tc__store_relaxed(&tc__gc.scan_done, (uint64_t)0);
     tc__store_relaxed(&tc__gc.scan_expected,
                       tc__h.marked ? tc__h.marked : r.heap0 / 2);
     tc__gc.heap_at_trigger = r.heap0;
     tc__pool_set_concurrent(true);
-    tc__store_relaxed(&tc__gc.phase, (int)TC__PHASE_MARK);
-    tc__store_relaxed(&tc__barrier_on, 1u);
+    set_phase(TC__PHASE_MARK);
     if (mode == TC_BARRIER_DELETION) {
       r.pause_slots += tc__world_scan_stacks(m, false);
       r.pause_slots += tc__roots_scan_globals(m);
@@ -251,9 +275,9 @@ void tc__cycle_run(int reason) {
       tc__stats_record_pause(t2, ns, 1);
       r.restarts++;
     }
-    tc__store_relaxed(&tc__gc.phase, (int)TC__PHASE_MARKTERM);
     tc__world_flush_caches(); /* unused run tails turn white again */
-    tc__store_relaxed(&tc__h.alloc_black, 0u);
+    set_phase(TC__PHASE_MARKTERM);
+    /* no thread greys into the orphan any more (set_phase) */
     extra += tc__gc.orphan.marked;
     tc__gc.orphan.marked = 0;
     tc__pool_set_concurrent(false);

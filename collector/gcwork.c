@@ -6,8 +6,15 @@
  *    P (a tc__marker hung off the P's allocation cache), so a barrier
  *    costs a span lookup and an atomic OR, no lock.  A buffer that grows
  *    past two packets spills one to the shared pool (collector/workers.c).
- *    Threads without a P buffer (a bare mutator never marks concurrently;
- *    this covers misuse and syscalls) shade into one locked orphan buffer.
+ *    Threads without a P buffer (threads that are not mutators, and a G
+ *    between tc_syscall_enter and tc_syscall_exit) are never stopped by a
+ *    world stop, so a pause cannot wait for them: they pass through a door
+ *    instead, orphan_lock.  Inside it they read the phase and, only if it
+ *    is MARK, grey into the orphan marker and push to the pool before
+ *    leaving.  The collector moves the phase under the same lock
+ *    (set_phase, collector/cycle.c), so a grey object from such a thread
+ *    is in the pool before mark termination looks (and drains it), and
+ *    none arrives after: no stale phase, no grey entry left behind.
  * 2. Assists (Go's gcAssistAlloc, GO_REFERENCE.md section 2).  While
  *    marking, every refill charges its bytes to the P's debt.  Once the debt
  *    passes ASSIST_MIN the allocating G pays it in scan work:
@@ -59,10 +66,24 @@ void tc__shade_into(tc__marker *w, void *p) {
       tc__pool_put(w, TC__PACKET);
     return;
   }
-  tc__lock_acquire(&tc__gc.orphan_lock); /* no P buffer */
+  tc__door_enter(); /* no P buffer */
+  tc__shade_orphan(p);
+  tc__door_exit();
+}
+
+void tc__door_enter(void) { tc__lock_acquire(&tc__gc.orphan_lock); }
+void tc__door_exit(void) { tc__lock_release(&tc__gc.orphan_lock); }
+
+void tc__shade_orphan(void *p) {
+  if (p == NULL || tc__load_relaxed(&tc__gc.phase) != TC__PHASE_MARK)
+    return;
+  if (tc__debug_settings.shadedelay > 0) { /* test hook: hold the door */
+    struct timespec ts = {tc__debug_settings.shadedelay / 1000000,
+                          (long)(tc__debug_settings.shadedelay % 1000000) * 1000};
+    nanosleep(&ts, NULL);
+  }
   tc__mark_ref(&tc__gc.orphan, p, NULL);
   tc__gcw_flush(&tc__gc.orphan);
-  tc__lock_release(&tc__gc.orphan_lock);
 }
 
 void tc__shade(void *p) { tc__shade_into(tc__gcw_current(), p); }

@@ -14,7 +14,8 @@
  * thread may add or remove; scanned like heap slots (relaxed loads), and
  * concurrently with the mutators in the hybrid and insertion modes: stores
  * to them go through the barrier, and a range added or removed while
- * marking has its references shaded as stores would.
+ * marking has its references shaded as stores would (root_change: a
+ * thread that no pause stops does it inside the door of gcwork.c).
  */
 #include "collector/collector.h"
 
@@ -78,26 +79,73 @@ void tc_roots_unwind(tc_roots_mark mark) {
 }
 
 /* A range joins or leaves the roots while the collector may have scanned
- * the globals already: its references enter (or leave) as stores would. */
-static void shade_range(void **slot, size_t n, bool entering) {
-  if (!tc__marking())
+ * the globals already: its references enter (or leave) as stores would,
+ * through w (NULL: the orphan, door held). */
+static void shade_range(tc__marker *w, void **slot, size_t n, bool entering) {
+  if (tc__load_relaxed(&tc__gc.phase) != TC__PHASE_MARK)
     return;
   for (size_t k = 0; k < n; k++) {
     void *ref = tc__load_relaxed(&slot[k]);
-    if (ref) {
-      if (entering)
-        tc_barrier(NULL, ref);
-      else
-        tc_barrier(ref, NULL);
-    }
+    if (ref)
+      tc__barrier_shade(w, entering ? NULL : ref, entering ? ref : NULL);
   }
 }
+
+/* Changes the registry and shades the range in one step as seen by the
+ * phase: a thread without a P buffer (not a mutator, or inside a system
+ * call) is never stopped by a pause, so it does both inside the door
+ * (collector/gcwork.c), where the phase cannot move: what it greys is in
+ * the pool before termination looks, and after termination it greys
+ * nothing (its range read in an old cycle may hold freed objects by
+ * then).  A mutator with a P needs no door: phases move only while it is
+ * stopped. */
+static int root_change(void **slot, size_t n);
 
 int tc_root_add(void **slot, size_t n) {
   if (slot == NULL || n == 0)
     return TC_EINVAL;
   if (!tc__gc.initialized)
     return TC_ESTATE;
+  return root_change(slot, n);
+}
+
+int tc_root_remove(void **slot) {
+  if (!tc__gc.initialized)
+    return TC_ESTATE;
+  return root_change(slot, 0);
+}
+
+/* Registers [slot, slot + n), or unregisters slot's range if n == 0. */
+static int registry_change(void **slot, size_t *n);
+
+static int root_change(void **slot, size_t n) {
+  bool adding = n > 0;
+  tc__marker *w = tc__gcw_current();
+  if (w == NULL)
+    tc__door_enter();
+  int rc = registry_change(slot, &n);
+  if (rc == TC_OK)
+    shade_range(w, slot, n, adding);
+  if (w == NULL)
+    tc__door_exit();
+  return rc;
+}
+
+static int registry_change(void **slot, size_t *np) {
+  if (*np == 0) {
+    int rc = TC_ENOENT;
+    tc__lock_acquire(&roots_lock);
+    for (size_t i = 0; i < nranges; i++)
+      if (ranges[i].slot == slot) {
+        *np = ranges[i].n;
+        ranges[i] = ranges[--nranges];
+        rc = TC_OK;
+        break;
+      }
+    tc__lock_release(&roots_lock);
+    return rc;
+  }
+  size_t n = *np;
   int rc = TC_OK;
   tc__lock_acquire(&roots_lock);
   for (size_t i = 0; i < nranges; i++)
@@ -118,27 +166,8 @@ int tc_root_add(void **slot, size_t n) {
   ranges[nranges].slot = slot;
   ranges[nranges].n = n;
   nranges++;
-  tc__lock_release(&roots_lock);
-  shade_range(slot, n, true);
-  return rc;
 out:
   tc__lock_release(&roots_lock);
-  return rc;
-}
-
-int tc_root_remove(void **slot) {
-  int rc = TC_ENOENT;
-  size_t n = 0;
-  tc__lock_acquire(&roots_lock);
-  for (size_t i = 0; i < nranges; i++)
-    if (ranges[i].slot == slot) {
-      n = ranges[i].n;
-      ranges[i] = ranges[--nranges];
-      rc = TC_OK;
-      break;
-    }
-  tc__lock_release(&roots_lock);
-  shade_range(slot, n, false);
   return rc;
 }
 

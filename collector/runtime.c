@@ -118,6 +118,8 @@ void tc__debug_parse(tc__debug *d, const char *s) {
         d->gcforceperiod = val;
       else if (klen == 11 && !strncmp(s, "gcmarkdelay", 11))
         d->gcmarkdelay = val;
+      else if (klen == 10 && !strncmp(s, "shadedelay", 10))
+        d->shadedelay = val;
       else if (klen == 11 && !strncmp(s, "retakedelay", 11))
         d->retakedelay = val;
       else if (klen == 7 && !strncmp(s, "gctrace", 7))
@@ -192,6 +194,7 @@ int tc_set_barrier(tc_barrier_mode mode) {
     mode = TC_BARRIER_HYBRID;
   if (mode < TC_BARRIER_HYBRID || mode > TC_BARRIER_STW)
     return TC_EINVAL;
+  tc__require_mutator("tc_set_barrier"); /* the pacer is the mutators' */
   int old = __atomic_exchange_n(&tc__gc.next_mode, (int)mode, __ATOMIC_RELAXED);
   tc__pacer_update(tc__gc.goal_basis); /* stw triggers at the goal */
   return old;

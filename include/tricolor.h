@@ -15,9 +15,18 @@
  *   5. Objects nothing reaches are reclaimed; tc_gc() forces a cycle.
  *
  * Calling context.  Each function says where it may be called.  "Mutator"
- * means the thread that called tc_init() (later: any coroutine run by the
- * scheduler).  Calling a mutator-only function from elsewhere aborts with a
- * message naming the call.
+ * means the thread that called tc_init() without tc_run (a bare mutator),
+ * or a coroutine run by tc_run.  Any other thread ("not a mutator": a
+ * thread of your own, the thread that called tc_run) may call only:
+ *     tc_init, tc_run, tc_root_add, tc_root_remove, tc_read_stats,
+ *     tc_stats_pause_quantile, tc_get_barrier, tc_strerror,
+ *     tc_barrier_name, tc_now, tc_trace_start, tc_trace_stop.
+ * It holds no root stack, so nothing it keeps in its own variables is kept
+ * alive: it may register ranges of slots and move references between
+ * ranges it owns, but must not keep a heap reference anywhere else.  Any
+ * other call from such a thread aborts with a message naming the call
+ * (tc_store and tc_barrier check it on their slow path: while a cycle
+ * marks, and always in debug builds).
  *
  * Errors.  Functions that can fail return 0 (TC_OK) or a negative TC_E*
  * code; tc_strerror() names it.  Misuse that would corrupt the heap (a root
@@ -178,7 +187,7 @@ TC_API int tc_set_gc_percent(int percent);
 
 /* Chooses the barrier mode of the next cycle (a running cycle keeps its
  * own); returns the previous setting, TC_EINVAL for a mode that does
- * not exist, TC_ESTATE before tc_init.  Any thread. */
+ * not exist, TC_ESTATE before tc_init.  Mutator. */
 TC_API int tc_set_barrier(tc_barrier_mode mode);
 /* Returns the mode the next cycle will use. */
 TC_API tc_barrier_mode tc_get_barrier(void);
@@ -246,9 +255,13 @@ TC_API void tc_roots_unwind(tc_roots_mark mark);
 
 /* Registers n consecutive pointer slots (a global, a static array) as
  * roots.  Store into them with tc_store.  Returns TC_EEXIST if slot is
- * already registered, TC_EINVAL for NULL/0. Any thread after tc_init. */
+ * already registered, TC_EINVAL for NULL/0, TC_ESTATE before tc_init.
+ * Any thread after tc_init (a thread that is not a mutator too: see
+ * "Calling context"); while a cycle marks, the range's references are
+ * shaded as a store's would be. */
 TC_API int tc_root_add(void **slot, size_t n);
-/* Unregisters the range starting at slot; TC_ENOENT if unknown. */
+/* Unregisters the range starting at slot; TC_ENOENT if unknown,
+ * TC_ESTATE before tc_init.  Any thread after tc_init. */
 TC_API int tc_root_remove(void **slot);
 
 /* A handle keeps one object alive from memory the collector does not see
