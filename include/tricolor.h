@@ -252,7 +252,9 @@ TC_API int tc_root_add(void **slot, size_t n);
 TC_API int tc_root_remove(void **slot);
 
 /* A handle keeps one object alive from memory the collector does not see
- * (malloc'd C structures).  Mutator. */
+ * (malloc'd C structures).  Mutator.  Handles end with the runtime: any
+ * handle call after tc_shutdown (tc_handle_free(NULL) included) aborts
+ * with a message naming the call. */
 typedef struct tc_handle tc_handle;
 TC_API tc_handle *tc_handle_new(void *obj);   /* NULL on out of memory */
 TC_API void *tc_handle_get(const tc_handle *h);
