@@ -178,9 +178,15 @@ TC_API int tc_set_gc_percent(int percent);
 
 /* Chooses the barrier mode of the next cycle (a running cycle keeps its
  * own); returns the previous setting, TC_EINVAL for a mode that does
- * not exist, TC_ESTATE before tc_init.  Any thread. */
+ * not exist, TC_ESTATE before tc_init.  The setting applies under tc_run
+ * only: a bare mutator (tc_init without tc_run) keeps it but every cycle
+ * it runs is TC_BARRIER_STW.  Any thread. */
 TC_API int tc_set_barrier(tc_barrier_mode mode);
-/* Returns the mode the next cycle will use. */
+/* Returns the mode the next cycle will run: under tc_run the setting
+ * (tc_set_barrier, else tc_config.barrier / TRICOLOR_DEBUG=barrier=);
+ * on a bare mutator TC_BARRIER_STW whatever the setting; without a
+ * runtime (before tc_init, after tc_shutdown) TC_BARRIER_DEFAULT.  Any
+ * thread. */
 TC_API tc_barrier_mode tc_get_barrier(void);
 
 /* ---------------------------------------------------------------------- */
