@@ -9,8 +9,9 @@
  *     ready case) exits with status 2 (as Go does) after printing
  *     "all coroutines are asleep - deadlock!" and one line per coroutine
  *     with its id, wait reason, entry function and creation site
- *     (file:line of the tc_go); main alone blocked on a channel; on 1 and
- *     2 Ps;
+ *     (file:line of the tc_go), the main coroutine's line saying it was
+ *     created by tc_run (no made-up site like "tc_run:0"); main alone
+ *     blocked on a channel; on 1 and 2 Ps;
  *   - no false deadlock: a program whose coroutines wait for a sleeper, or
  *     for one blocked in a system call, finishes normally (status 0, no
  *     report); so does one that sleeps 1 us at a time 20000 times on one
@@ -245,6 +246,18 @@ static void check_deadlock_report(child_result *r, int nexpect) {
     if (strstr(hdr, want) == NULL)
       child_fail(r, "report lacks \"%s\"", want);
   }
+  /* main (coroutine 1) was started by tc_run, not by a tc_go: its line
+   * says so, and no line names a creation site that does not exist */
+  char line[1024];
+  static const char main_says[] = ", created by tc_run (the main coroutine)";
+  if (line_with(hdr, "coroutine 1 [", line, sizeof line) == NULL)
+    child_fail(r, "no report line for the main coroutine");
+  size_t n = strlen(line), m = strlen(main_says);
+  if (n < m || strcmp(line + n - m, main_says) != 0)
+    child_fail(r, "the main coroutine's line \"%s\" does not end with \"%s\"",
+               line, main_says);
+  if (strstr(hdr, "tc_run:0") != NULL)
+    child_fail(r, "the report names a creation site tc_run:0");
 }
 
 static void test_deadlock_report(void **state) {
@@ -280,8 +293,7 @@ static void test_deadlock_main_alone(void **state) {
   if (skip_death())
     skip();
   child_result r = run_child(lonely_child, NULL);
-  check_deadlock_report(&r, 1);
-  /* main was created by tc_run, not by a tc_go */
+  check_deadlock_report(&r, 1); /* main's line included */
   free(r.out);
 }
 
