@@ -350,7 +350,13 @@ typedef struct tc_select_case {
  * ones, and performs it.  Returns its index; with block == false returns
  * -1 at once if none is ready (Go's default case).  A send case on a
  * closed channel is chosen and returns its index with ok = false
- * (Go would panic).  Coroutine. */
+ * (Go would panic).  Coroutine.
+ * The case array must not be in the tricolor heap: keep it on the C stack
+ * or in malloc'd memory (a debug build aborts naming tc_select).  The
+ * received value is written into it with a plain store, which a heap slot
+ * would need the write barrier for; like tc_chan_recv's result, put it in
+ * a root before the next safepoint.  The channels and the values being
+ * sent need no root of yours during the call: tc_select holds them. */
 TC_API int tc_select(tc_select_case *cases, size_t n, bool block);
 
 /* ---- sync: plain C structs, zero-initialised, never moved while used ---- */
