@@ -182,6 +182,7 @@ static int bench_main(int argc, char **argv) {
 
   bench_set_mutators(mutators);
   uint64_t wall = run(min_depth, max_depth, mutators);
+  bench_note("depth", max_depth); /* what ran: tricolor-lab's title */
   bench_finish("binarytrees", wall);
   return 0;
 }

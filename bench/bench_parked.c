@@ -253,6 +253,9 @@ static int bench_main(int argc, char **argv) {
     return 1;
   }
   bench_set_ops((uint64_t)cfg.trees, "trees");
+  bench_note("parked", (double)cfg.parked); /* tricolor-lab's title */
+  bench_note("frames", (double)cfg.frames);
+  bench_note("roots", (double)cfg.roots);
   bench_finish("parked", wall);
   return 0;
 }

@@ -572,6 +572,8 @@ static int bench_main(int argc, char **argv) {
   bench_note("req_p99_us", (double)p99 / 1e3);
   bench_note("req_p999_us", (double)p999 / 1e3);
   bench_note("req_max_us", (double)max / 1e3);
+  bench_note("workers", (double)cfg.workers); /* tricolor-lab's title */
+  bench_note("cache", (double)cfg.cache);
   bench_finish("server", wall);
   return 0;
 }

@@ -8,6 +8,11 @@
  * Blocks are malloc'd and live until shutdown.  Stores go through the
  * barrier like any heap slot (DESIGN section 3).  A lock makes creation
  * and freeing safe from any thread.
+ *
+ * Every call checks first that the runtime is live and the caller a
+ * mutator (tc__require_mutator), before it touches the handle: tc_shutdown
+ * frees the blocks, so a handle kept past it points into freed memory and
+ * only that check turns the misuse into a message naming the call.
  */
 #include "collector/collector.h"
 
@@ -69,12 +74,14 @@ tc_handle *tc_handle_new(void *obj) {
 }
 
 void *tc_handle_get(const tc_handle *h) {
+  tc__require_mutator("tc_handle_get");
   if (TC_DEBUG >= 1 && is_free(h))
     tc__fatal("tc_handle_get(%p): handle was freed", (const void *)h);
   return tc__load_relaxed(&h->ref);
 }
 
 void tc_handle_set(tc_handle *h, void *obj) {
+  tc__require_mutator("tc_handle_set");
   if (TC_DEBUG >= 1 && is_free(h))
     tc__fatal("tc_handle_set(%p): handle was freed", (void *)h);
   check_ref(obj, "tc_handle_set");
@@ -82,6 +89,7 @@ void tc_handle_set(tc_handle *h, void *obj) {
 }
 
 void tc_handle_free(tc_handle *h) {
+  tc__require_mutator("tc_handle_free");
   if (h == NULL)
     return;
   if (is_free(h))

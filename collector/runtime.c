@@ -200,7 +200,13 @@ int tc_set_barrier(tc_barrier_mode mode) {
   return old;
 }
 
+/* Reports what the next cycle will run, not only the setting: a bare
+ * mutator collects in one pause whatever next_mode says (tc__cycle_run). */
 tc_barrier_mode tc_get_barrier(void) {
+  if (!tc__gc.initialized)
+    return TC_BARRIER_DEFAULT;
+  if (!tc__world_scheduled())
+    return TC_BARRIER_STW;
   return (tc_barrier_mode)tc__load_relaxed(&tc__gc.next_mode);
 }
 

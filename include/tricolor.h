@@ -187,9 +187,15 @@ TC_API int tc_set_gc_percent(int percent);
 
 /* Chooses the barrier mode of the next cycle (a running cycle keeps its
  * own); returns the previous setting, TC_EINVAL for a mode that does
- * not exist, TC_ESTATE before tc_init.  Mutator. */
+ * not exist, TC_ESTATE before tc_init.  The setting applies under tc_run
+ * only: a bare mutator (tc_init without tc_run) keeps it but every cycle
+ * it runs is TC_BARRIER_STW.  Mutator. */
 TC_API int tc_set_barrier(tc_barrier_mode mode);
-/* Returns the mode the next cycle will use. */
+/* Returns the mode the next cycle will run: under tc_run the setting
+ * (tc_set_barrier, else tc_config.barrier / TRICOLOR_DEBUG=barrier=);
+ * on a bare mutator TC_BARRIER_STW whatever the setting; without a
+ * runtime (before tc_init, after tc_shutdown) TC_BARRIER_DEFAULT.  Any
+ * thread. */
 TC_API tc_barrier_mode tc_get_barrier(void);
 
 /* ---------------------------------------------------------------------- */
@@ -265,7 +271,9 @@ TC_API int tc_root_add(void **slot, size_t n);
 TC_API int tc_root_remove(void **slot);
 
 /* A handle keeps one object alive from memory the collector does not see
- * (malloc'd C structures).  Mutator. */
+ * (malloc'd C structures).  Mutator.  Handles end with the runtime: any
+ * handle call after tc_shutdown (tc_handle_free(NULL) included) aborts
+ * with a message naming the call. */
 typedef struct tc_handle tc_handle;
 TC_API tc_handle *tc_handle_new(void *obj);   /* NULL on out of memory */
 TC_API void *tc_handle_get(const tc_handle *h);
@@ -355,7 +363,13 @@ typedef struct tc_select_case {
  * ones, and performs it.  Returns its index; with block == false returns
  * -1 at once if none is ready (Go's default case).  A send case on a
  * closed channel is chosen and returns its index with ok = false
- * (Go would panic).  Coroutine. */
+ * (Go would panic).  Coroutine.
+ * The case array must not be in the tricolor heap: keep it on the C stack
+ * or in malloc'd memory (a debug build aborts naming tc_select).  The
+ * received value is written into it with a plain store, which a heap slot
+ * would need the write barrier for; like tc_chan_recv's result, put it in
+ * a root before the next safepoint.  The channels and the values being
+ * sent need no root of yours during the call: tc_select holds them. */
 TC_API int tc_select(tc_select_case *cases, size_t n, bool block);
 
 /* ---- sync: plain C structs, zero-initialised, never moved while used ---- */

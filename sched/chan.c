@@ -45,6 +45,13 @@
  *      drop the record.  So exactly one case fires, and g->param names it.
  *   6. Woken: lock all again, reset selectdone, unlink the other records
  *      (some may be gone already), unlock, report the winner.
+ * The case array is the embedder's memory outside the heap (tricolor.h,
+ * checked at TC_DEBUG >= 1): the received value and ok are written into it
+ * with plain stores.  Rejected: storing through the barrier when the array
+ * is a heap object.  That would also need the embedder's type to trace
+ * chan and value (value is a plain word on a TC_CHAN_RAW channel, which a
+ * traced slot must not hold) and the array kept reachable across the
+ * park, for no gain: a C array on the stack does the job.
  *
  * Invariants (channel lock held; "waiter" excludes records of selects
  * already won elsewhere, which stay queued until their G unlinks them):
@@ -559,6 +566,11 @@ int tc_select(tc_select_case *cases, size_t n, bool block) {
   tc__g *g = tc__needg("tc_select");
   TC_ASSERT(n == 0 || cases != NULL);
   TC_ASSERT(n <= INT32_MAX);
+  /* results are written with plain stores: no barrier (header comment) */
+  if (TC_DEBUG >= 1 && n > 0 && tc__span_of(cases) != NULL)
+    tc__fatal("tc_select(%p, %zu): the case array is in the tricolor heap; "
+              "keep it on the stack or in malloc'd memory",
+              (void *)cases, n);
   if (n == 0) {
     if (!block)
       return -1;

@@ -12,8 +12,10 @@
  * and where tc_go created it, and exits with status 2 (as Go does).
  *
  * Creation sites cost nothing at tc_go: the tc_go macro passes __FILE__,
- * __LINE__ and __func__.  The entry function's name is found with
- * libunwind only here, when reporting.
+ * __LINE__ and __func__.  The main coroutine has no tc_go site (tc_run is
+ * a plain function: its caller's line is not known), so its line says
+ * "created by tc_run (the main coroutine)" instead.  The entry function's
+ * name is found with libunwind only here, when reporting.
  */
 #include "sched/proc.h"
 
@@ -49,6 +51,13 @@ static void report_g(tc__g *g, void *arg) {
   const char *what = status == TC__G_WAITING && g->waitreason
                          ? g->waitreason
                          : (status == TC__G_RUNNABLE ? "runnable" : "?");
+  if (g == tc__sched.maing) {
+    tc__print("coroutine %llu [%s]: %s(), created by tc_run (the main "
+              "coroutine)",
+              (unsigned long long)g->id, what,
+              func_name((void *)(uintptr_t)g->fn, name, sizeof name));
+    return;
+  }
   tc__print("coroutine %llu [%s]: %s(), created by %s at %s:%d",
             (unsigned long long)g->id, what,
             func_name((void *)(uintptr_t)g->fn, name, sizeof name),

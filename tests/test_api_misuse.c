@@ -16,7 +16,8 @@
  *     offsets missing, offsets not ascending (tricolor.h requires it; the
  *     marker would skip a reference), a stride not a multiple of 8;
  *   - tc_handle_free twice, tc_handle_get of a freed handle, a handle made
- *     from an interior pointer;
+ *     from an interior pointer; each handle call (new, get, set, free) on a
+ *     handle kept past tc_shutdown (its block is freed by then);
  *   - the collector finding a reference that is not an object start in a
  *     local, a global root or a heap object (interior pointer), one just
  *     past the last object of a span, and one into freed pages;
@@ -505,6 +506,37 @@ static void handle_interior(void *arg) {
   fprintf(stderr, "made %p\n", (void *)h);
 }
 
+/* Makes a handle, shuts down, then calls the handle function named by
+ * arg on it: the block holding the handle was freed by tc_shutdown. */
+static void handle_after_shutdown(void *arg) {
+  const char *call = arg;
+  if (tc_init(NULL) != TC_OK)
+    exit(3);
+  tc_handle *h = tc_handle_new(tc_alloc_noscan(8));
+  tc_shutdown();
+  if (!strcmp(call, "tc_handle_new"))
+    fprintf(stderr, "made %p\n", (void *)tc_handle_new(NULL));
+  else if (!strcmp(call, "tc_handle_get"))
+    fprintf(stderr, "got %p\n", tc_handle_get(h));
+  else if (!strcmp(call, "tc_handle_set"))
+    tc_handle_set(h, NULL);
+  else
+    tc_handle_free(h);
+  fprintf(stderr, "%s after tc_shutdown returned\n", call);
+}
+
+static void test_misuse_handles_after_shutdown(void **state) {
+  (void)state;
+  tc_expect_death(handle_after_shutdown, "tc_handle_new",
+                  "tc_handle_new called before tc_init (or after tc_shutdown)");
+  tc_expect_death(handle_after_shutdown, "tc_handle_get",
+                  "tc_handle_get called before tc_init (or after tc_shutdown)");
+  tc_expect_death(handle_after_shutdown, "tc_handle_set",
+                  "tc_handle_set called before tc_init (or after tc_shutdown)");
+  tc_expect_death(handle_after_shutdown, "tc_handle_free",
+                  "tc_handle_free called before tc_init (or after tc_shutdown)");
+}
+
 static void test_misuse_handles(void **state) {
   (void)state;
   tc_expect_death(handle_free_twice, NULL, "handle freed twice");
@@ -782,6 +814,7 @@ int main(void) {
       cmocka_unit_test(test_misuse_type_offsets_not_ascending),
       cmocka_unit_test(test_misuse_type_stride_not_multiple_of_8),
       cmocka_unit_test(test_misuse_handles),
+      cmocka_unit_test(test_misuse_handles_after_shutdown),
       cmocka_unit_test(test_misuse_bad_reference_found_by_collector),
       cmocka_unit_test(test_misuse_span_tail_pointer),
       cmocka_unit_test(test_misuse_object_queries),

@@ -37,7 +37,11 @@
  *     uses the new mode (stats.last_mode, one pause for stw and two for
  *     the others) while a running cycle keeps its own;
  *     tc_config.barrier and TRICOLOR_DEBUG=barrier=MODE (the latter wins);
- *     tc_run refuses a tc_config.barrier that is not a mode;
+ *     tc_run refuses a tc_config.barrier that is not a mode; on a bare
+ *     mutator (tc_init without tc_run) tc_get_barrier says stw whatever
+ *     the setting, as its cycles run (stats.last_mode), tc_set_barrier
+ *     still returns the previous setting; without a runtime it says
+ *     default;
  *   - gctrace: in a forked child with stderr on a pipe, every "gc N" line
  *     matches Go's format (a strict POSIX regex) plus " mode=M trigger=T";
  *     numbers go up by one, "(forced)" exactly on tc_gc cycles, the mode
@@ -920,6 +924,37 @@ static void api_main(void *arg) {
   (void)ac;
 }
 
+/* A bare mutator collects in one pause: tc_get_barrier reports stw, as
+ * the cycles run, whatever tc_config.barrier or tc_set_barrier say. */
+static void test_barrier_api_bare_mutator(void **state) {
+  (void)state;
+  debug_env(NULL);
+  tc_config cfg = {.procs = 1, .barrier = TC_BARRIER_INSERTION};
+  assert_int_equal(tc_init(&cfg), TC_OK);
+  assert_int_equal(tc_get_barrier(), TC_BARRIER_STW);
+  tc_gc();
+  tc_stats s;
+  tc_read_stats(&s);
+  assert_int_equal(s.last_mode, TC_BARRIER_STW);
+  assert_int_equal(s.last_mode, tc_get_barrier());
+  /* the setting is kept (and returned) but does not change what runs */
+  assert_int_equal(tc_set_barrier(TC_BARRIER_DELETION), TC_BARRIER_INSERTION);
+  assert_int_equal(tc_get_barrier(), TC_BARRIER_STW);
+  tc_gc();
+  tc_read_stats(&s);
+  assert_int_equal(s.last_mode, TC_BARRIER_STW);
+  tc_shutdown();
+  assert_int_equal(tc_get_barrier(), TC_BARRIER_DEFAULT);
+}
+
+/* Shuts down a runtime a failed assertion left running (a no-op
+ * otherwise), so the tests after it can start theirs. */
+static int shutdown_teardown(void **state) {
+  (void)state;
+  tc_shutdown();
+  return 0;
+}
+
 typedef struct running_case {
   int mode_during;   /* tc__gc.mode after the change, still marking */
   uint32_t mode1;    /* stats.last_mode of the running cycle */
@@ -1383,6 +1418,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_heap_goal_steady_state),
       cmocka_unit_test(test_memory_limit),
       cmocka_unit_test(test_barrier_api),
+      cmocka_unit_test_teardown(test_barrier_api_bare_mutator,
+                                shutdown_teardown),
       cmocka_unit_test(test_gctrace_format),
       /* last: under ThreadSanitizer each reports a race, halting the run */
       cmocka_unit_test(test_race_read_stats_while_heap_grows),

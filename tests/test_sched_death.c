@@ -9,8 +9,9 @@
  *     ready case) exits with status 2 (as Go does) after printing
  *     "all coroutines are asleep - deadlock!" and one line per coroutine
  *     with its id, wait reason, entry function and creation site
- *     (file:line of the tc_go); main alone blocked on a channel; on 1 and
- *     2 Ps;
+ *     (file:line of the tc_go), the main coroutine's line saying it was
+ *     created by tc_run (no made-up site like "tc_run:0"); main alone
+ *     blocked on a channel; on 1 and 2 Ps;
  *   - no false deadlock: a program whose coroutines wait for a sleeper, or
  *     for one blocked in a system call, finishes normally (status 0, no
  *     report); so does one that sleeps 1 us at a time 20000 times on one
@@ -24,7 +25,9 @@
  *     a bare tc_init mutator, a plain thread while tc_run is active);
  *   - tc_syscall_exit without tc_syscall_enter (inside and outside a
  *     coroutine); tc_syscall_enter twice;
- *   - a negative wait-group counter, unlocking an unlocked mutex.
+ *   - a negative wait-group counter, unlocking an unlocked mutex;
+ *   - tc_select with its case array in the tricolor heap (debug builds;
+ *     its results are plain stores, tricolor.h forbids it).
  *
  * Children are forked before the runtime starts (tc_test.h, rule 3).  The
  * deadlock tests use their own fork wrapper, run_child(), because they
@@ -245,6 +248,18 @@ static void check_deadlock_report(child_result *r, int nexpect) {
     if (strstr(hdr, want) == NULL)
       child_fail(r, "report lacks \"%s\"", want);
   }
+  /* main (coroutine 1) was started by tc_run, not by a tc_go: its line
+   * says so, and no line names a creation site that does not exist */
+  char line[1024];
+  static const char main_says[] = ", created by tc_run (the main coroutine)";
+  if (line_with(hdr, "coroutine 1 [", line, sizeof line) == NULL)
+    child_fail(r, "no report line for the main coroutine");
+  size_t n = strlen(line), m = strlen(main_says);
+  if (n < m || strcmp(line + n - m, main_says) != 0)
+    child_fail(r, "the main coroutine's line \"%s\" does not end with \"%s\"",
+               line, main_says);
+  if (strstr(hdr, "tc_run:0") != NULL)
+    child_fail(r, "the report names a creation site tc_run:0");
 }
 
 static void test_deadlock_report(void **state) {
@@ -280,8 +295,7 @@ static void test_deadlock_main_alone(void **state) {
   if (skip_death())
     skip();
   child_result r = run_child(lonely_child, NULL);
-  check_deadlock_report(&r, 1);
-  /* main was created by tc_run, not by a tc_go */
+  check_deadlock_report(&r, 1); /* main's line included */
   free(r.out);
 }
 
@@ -652,6 +666,51 @@ static void test_sync_misuse(void **state) {
                   "tricolor: sync: unlock of unlocked mutex");
 }
 
+/* ------------------------------------------------------------------ */
+/* Select misuse                                                       */
+
+/* A case array as an embedder would keep it in the heap: traced. */
+static const uint32_t case_offsets[] = {offsetof(tc_select_case, chan),
+                                        offsetof(tc_select_case, value)};
+static tc_type case_array_type = {.name = "select cases",
+                                  .offsets = case_offsets,
+                                  .noffsets = 2,
+                                  .stride = sizeof(tc_select_case)};
+
+static void select_heap_cases_main(void *arg) {
+  (void)arg;
+  tc_select_case *cases = NULL;
+  void *v = NULL;
+  TC_LOCALS(cases, v);
+  cases = tc_alloc(&case_array_type, 2 * sizeof(tc_select_case));
+  tc_chan *c = tc_chan_new(1, 0);
+  TC_STORE(&cases[0], chan, c);
+  cases[0].dir = TC_SELECT_RECV;
+  cases[1].dir = TC_SELECT_RECV; /* NULL channel: never fires */
+  v = tc_alloc_noscan(16);
+  tc_chan_send(cases[0].chan, v);
+  int r = tc_select(cases, 2, true); /* would write cases[0].value */
+  fprintf(stderr, "tc_select returned %d\n", r);
+}
+
+static void select_heap_cases(void *arg) {
+  (void)arg;
+  tc_config cfg = {.procs = 1};
+  tc_run(&cfg, select_heap_cases_main, NULL);
+}
+
+static void test_select_cases_in_heap(void **state) {
+  (void)state;
+#if TC_DEBUG >= 1
+  tc_expect_death(select_heap_cases, NULL,
+                  "the case array is in the tricolor heap");
+  tc_expect_death(select_heap_cases, NULL, "tricolor: tc_select(");
+#else
+  (void)select_heap_cases;
+  skip();
+#endif
+}
+
 int main(int argc, char **argv) {
   if (argc > 1)
     cmocka_set_test_filter(argv[1]); /* e.g. "test_sleep*" */
@@ -666,6 +725,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_api_outside_coroutine),
       cmocka_unit_test(test_syscall_exit_without_enter),
       cmocka_unit_test(test_sync_misuse),
+      cmocka_unit_test(test_select_cases_in_heap),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
