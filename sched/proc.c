@@ -1115,7 +1115,7 @@ uint64_t tc__start_the_world(void) {
   bool stopped_ms = false;
   for (unsigned i = 0; i < tc__sched.nprocs; i++) {
     tc__p *p = &tc__sched.allp[i];
-    if (p == own || p->status != TC__P_GCSTOP)
+    if (p == own || tc__load_relaxed(&p->status) != TC__P_GCSTOP)
       continue;
     tc__m *sm = p->stopm;
     p->stopm = NULL;

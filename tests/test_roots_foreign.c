@@ -66,12 +66,14 @@ typedef struct foreign {
   atomic_int go;         /* set by a coroutine: remove now */
   atomic_int done;       /* the remove returned */
   int rc;
+  int phase_at_remove;   /* the phase just before the call */
 } foreign;
 
 static void *remover(void *arg) {
   foreign *f = arg;
   while (!atomic_load(&f->go))
     sched_yield();
+  f->phase_at_remove = tc__load_acquire(&tc__gc.phase);
   f->rc = tc_root_remove(f->range);
   atomic_store(&f->done, 1);
   return NULL;
@@ -104,7 +106,8 @@ static void holder(void *arg) {
   EXPECT(x != NULL);
   atomic_store(&d->f.go, 1); /* X is only on this black stack now */
   int64_t end = tc_now() + guard_ns();
-  while (!atomic_load(&d->cycle_over) && tc_now() < end)
+  while (!(atomic_load(&d->cycle_over) && atomic_load(&d->f.done)) &&
+         tc_now() < end)
     tc_yield();
   EXPECT(atomic_load(&d->cycle_over));
   EXPECT(atomic_load(&d->f.done));
@@ -154,6 +157,7 @@ static void test_foreign_remove_grey_drained(void **state) {
   debug_env(NULL);
   pthread_join(t, NULL);
   assert_int_equal(d.f.rc, TC_OK);
+  assert_int_equal(d.f.phase_at_remove, TC__PHASE_MARK); /* the window */
   assert_int_equal(d.child_value, 4242);
 }
 
@@ -213,6 +217,7 @@ static void test_foreign_remove_stale_phase(void **state) {
   debug_env(NULL);
   pthread_join(t, NULL);
   assert_int_equal(s.f.rc, TC_OK);
+  assert_int_equal(s.f.phase_at_remove, TC__PHASE_MARK); /* the window */
   assert_int_equal(s.phase_after, TC__PHASE_OFF);
   assert_true(s.pool_empty_after);
 }
