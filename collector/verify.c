@@ -5,10 +5,38 @@
  * finalizers are queued, the heap is traversed again from every root (root
  * stacks of all Gs, globals, handles, the finalizer queue and the children
  * of finalizable objects), stop-the-world, with a separate visited set.
- * Every object reached must carry this cycle's mark bit: one that does not
- * was reachable and left white by the concurrent mark, and the sweep would
- * free it.  The report names the object, its type, and who refers to it (a
- * root slot, or an object, its type and the slot's offset), then aborts.
+ * Every reference reached must name an allocated object, and that object
+ * must carry this cycle's mark bit.  Either failure is a lost object: a
+ * reachable object left white by the concurrent mark (the sweep would
+ * free it), or a reference into memory that holds no object -- a free
+ * span, a free slot of a live span, or a span's tail past its last
+ * object -- which is what the program sees after a sweep freed something
+ * still reachable, or after it kept a dangling pointer.  The report names
+ * the address, what it is (unmarked object and its type, free span, free
+ * slot, past the last object), and who refers to it (a root slot, or an
+ * object, its type and the slot's offset), then aborts.
+ *
+ * What "allocated" means here.  A slot is allocated iff its alloc bit is
+ * set; that holds at this point, and only here, because:
+ *   1. every in-use span is swept for the previous cycle: tc__sweep_finish
+ *      ran in the mark-start pause (collector/cycle.c), spans made since
+ *      are born swept, and this cycle's tc__sweep_start comes after the
+ *      verifier.  An unswept span's alloc bits would still count objects
+ *      the previous mark left white (the lazy sweep frees them only when
+ *      it reaches the span, heap/sweep.c), so a reference to one of those
+ *      would pass; such a span here is a collector bug, reported as one.
+ *   2. no cache holds a run: the caches were flushed in this pause (world
+ *      stopped, no allocation in MARKTERM), so every slot bumped out of a
+ *      run is in alloc_bits, and the unused tail of a black run is free
+ *      and unmarked again (heap/cache.c).  A slot freed by the last sweep
+ *      and handed out again in a black run counts as allocated only if an
+ *      object was really allocated in it.
+ * The mark bit alone is no proof of allocation: the marker sets it on a
+ * free slot a dangling reference names (it checks alloc bits only in
+ * TC_DEBUG >= 2 builds and never while marking concurrently), and the
+ * sweep would then turn that slot into an "object".  So the free checks
+ * come first, on every reference (a large span's bit 0 is set while the
+ * span is in use, so it needs no case of its own).
  *
  * The traversal reuses the marker (collector/mark.c): with `verify` set,
  * mark_one hands each reference here instead of touching mark bits.  The
@@ -23,6 +51,7 @@
  */
 #include "collector/collector.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -81,44 +110,90 @@ static const char *type_name_of(const void *obj) {
   return t && t->name ? t->name : "?";
 }
 
-static TC_NORETURN void report(void *p, const void *from) {
-  const char *tname = type_name_of(p);
+/* Formats who holds ref: "object %p (type T) at offset N", or "root slot
+ * %p" when from is not a heap object. */
+static void describe_referrer(char *buf, size_t n, const void *ref,
+                              const void *from) {
   const char *fname = from ? type_name_of(from) : NULL;
-  if (fname) {
-    /* find the slot of the referrer that holds p */
-    tc__span *fs = tc__span_of(from);
-    long off = -1;
-    for (size_t o = 0; o + sizeof(void *) <= fs->elem_size; o += sizeof(void *))
-      if (tc__load_relaxed((void **)((char *)from + o)) == p) {
-        off = (long)o;
-        break;
-      }
-    tc__fatal("gccheckmark: reachable object %p (type %s) was not marked "
-              "by the %s mark; referenced from object %p (type %s) at "
-              "offset %ld",
-              p, tname ? tname : "?",
-              tc_barrier_name((tc_barrier_mode)tc__gc.mode), from, fname, off);
+  if (fname == NULL) {
+    snprintf(buf, n, "root slot %p", from);
+    return;
   }
+  /* find the slot of the referrer that holds ref */
+  tc__span *fs = tc__span_of(from);
+  long off = -1;
+  for (size_t o = 0; o + sizeof(void *) <= fs->elem_size; o += sizeof(void *))
+    if (tc__load_relaxed((void **)((char *)from + o)) == ref) {
+      off = (long)o;
+      break;
+    }
+  snprintf(buf, n, "object %p (type %s) at offset %ld", from, fname, off);
+}
+
+static const char *mode_name(void) {
+  return tc_barrier_name((tc_barrier_mode)tc__gc.mode);
+}
+
+/* Reports obj, reached through ref, as not marked. */
+static TC_NORETURN void report_unmarked(void *obj, const void *ref,
+                                        const void *from) {
+  char who[160];
+  describe_referrer(who, sizeof who, ref, from);
+  const char *tname = type_name_of(obj);
   tc__fatal("gccheckmark: reachable object %p (type %s) was not marked by "
-            "the %s mark; referenced from root slot %p",
-            p, tname ? tname : "?",
-            tc_barrier_name((tc_barrier_mode)tc__gc.mode), from);
+            "the %s mark; referenced from %s",
+            obj, tname ? tname : "?", mode_name(), who);
+}
+
+/* Reports ref as naming no allocated object; `what` says what it names. */
+enum { FREE_SPAN, FREE_SLOT, PAST_LAST };
+static TC_NORETURN void report_free(int what, const void *ref, void *obj,
+                                    const void *from) {
+  char who[160];
+  describe_referrer(who, sizeof who, ref, from);
+  if (what == FREE_SLOT)
+    tc__fatal("gccheckmark: reachable object %p is a free slot (freed "
+              "object?) at the end of the %s mark; referenced from %s",
+              obj, mode_name(), who);
+  tc__fatal("gccheckmark: reachable reference %p points %s at the end of "
+            "the %s mark; referenced from %s",
+            ref,
+            what == FREE_SPAN ? "into a free span (freed object?)"
+                              : "past the last object of its span",
+            mode_name(), who);
+}
+
+/* Aborts unless s's alloc bits are current (see "What allocated means"). */
+static void check_span_current(const tc__span *s) {
+  if (s->sweepgen != tc__h.sweepgen)
+    tc__fatal("gccheckmark: span %p is not swept (sweepgen %u, heap %u): "
+              "its alloc bits are stale at mark termination",
+              (void *)s->base, s->sweepgen, tc__h.sweepgen);
+  if (s->cached)
+    tc__fatal("gccheckmark: span %p is still cached at mark termination: "
+              "its alloc bits miss the run's objects",
+              (void *)s->base);
 }
 
 void tc__verify_ref(tc__marker *m, void *p, const void *from) {
   tc__span *s = tc__span_of(p);
-  if (s == NULL || s->state == TC__SPAN_FREE)
-    return;
+  if (s == NULL)
+    return; /* not the heap's: ignored, as by the marker */
+  if (s->state == TC__SPAN_FREE)
+    report_free(FREE_SPAN, p, p, from);
   uint32_t i = tc__span_index(s, p);
   if (i >= s->nelems)
-    return;
+    report_free(PAST_LAST, p, p, from);
   char *obj = tc__span_obj(s, i);
+  check_span_current(s);
+  if (!tc__bit_get(s->alloc_bits, i))
+    report_free(FREE_SLOT, p, obj, from);
   if (!insert((uintptr_t)obj))
     return;
   seen.checked++;
   seen.bytes += s->elem_size;
   if (!tc__bit_get(s->mark_bits, i))
-    report(obj, from);
+    report_unmarked(obj, p, from);
   if (s->types == NULL)
     return;
   if (m->n == m->cap)
