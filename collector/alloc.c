@@ -91,7 +91,7 @@ static void *try_alloc(uint16_t id, size_t size, bool scan, uint64_t *charge) {
 }
 
 void *tc__alloc_slow(tc_type *type, size_t size) {
-  if (tc__in_mark_work || tc__load_relaxed(&tc__gc.phase) == TC__PHASE_MARKTERM)
+  if (tc__in_mark_work || tc__load_relaxed(&tc__phase) == TC__PHASE_MARKTERM)
     tc__fatal("%s while the collector is marking (inside a trace "
               "callback?)", type ? "tc_alloc" : "tc_alloc_noscan");
   tc__require_mutator(type ? "tc_alloc" : "tc_alloc_noscan");
@@ -130,9 +130,7 @@ void *tc__alloc_slow(tc_type *type, size_t size) {
     /* pay for the allocation in mark work; p is not in a root yet, but it
      * is black (allocated while marking) and no cycle ends during an
      * assist, so it cannot be freed meanwhile */
-    tc__mcache *c = (tc__mcache *)tc__ctx_get()->cache;
-    c->assist_debt += (int64_t)charge;
-    tc__assist(c);
+    tc__assist_charge((tc__mcache *)tc__ctx_get()->cache, charge);
   }
   if (charge && tc__world_scheduled() && past_goal()) {
     /* Past the goal with a cycle asked for or marking: wait

@@ -17,7 +17,7 @@
  * holds trivially; the barrier modes (barrier/barrier.c) keep it, or its
  * weak form, while marking runs concurrently with the coroutines.
  *
- * Collector phases (tc__gc.phase), and what holds in each:
+ * Collector phases (tc__phase), and what holds in each:
  *   TC__PHASE_OFF       no cycle marking; barrier off; allocation white;
  *                       spans may be unswept from the last cycle.
  *   TC__PHASE_MARK      concurrent mark (under tc_run, modes other than
@@ -36,6 +36,7 @@
 
 #include "base/base.h"
 #include "heap/heap.h"
+#include "sched/world.h" /* the one seam with the scheduler */
 
 #define TC__MAX_TYPES 32768 /* type ids are uint16_t; 0 means "none" */
 
@@ -59,8 +60,7 @@ extern tc__typeinfo tc__typeinfos[TC__MAX_TYPES];
 /* Returns the type with this id (NULL for 0). */
 static inline tc_type *tc__type_get(uint32_t id) { return tc__types[id]; }
 
-/* ---- phases and barrier modes ---- */
-enum { TC__PHASE_OFF = 0, TC__PHASE_MARK = 1, TC__PHASE_MARKTERM = 2 };
+/* ---- phases and barrier modes (the phase word: sched/world.h) ---- */
 /* Test-only mode (TRICOLOR_DEBUG=barrier=none): marks concurrently like
  * hybrid but the barrier does nothing; the verifier must catch it. */
 #define TC__BARRIER_NONE 100
@@ -119,7 +119,6 @@ typedef struct tc__mutator {
 
 /* ---- collector state ---- */
 typedef struct tc__gcstate {
-  int phase;                   /* TC__PHASE_*; written only world-stopped */
   int mode;                    /* barrier mode of the running (or last)
                                   cycle: tc_barrier_mode or TC__BARRIER_NONE */
   int next_mode;               /* mode of the next cycle (tc_set_barrier) */
@@ -172,10 +171,6 @@ void tc__require_mutator(const char *call);
 void tc__maybe_collect(void);
 
 /* ---- concurrent marking ---- */
-/* True while the concurrent mark runs (phase MARK). */
-static inline bool tc__marking(void) {
-  return tc__load_relaxed(&tc__gc.phase) == TC__PHASE_MARK;
-}
 /* Greys p from a mutator (barrier, channel moves, tc_go): into the grey
  * buffer of the caller's P, else the orphan marker.  Marking only. */
 void tc__shade(void *p);
@@ -192,13 +187,14 @@ void tc__shade_orphan(void *p);
 void tc__barrier_shade(tc__marker *w, void *old_ref, void *new_ref);
 /* The grey buffer of the calling thread's P, or NULL. */
 tc__marker *tc__gcw_current(void);
-/* Moves a grey buffer's entries to the shared pool (all if k == 0). */
+/* Moves all of a grey buffer's entries to the shared pool. */
 void tc__gcw_flush(tc__marker *w);
-/* Mark work paid for allocation (assist.c); mutator, phase MARK. */
-void tc__assist(tc__mcache *c);
-/* Creates / destroys the grey buffer of a P's cache. */
-void tc__gcw_init(tc__mcache *c);
-void tc__gcw_destroy(tc__mcache *c);
+/* A P's share of the collector (gcwork.c): grey buffer, assist debt. */
+typedef struct tc__pgc tc__pgc;
+/* Charges bytes allocated while marking to c's P and pays for them in
+ * mark work once the debt is large enough (gcwork.c).  Mutator. */
+void tc__assist_charge(tc__mcache *c, uint64_t bytes);
+void tc__assist(tc__pgc *g);
 /* Bare-metal pool access for concurrent marking (workers.c). */
 void tc__pool_put(tc__marker *m, size_t k);
 bool tc__pool_get(tc__marker *m);
@@ -243,41 +239,20 @@ void tc__finalizers_destroy(void);
 size_t tc__finalizers_pending(void);
 uint64_t tc__finalizers_ran(void);
 
-/* ---- mutators (sched/run.c, sched/gscan.c): the world the collector
- * stops ---- */
-/* Stops every mutator; false if the runtime is exiting (nothing stopped). */
-bool tc__world_stop(void);
-/* The scheduler is shutting down: cycles in progress are abandoned. */
-bool tc__world_exiting(void);
-/* Ps with nothing to run right now. */
-unsigned tc__world_idle_procs(void);
-/* The longest time from a world restart to the last of its Ms running. */
-uint64_t tc__world_restart_lag_max(void);
-/* Restarts the mutators; returns when they were released (pause end). */
-uint64_t tc__world_start(void);
-void tc__world_flush_caches(void);
-/* Scans every G's root stack (world stopped); returns slots scanned.  With
- * only_grey, only Gs not yet scanned this cycle, which become black. */
-uint64_t tc__world_scan_stacks(tc__marker *m, bool only_grey);
-/* Scans every G's root stack without changing its colour (verifier). */
-void tc__world_scan_stacks_verify(tc__marker *m);
-/* Concurrent: scans the root stacks of parked Gs not yet scanned this
- * cycle and asks running ones to scan themselves; true once all are. */
-bool tc__world_scan_stacks_concurrent(tc__marker *m);
-/* Asks every P to flush its grey buffer at its next safepoint and waits up
- * to wait_ns for them; returns true if all answered. */
-bool tc__world_flush_gcws(uint64_t wait_ns);
+/* ---- mutators: the world the collector stops is sched/world.h; these
+ * wrap it for the bare mutator too (collector/world.c) ---- */
+/* Every allocation cache: the Ps' (tc__world_for_each_cache), else the
+ * bare mutator's.  World stopped. */
+void tc__gc_for_each_cache(void (*fn)(tc__mcache *c, void *arg), void *arg);
+void tc__gc_flush_caches(void);
+/* Root stacks of every mutator (sched/world.h's, else the bare one's). */
+uint64_t tc__gc_scan_stacks(tc__marker *m, bool only_grey);
+void tc__gc_scan_stacks_verify(tc__marker *m);
 /* World stopped: makes every P's grey buffer forget its cached span. */
-void tc__world_forget_spans(void);
+void tc__gc_forget_spans(void);
 /* World stopped: moves every P's grey buffer into m; sums and resets the
  * bytes they marked into *marked. */
-void tc__world_collect_gcws(tc__marker *m, uint64_t *marked);
-/* True while the scheduler runs (cycles then run on the collector thread). */
-bool tc__world_scheduled(void);
-/* The current G's root stack is still grey (hybrid barrier). */
-bool tc__current_stack_grey(void);
-/* Yields the running coroutine if the scheduler runs; else nothing. */
-void tc__yield_if_scheduled(void);
+void tc__gc_collect_gcws(tc__marker *m, uint64_t *marked);
 
 /* ---- the cycle (cycle.c) ---- */
 enum { TC__REASON_HEAP, TC__REASON_EXPLICIT, TC__REASON_OOM,
@@ -333,11 +308,7 @@ void tc__stats_reset(void);
  * Hooks cost one relaxed load and a not-taken branch while no trace runs:
  *     if (TC__TRACING()) tc__trace_...(...);
  * Any thread; the hooks take the trace lock (a leaf) and never allocate. */
-/* a trace is being written; hidden: one rip-relative load, no GOT */
-extern __attribute__((visibility("hidden"))) uint32_t tc__tracing;
-#define TC__TRACING() TC__UNLIKELY(tc__load_relaxed(&tc__tracing) != 0)
-struct tc__g;
-struct tc__m;
+/* TC__TRACING() and the scheduler's hooks: sched/world.h */
 /* A pause, with the start and length tc__stats_record_pause got (STW
  * track); kind 0 = mark start, 1 = mark termination. */
 TC_COLD void tc__trace_pause(uint64_t start, uint64_t ns, int kind,
@@ -348,14 +319,5 @@ TC_COLD void tc__trace_gc(const char *name, uint64_t start, uint64_t end,
                           uint64_t cycle);
 /* An assist by the running G, on its P's track; work in scan bytes. */
 TC_COLD void tc__trace_assist(uint64_t start, uint64_t end, uint64_t work);
-/* The M starts running a G on its P (execute, syscall exit): stamps m. */
-TC_COLD void tc__trace_slice_begin(struct tc__m *m);
-/* The G's slice on m's P ends (switch-out, syscall entry); why names it. */
-TC_COLD void tc__trace_slice_end(struct tc__m *m, struct tc__g *g,
-                                 const char *why);
-/* Instants on the caller's track: g created, g parks (reason), g readied. */
-TC_COLD void tc__trace_gcreate(struct tc__g *g);
-TC_COLD void tc__trace_gblock(struct tc__g *g, const char *reason);
-TC_COLD void tc__trace_gunblock(struct tc__g *g);
 
 #endif /* TC_COLLECTOR_H */

@@ -73,6 +73,8 @@ static void scavenge(bool now) {
   tc__lock_release(&tc__h.lock);
 }
 
+int tc__phase; /* TC__PHASE_*: set_phase only (sched/world.h) */
+
 /* The barrier flag outside marking: on only to validate stores. */
 static uint32_t barrier_idle(void) {
   return (uint32_t)(TC_DEBUG >= 2 || tc__debug_settings.checkstores);
@@ -91,7 +93,7 @@ static uint32_t barrier_idle(void) {
  * pushed its grey objects to the pool before the phase moves on, and
  * none greys anything after, so nothing it greys escapes termination. */
 static void set_phase(int phase) {
-  int from = tc__load_relaxed(&tc__gc.phase);
+  int from = tc__load_relaxed(&tc__phase);
   bool legal = (from == TC__PHASE_OFF && phase != TC__PHASE_OFF) ||
                (from == TC__PHASE_MARK && phase != TC__PHASE_MARK) ||
                (from == TC__PHASE_MARKTERM && phase == TC__PHASE_OFF);
@@ -104,7 +106,7 @@ static void set_phase(int phase) {
   tc__store_relaxed(&tc__barrier_on, phase == TC__PHASE_MARK ? 1u
                                      : phase == TC__PHASE_OFF ? barrier_idle()
                                      : tc__load_relaxed(&tc__barrier_on));
-  tc__store_relaxed(&tc__gc.phase, phase);
+  tc__store_relaxed(&tc__phase, phase);
   tc__lock_release(&tc__gc.orphan_lock);
 }
 
@@ -208,16 +210,16 @@ void tc__cycle_run(int reason) {
   r.t_start = tc__nanotime();
   if (!tc__world_stop())
     return;
-  tc__world_flush_caches();
+  tc__gc_flush_caches();
   tc__sweep_finish(); /* nothing left normally: refills sweep first */
   /* Markers cache the last span they looked up; the sweep since the last
    * cycle may have freed it and reused its pages. */
   tc__marker_forget_span(m);
-  tc__world_forget_spans(); /* the orphan's: set_phase */
+  tc__gc_forget_spans(); /* the orphan's: set_phase */
   tc__store_relaxed(&tc__gc.mode, mode);
   if (mode == TC_BARRIER_STW) {
     set_phase(TC__PHASE_MARKTERM);
-    r.pause_slots += tc__world_scan_stacks(m, false);
+    r.pause_slots += tc__gc_scan_stacks(m, false);
     r.pause_slots += tc__roots_scan_globals(m);
     r.pause_slots += tc__handles_scan(m);
     tc__finalizers_scan_queue(m); /* every mode, in the pause */
@@ -236,7 +238,7 @@ void tc__cycle_run(int reason) {
     tc__pool_set_concurrent(true);
     set_phase(TC__PHASE_MARK);
     if (mode == TC_BARRIER_DELETION) {
-      r.pause_slots += tc__world_scan_stacks(m, false);
+      r.pause_slots += tc__gc_scan_stacks(m, false);
       r.pause_slots += tc__roots_scan_globals(m);
       r.pause_slots += tc__handles_scan(m);
     }
@@ -266,7 +268,7 @@ void tc__cycle_run(int reason) {
           trace_cycle(&r, tc__load_relaxed(&tc__gc.cycles_done) + 1, false);
         return;
       }
-      tc__world_collect_gcws(m, &extra);
+      tc__gc_collect_gcws(m, &extra);
       if ((m->n == 0 && tc__pool_empty()) || restarts == MAX_RESTARTS)
         break;
       uint64_t ns = tc__world_start() - t2;
@@ -275,20 +277,20 @@ void tc__cycle_run(int reason) {
       tc__stats_record_pause(t2, ns, 1);
       r.restarts++;
     }
-    tc__world_flush_caches(); /* unused run tails turn white again */
+    tc__gc_flush_caches(); /* unused run tails turn white again */
     set_phase(TC__PHASE_MARKTERM);
     /* no thread greys into the orphan any more (set_phase) */
     extra += tc__gc.orphan.marked;
     tc__gc.orphan.marked = 0;
     tc__pool_set_concurrent(false);
     if (mode == TC_BARRIER_INSERTION)
-      r.pause_slots += tc__world_scan_stacks(m, false);
+      r.pause_slots += tc__gc_scan_stacks(m, false);
     /* hybrid: concurrent_mark returned only once every root stack was
      * black, and none turns grey again within a cycle (new Gs start
      * black): no stack work here.  Checked builds walk the Gs to be sure. */
     if (TC_DEBUG >= 2 && mode != TC_BARRIER_INSERTION &&
         mode != TC_BARRIER_DELETION)
-      TC_CHECK(tc__world_scan_stacks(m, true) == 0);
+      TC_CHECK(tc__gc_scan_stacks(m, true) == 0);
     finish_mark(m, extra, &r);
     r.pause2_ns = tc__world_start() - t2;
     if (TC__TRACING())

@@ -27,7 +27,6 @@
  * leaf released by tc__park on g0.
  */
 #include "collector/collector.h"
-#include "sched/sched.h"
 
 #include <pthread.h>
 
@@ -42,7 +41,7 @@ static struct {
   uint64_t started;   /* cycles begun (taken off `pending`) */
   bool quit;
   uint32_t wlock;     /* tc__spin: waiters */
-  tc__g *waiters;     /* linked through schedlink */
+  tc__g *waiters;     /* linked through the Gs (tc__g_push) */
 } gct = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 static void wake_waiters(void) {
@@ -173,8 +172,7 @@ void tc__gcthread_wait(uint64_t n) {
       tc__spin_unlock(&gct.wlock);
       return;
     }
-    g->schedlink = gct.waiters;
-    gct.waiters = g;
+    tc__g_push(&gct.waiters, g);
     tc__park("wait for GC cycle", unlock_waiters, &gct.wlock);
   }
 }

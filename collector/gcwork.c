@@ -45,8 +45,21 @@
 tc__gccounters tc__gcc;
 __thread int tc__in_mark_work;
 
+/* A P's share of the collector, hung off its allocation cache (opaque to
+ * heap/).  The M holding the P owns it; the collector touches it only
+ * with the world stopped, and reads `ack` (acquire) in the handshake. */
+struct tc__pgc {
+  tc__marker w;          /* grey buffer: barrier shades, assists, stack
+                            scans of the P's Gs (first: &pgc->w == pgc) */
+  int64_t assist_debt;   /* bytes allocated while marking not yet paid for
+                            with mark work */
+  uint32_t ack;          /* last flush request this P answered */
+};
+
+tc__marker *tc__gc_p_gcw(tc__mcache *c) { return c->gc ? &c->gc->w : NULL; }
+
 tc__marker *tc__gcw_current(void) {
-  return ((tc__mcache *)tc__ctx_get()->cache)->gcw;
+  return tc__gc_p_gcw((tc__mcache *)tc__ctx_get()->cache);
 }
 
 void tc__gcw_flush(tc__marker *w) {
@@ -75,7 +88,7 @@ void tc__door_enter(void) { tc__lock_acquire(&tc__gc.orphan_lock); }
 void tc__door_exit(void) { tc__lock_release(&tc__gc.orphan_lock); }
 
 void tc__shade_orphan(void *p) {
-  if (p == NULL || tc__load_relaxed(&tc__gc.phase) != TC__PHASE_MARK)
+  if (p == NULL || tc__load_relaxed(&tc__phase) != TC__PHASE_MARK)
     return;
   if (tc__debug_settings.shadedelay > 0) { /* test hook: hold the door */
     struct timespec ts = {tc__debug_settings.shadedelay / 1000000,
@@ -88,27 +101,53 @@ void tc__shade_orphan(void *p) {
 
 void tc__shade(void *p) { tc__shade_into(tc__gcw_current(), p); }
 
-void tc__gcw_init(tc__mcache *c) {
-  tc__marker *w = malloc(sizeof *w);
-  if (w == NULL)
+void tc__gc_p_init(tc__mcache *c) {
+  tc__pgc *g = calloc(1, sizeof *g);
+  if (g == NULL)
     tc__fatal("out of memory creating a grey buffer");
-  tc__marker_init(w);
-  w->shared = true;
-  c->gcw = w;
-  c->assist_debt = 0;
+  tc__marker_init(&g->w);
+  g->w.shared = true;
+  c->gc = g;
 }
 
-void tc__gcw_destroy(tc__mcache *c) {
-  if (c->gcw == NULL)
+void tc__gc_p_destroy(tc__mcache *c) {
+  if (c->gc == NULL)
     return;
-  tc__marker_destroy(c->gcw);
-  free(c->gcw);
-  c->gcw = NULL;
+  tc__marker_destroy(&c->gc->w);
+  free(c->gc);
+  c->gc = NULL;
 }
 
-void tc__assist(tc__mcache *c) {
-  tc__marker *w = c->gcw;
-  if (w == NULL || c->assist_debt < ASSIST_MIN || tc__in_mark_work)
+void tc__gc_p_release(tc__mcache *c) {
+  if (c->gc && c->gc->w.n && tc__marking())
+    tc__gcw_flush(&c->gc->w);
+}
+
+uint32_t tc__gc_flush_request(void) {
+  return __atomic_add_fetch(&tc__gc.flush_gen, 1, __ATOMIC_RELAXED);
+}
+
+void tc__gc_p_safepoint(tc__mcache *c) {
+  if (c->gc == NULL || !tc__marking())
+    return;
+  tc__gcw_flush(&c->gc->w);
+  tc__store_release(&c->gc->ack, tc__load_relaxed(&tc__gc.flush_gen));
+}
+
+bool tc__gc_p_acked(tc__mcache *c, uint32_t gen) {
+  return c->gc == NULL || tc__load_acquire(&c->gc->ack) == gen;
+}
+
+void tc__assist_charge(tc__mcache *c, uint64_t bytes) {
+  if (c->gc == NULL)
+    return;
+  c->gc->assist_debt += (int64_t)bytes;
+  tc__assist(c->gc);
+}
+
+void tc__assist(tc__pgc *g) {
+  tc__marker *w = &g->w;
+  if (g->assist_debt < ASSIST_MIN || tc__in_mark_work)
     return;
   uint64_t live = tc__load_relaxed(&tc__h.live);
   uint64_t goal = tc__load_relaxed(&tc__gc.goal);
@@ -116,8 +155,8 @@ void tc__assist(tc__mcache *c) {
   uint64_t done = tc__load_relaxed(&tc__gc.scan_done);
   uint64_t remaining = expected > done + MIN_WORK ? expected - done : MIN_WORK;
   uint64_t runway = goal > live + MIN_WORK ? goal - live : MIN_WORK;
-  uint64_t debt = (uint64_t)c->assist_debt;
-  c->assist_debt = 0;
+  uint64_t debt = (uint64_t)g->assist_debt;
+  g->assist_debt = 0;
   uint64_t work = (uint64_t)((double)debt * (double)remaining / (double)runway);
   if (work < MIN_WORK)
     work = MIN_WORK;

@@ -82,7 +82,7 @@ void tc_roots_unwind(tc_roots_mark mark) {
  * the globals already: its references enter (or leave) as stores would,
  * through w (NULL: the orphan, door held). */
 static void shade_range(tc__marker *w, void **slot, size_t n, bool entering) {
-  if (tc__load_relaxed(&tc__gc.phase) != TC__PHASE_MARK)
+  if (tc__load_relaxed(&tc__phase) != TC__PHASE_MARK)
     return;
   for (size_t k = 0; k < n; k++) {
     void *ref = tc__load_relaxed(&slot[k]);

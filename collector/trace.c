@@ -62,7 +62,6 @@
  *      at the end of tc_run too), after every other thread is gone.
  */
 #include "collector/collector.h"
-#include "sched/proc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -205,13 +204,8 @@ static void sb_emit(sbuf *s, uint64_t start, bool early, int tid) {
 
 /* The track of the calling thread: its P's, else "sched". */
 static int current_tid(void) {
-  if (!tc__load_relaxed(&tc__sched.running))
-    return TID_SCHED;
-  void *owner = tc__ctx_get()->owner;
-  if (owner == NULL || owner == (void *)tc__gc.bare)
-    return TID_SCHED;
-  tc__p *p = tc__load_relaxed(&((tc__m *)owner)->p);
-  return p ? TID_P0 + (int)p->id : TID_SCHED;
+  int p = tc__world_current_p();
+  return p >= 0 ? TID_P0 + p : TID_SCHED;
 }
 
 static const char *mode_name(int mode) {
@@ -353,34 +347,26 @@ void tc__trace_assist(uint64_t start, uint64_t end, uint64_t work) {
 
 /* ---------------------------------------------------------------- scheduler */
 
-void tc__trace_slice_begin(tc__m *m) {
-  tc__p *p = tc__load_relaxed(&m->p);
-  m->trace_ns = tc__nanotime();
-  m->trace_p = p ? (int)p->id : -1;
-}
-
-void tc__trace_slice_end(tc__m *m, tc__g *g, const char *why) {
-  uint64_t start = m->trace_ns;
-  m->trace_ns = 0;
-  if (start == 0 || m->trace_p < 0)
-    return;
+void tc__trace_slice(int pid, uint64_t gid, const char *func,
+                     const char *file, int line, uint64_t start,
+                     const char *why) {
   uint64_t end = tc__nanotime();
-  int tid = TID_P0 + m->trace_p;
+  int tid = TID_P0 + pid;
   sbuf s;
   sb_head(&s, "X", tid, start);
   sb_time(&s, "dur", end - start);
   sb_printf(&s, ",\"name\":\"G%llu\",\"cat\":\"g\",\"args\":{\"g\":%llu,"
                 "\"end\":\"%s\",\"go_func\":",
-            (unsigned long long)g->id, (unsigned long long)g->id, why);
-  sb_str(&s, g->go_func);
+            (unsigned long long)gid, (unsigned long long)gid, why);
+  sb_str(&s, func);
   sb_printf(&s, ",\"go_at\":");
-  sb_str(&s, g->go_file);
-  sb_printf(&s, ",\"go_line\":%d}", g->go_line);
+  sb_str(&s, file);
+  sb_printf(&s, ",\"go_line\":%d}", line);
   sb_emit(&s, start, false, tid);
 }
 
-/* An instant event about g on the caller's track. */
-static void g_instant(const char *what, tc__g *g, const char *key,
+/* An instant event about G gid on the caller's track. */
+static void g_instant(const char *what, uint64_t gid, const char *key,
                       const char *val) {
   int tid = current_tid();
   uint64_t now = tc__nanotime();
@@ -388,7 +374,7 @@ static void g_instant(const char *what, tc__g *g, const char *key,
   sb_head(&s, "i", tid, now);
   sb_printf(&s, ",\"s\":\"t\",\"name\":\"%s G%llu\",\"cat\":\"g\","
                 "\"args\":{\"g\":%llu",
-            what, (unsigned long long)g->id, (unsigned long long)g->id);
+            what, (unsigned long long)gid, (unsigned long long)gid);
   if (key) {
     sb_printf(&s, ",\"%s\":", key);
     sb_str(&s, val);
@@ -397,12 +383,14 @@ static void g_instant(const char *what, tc__g *g, const char *key,
   sb_emit(&s, now, false, tid);
 }
 
-void tc__trace_gcreate(tc__g *g) {
-  g_instant("create", g, "go_func", g->go_func);
+void tc__trace_gcreate(uint64_t gid, const char *func) {
+  g_instant("create", gid, "go_func", func);
 }
 
-void tc__trace_gblock(tc__g *g, const char *reason) {
-  g_instant("block", g, "reason", reason);
+void tc__trace_gblock(uint64_t gid, const char *reason) {
+  g_instant("block", gid, "reason", reason);
 }
 
-void tc__trace_gunblock(tc__g *g) { g_instant("unblock", g, NULL, NULL); }
+void tc__trace_gunblock(uint64_t gid) {
+  g_instant("unblock", gid, NULL, NULL);
+}

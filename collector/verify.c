@@ -209,7 +209,7 @@ uint64_t tc__verify_mark(void) {
   tc__marker m;
   tc__marker_init(&m);
   m.verify = true;
-  tc__world_scan_stacks_verify(&m);
+  tc__gc_scan_stacks_verify(&m);
   tc__roots_scan_globals(&m);
   tc__handles_scan(&m);
   tc__finalizers_scan_queue(&m);

@@ -247,14 +247,12 @@ tc__span *tc__span_new_large(size_t size, bool scan);
 bool tc__span_next_run(tc__span *s, uint32_t *lo, uint32_t *hi);
 
 /* ---- caches (cache.c) ---- */
-struct tc__marker;
+struct tc__pgc;
 typedef struct tc__mcache {
   tc__cache runs;        /* public layout, read by the inline path */
-  struct tc__marker *gcw;/* grey buffer of the owner (a P) while marking:
-                            barrier shades and assists; NULL in bare mode */
-  int64_t assist_debt;   /* bytes allocated while marking not yet paid for
-                            with mark work (collector/assist.c) */
-  uint32_t gcw_ack;      /* last flush request this P answered */
+  struct tc__pgc *gc;    /* the owner's (a P's) share of the collector,
+                            opaque here (collector/gcwork.c); NULL in bare
+                            mode and for threads without a P */
 } tc__mcache;
 
 /* Refills the run of spanclass sc; false when out of memory.  Mutator. */

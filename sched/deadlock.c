@@ -88,10 +88,7 @@ void tc__sched_checkdead(void) {
    * when its cycle ends: neither is a deadlock. */
   if (tc__load_relaxed(&tc__sched.gcwaiting))
     return;
-  /* requested first (acquire): the collector thread sets in_cycle before
-   * it clears requested (release), so one of the two is seen set while a
-   * cycle is asked for or running (collector/gcthread.c) */
-  if (tc__load_acquire(&tc__gc.requested) || tc__load_acquire(&tc__gc.in_cycle))
+  if (tc__gc_busy()) /* a cycle asked for or running */
     return;
   tc__deadlock_report();
 }

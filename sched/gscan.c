@@ -3,8 +3,9 @@
  * scanning each coroutine's root stack once per cycle, without stopping the
  * world, and the Ps' grey buffers.
  *
- * Colour of a root stack: g->gcscan == 2 * epoch means black (scanned in
- * the current cycle, tc__gc.epoch); an odd value means someone is scanning
+ * Colour of a root stack: g->gcscan == tc__gc_stack_black() (2 * the
+ * collector's epoch) means black (scanned in the current cycle); an odd
+ * value means someone is scanning
  * it right now; anything else is grey.  Nothing resets the colours at
  * cycle start: bumping the epoch turns every stack grey at once.
  *
@@ -27,11 +28,15 @@
  * status CAS), so at least one sees the other and a stack is never scanned
  * while its owner runs.
  *
- * Grey buffers: each P has one (tc__mcache.gcw) for barrier shades and
- * assists.  A P flushes it to the shared pool when its G switches out or
- * enters a syscall, and at a safepoint when the collector asks
- * (tc__world_flush_gcws, a ragged handshake before mark termination, so
- * the pause finds little left to drain).
+ * Grey buffers: each P has one (the collector's, hung off its cache) for
+ * barrier shades and assists.  A P flushes it to the shared pool when its
+ * G switches out or enters a syscall, and at a safepoint when the
+ * collector asks (tc__world_flush_gcws, a ragged handshake before mark
+ * termination, so the pause finds little left to drain).
+ *
+ * This file is the world side of the stack-scan handshake: it knows the
+ * Gs, their status and their Ms; what a scan does, the colours and the
+ * grey buffers are the collector's, reached through sched/world.h.
  */
 #include "sched/proc.h"
 
@@ -39,24 +44,10 @@
 #include <string.h>
 #include <time.h>
 
-static inline uint32_t black(void) {
-  return 2 * tc__load_relaxed(&tc__gc.epoch);
-}
-
-/* The cycle scans stacks concurrently (not deletion, not stw). */
-static inline bool concurrent_stacks(void) {
-  int mode = tc__load_relaxed(&tc__gc.mode);
-  return mode == TC_BARRIER_HYBRID || mode == TC_BARRIER_INSERTION ||
-         mode == TC__BARRIER_NONE;
-}
+static inline uint32_t black(void) { return tc__gc_stack_black(); }
 
 static uint64_t scan_roots(tc__marker *m, tc__g *g) {
-  uint64_t n = tc__roots_scan_stack(m, &g->rs);
-  if (g->arg) {
-    tc__mark_ref(m, g->arg, &g->arg);
-    n++;
-  }
-  return n;
+  return tc__gc_scan_roots(m, &g->rs, &g->arg);
 }
 
 /* Scans g's root stack into w unless it is black; g is ours (running on
@@ -92,22 +83,20 @@ void tc__gscan_wait(tc__g *g) {
   __atomic_fetch_add(&g->status, 0u, __ATOMIC_SEQ_CST);
   while (__atomic_load_n(&g->gcscan, __ATOMIC_ACQUIRE) & 1)
     sched_yield();
-  if (concurrent_stacks() && tc__load_relaxed(&g->gcscan) != black()) {
-    tc__marker *w = tc__gcw_current();
+  if (tc__gc_stacks_concurrent() && tc__load_relaxed(&g->gcscan) != black()) {
+    tc__marker *w = tc__gc_p_gcw((tc__mcache *)tc__ctx_get()->cache);
     if (w)
       self_scan(g, w);
   }
 }
 
 void tc__gscan_safepoint(tc__g *g, tc__p *p) {
-  tc__marker *w = p ? p->cache.gcw : NULL;
+  tc__marker *w = p ? tc__gc_p_gcw(&p->cache) : NULL;
   if (w == NULL || !tc__marking())
     return;
-  if (concurrent_stacks())
+  if (tc__gc_stacks_concurrent())
     self_scan(g, w);
-  if (w->n)
-    tc__gcw_flush(w);
-  tc__store_release(&p->cache.gcw_ack, tc__load_relaxed(&tc__gc.flush_gen));
+  tc__gc_p_safepoint(&p->cache);
 }
 
 void tc__gscan_newg(tc__g *g) {
@@ -116,8 +105,7 @@ void tc__gscan_newg(tc__g *g) {
     return;
   }
   tc__store_relaxed(&g->gcscan, black());
-  if (g->arg)
-    tc__shade(g->arg); /* its new owner's stack is black: shade it now */
+  tc__gc_shade_arg(g->arg); /* its new owner's stack is black */
 }
 
 bool tc__current_stack_grey(void) {
@@ -163,9 +151,6 @@ bool tc__world_scan_stacks_concurrent(tc__marker *m) {
 }
 
 uint64_t tc__world_scan_stacks(tc__marker *m, bool only_grey) {
-  if (!tc__world_scheduled()) {
-    return tc__roots_scan_stack(m, tc__gc.main->rs);
-  }
   uint64_t n = 0;
   uint32_t b = black();
   tc__spin_lock(&tc__sched.allg_lock);
@@ -182,10 +167,6 @@ uint64_t tc__world_scan_stacks(tc__marker *m, bool only_grey) {
 }
 
 void tc__world_scan_stacks_verify(tc__marker *m) {
-  if (!tc__world_scheduled()) {
-    tc__roots_scan_stack(m, tc__gc.main->rs);
-    return;
-  }
   tc__spin_lock(&tc__sched.allg_lock);
   for (tc__g *g = tc__sched.allg; g; g = g->allnext)
     if (tc__load_acquire(&g->status) != TC__G_DEAD)
@@ -194,7 +175,7 @@ void tc__world_scan_stacks_verify(tc__marker *m) {
 }
 
 bool tc__world_flush_gcws(uint64_t wait_ns) {
-  uint32_t gen = __atomic_add_fetch(&tc__gc.flush_gen, 1, __ATOMIC_RELAXED);
+  uint32_t gen = tc__gc_flush_request();
   uint64_t deadline = tc__nanotime() + wait_ns;
   for (int round = 0;; round++) {
     bool all = true;
@@ -205,7 +186,7 @@ bool tc__world_flush_gcws(uint64_t wait_ns) {
       tc__m *om = tc__load_relaxed(&p->m);
       if (om == NULL || tc__load_relaxed(&om->curg) == NULL)
         continue; /* flushed when its last G switched out */
-      if (tc__load_acquire(&p->cache.gcw_ack) == gen)
+      if (tc__gc_p_acked(&p->cache, gen))
         continue;
       all = false;
       if (round == 0) {
@@ -220,33 +201,5 @@ bool tc__world_flush_gcws(uint64_t wait_ns) {
       return false;
     struct timespec ts = {0, 20000};
     nanosleep(&ts, NULL);
-  }
-}
-
-void tc__world_forget_spans(void) {
-  if (!tc__world_scheduled())
-    return;
-  for (unsigned i = 0; i < tc__sched.nprocs; i++)
-    if (tc__sched.allp[i].cache.gcw)
-      tc__marker_forget_span(tc__sched.allp[i].cache.gcw);
-}
-
-void tc__world_collect_gcws(tc__marker *m, uint64_t *marked) {
-  if (!tc__world_scheduled())
-    return;
-  for (unsigned i = 0; i < tc__sched.nprocs; i++) {
-    tc__marker *w = tc__sched.allp[i].cache.gcw;
-    if (w == NULL)
-      continue;
-    while (m->cap - m->n < w->n)
-      tc__marker_grow(m);
-    memcpy(m->grey + m->n, w->grey, w->n * sizeof w->grey[0]);
-    m->n += w->n;
-    w->n = 0;
-    *marked += w->marked;
-    w->marked = 0;
-    tc__add_relaxed(&tc__gcc.barrier_slow, w->wb_slow);
-    tc__add_relaxed(&tc__gcc.barrier_shaded, w->wb_shaded);
-    w->wb_slow = w->wb_shaded = 0;
   }
 }

@@ -617,6 +617,22 @@ static void switch_to(tc__m *m, tc__g *g, bool dying) {
   }
 }
 
+/* Event trace (only while tracing): the running G's slice on this M's P
+ * began here; it ends at switch-out or syscall entry. */
+static void slice_begin(tc__m *m) {
+  tc__p *p = tc__load_relaxed(&m->p);
+  m->trace_ns = tc__nanotime();
+  m->trace_p = p ? (int)p->id : -1;
+}
+
+static void slice_end(tc__m *m, tc__g *g, const char *why) {
+  uint64_t start = m->trace_ns;
+  m->trace_ns = 0;
+  if (start && m->trace_p >= 0)
+    tc__trace_slice(m->trace_p, g->id, g->go_func, g->go_file, g->go_line,
+                    start, why);
+}
+
 /* Switches from g0 into g (status RUNNABLE). */
 static void execute(tc__m *m, tc__g *g, bool inherit) {
   tc__g_cas(g, TC__G_RUNNABLE, TC__G_RUNNING);
@@ -628,7 +644,7 @@ static void execute(tc__m *m, tc__g *g, bool inherit) {
   m->ctx->rs = &g->rs;
   tc__store_relaxed(&m->ctx->preempt, tc__load_relaxed(&tc__sched.gcwaiting));
   if (TC__TRACING())
-    tc__trace_slice_begin(m);
+    slice_begin(m);
   switch_to(m, g, false);
 }
 
@@ -648,14 +664,14 @@ static void after_switch(tc__m *m) {
   int what = m->after;
   m->after = TC__AFTER_NONE;
   if (TC__TRACING())
-    tc__trace_slice_end(m, g, after_name(what));
+    slice_end(m, g, after_name(what));
   tc__store_relaxed(&m->curg, (tc__g *)NULL);
   tc__store_relaxed(&g->m, (tc__m *)NULL);
   m->ctx->rs = NULL;
   /* A P without a running G holds no grey entries (the handshake of
    * tc__world_flush_gcws need not wait for it). */
-  if (m->p && m->p->cache.gcw && m->p->cache.gcw->n && tc__marking())
-    tc__gcw_flush(m->p->cache.gcw);
+  if (m->p)
+    tc__gc_p_release(&m->p->cache);
   switch (what) {
   case TC__AFTER_PARK:
     if (m->unlockf)
@@ -714,7 +730,7 @@ void tc__park(const char *reason, void (*unlock)(void *), void *arg) {
   tc__g *g = m->curg;
   g->waitreason = reason;
   if (TC__TRACING())
-    tc__trace_gblock(g, reason);
+    tc__trace_gblock(g->id, reason);
   m->unlockf = unlock;
   m->unlockarg = arg;
   tc__g_cas(g, TC__G_RUNNING, TC__G_WAITING);
@@ -725,7 +741,7 @@ void tc__park(const char *reason, void (*unlock)(void *), void *arg) {
 void tc__ready(tc__g *g) {
   tc__g_cas(g, TC__G_WAITING, TC__G_RUNNABLE);
   if (TC__TRACING())
-    tc__trace_gunblock(g);
+    tc__trace_gunblock(g->id);
   tc__m *m = getm();
   if (m && m->p && tc__load_relaxed(&m->p->status) == TC__P_RUNNING) {
     runq_put(m->p, g, m->curg != NULL); /* from a G: it runs next */
@@ -743,6 +759,11 @@ void tc__ready(tc__g *g) {
   tc__wakep();
 }
 
+void tc__g_push(tc__g **list, tc__g *g) {
+  g->schedlink = *list;
+  *list = g;
+}
+
 void tc__ready_global(tc__g *list) {
   if (list == NULL)
     return;
@@ -751,7 +772,7 @@ void tc__ready_global(tc__g *list) {
   for (tc__g *g = list; g; g = g->schedlink) {
     tc__g_cas(g, TC__G_WAITING, TC__G_RUNNABLE);
     if (TC__TRACING())
-      tc__trace_gunblock(g);
+      tc__trace_gunblock(g->id);
     tail = g;
     n++;
   }
@@ -899,7 +920,7 @@ tc__g *tc__proc_newg(tc_fn fn, void *arg, const char *file, int line,
   tc__spin_unlock(&tc__sched.allg_lock);
   tc__g_cas(g, TC__G_DEAD, TC__G_RUNNABLE);
   if (TC__TRACING())
-    tc__trace_gcreate(g);
+    tc__trace_gcreate(g->id, g->go_func);
   return g;
 }
 
@@ -944,10 +965,9 @@ void tc_syscall_enter(void) {
   if (p == NULL) /* the G let go of its P at the first enter */
     tc__fatal("tc_syscall_enter inside a system call (entered twice "
               "without tc_syscall_exit)");
-  if (p->cache.gcw && p->cache.gcw->n && tc__marking())
-    tc__gcw_flush(p->cache.gcw); /* the P may go to another M */
+  tc__gc_p_release(&p->cache); /* the P may go to another M */
   if (TC__TRACING())
-    tc__trace_slice_end(m, g, "syscall");
+    slice_end(m, g, "syscall");
   tc__g_cas(g, TC__G_RUNNING, TC__G_SYSCALL);
   /* Let go of the P (step 5): from the status store on, whoever moves it
    * out of SYSCALL by CAS owns it -- this M coming back, sysmon, or the
@@ -1007,7 +1027,7 @@ void tc_syscall_exit(void) {
     tc__g_cas(g, TC__G_SYSCALL, TC__G_RUNNING);
     tc__gscan_wait(g);
     if (TC__TRACING())
-      tc__trace_slice_begin(m);
+      slice_begin(m);
     return;
   }
   /* any idle P */
@@ -1019,7 +1039,7 @@ void tc_syscall_exit(void) {
     tc__g_cas(g, TC__G_SYSCALL, TC__G_RUNNING);
     tc__gscan_wait(g);
     if (TC__TRACING())
-      tc__trace_slice_begin(m);
+      slice_begin(m);
     return;
   }
   /* none: queue the G and park this M (on g0) */

@@ -14,10 +14,11 @@
  *      are joined, every G and stack is freed and tc_shutdown releases the
  *      heap.  Coroutines still alive are dropped, as in Go.
  *
- * Collector hooks (tc__world_*): without the scheduler (tc_init alone) the
- * one mutator is the thread itself; with it, the world is stopped through
- * the Ps and every G's root stack, its tc_go argument and the values of its
- * pending channel operations are scanned.
+ * The world side of sched/world.h (tc__world_*): the world is stopped
+ * through the Ps, and every G's root stack, its tc_go argument and the
+ * values of its pending channel operations are scanned (gscan.c).  Without
+ * the scheduler (tc_init alone) the collector has one bare mutator of its
+ * own (collector/world.c).
  *
  * Sanitizers: AddressSanitizer needs __sanitizer_start/finish_switch_fiber
  * around every switch so it knows which stack is live; ThreadSanitizer needs
@@ -45,7 +46,7 @@
 #define TC__VALGRIND 1
 #endif
 
-/* An mcache (not just runs): tc__gcw_current reads its gcw, NULL here. */
+/* An mcache (not just runs): the collector reads its gc, NULL here. */
 static tc__mcache empty;
 tc__cache *tc__empty_cache(void) { return &empty.runs; }
 
@@ -177,7 +178,7 @@ int tc_run(const tc_config *cfg, tc_fn main_fn, void *arg) {
   /* tc_init made this thread the bare mutator: hand over to the scheduler */
   tc__ctx *ctx = tc__ctx_current();
   memset(&tc__sched, 0, sizeof tc__sched);
-  tc__sched.nprocs = tc__gc.procs;
+  tc__sched.nprocs = tc__gc_procs();
   tc__sched.maxmcount = cfg->max_threads > 0 ? (uint32_t)cfg->max_threads : 10000u;
   tc__sched.stack_size = cfg->stack_size ? cfg->stack_size : 64 * 1024;
   tc__sched.start_ns = (int64_t)tc__nanotime();
@@ -199,7 +200,7 @@ int tc_run(const tc_config *cfg, tc_fn main_fn, void *arg) {
   }
   for (unsigned i = 0; i < tc__sched.nprocs; i++) {
     tc__sched.allp[i].id = i;
-    tc__gcw_init(&tc__sched.allp[i].cache);
+    tc__gc_p_init(&tc__sched.allp[i].cache);
   }
   m0->id = 0;
   m0->rand = 0x9e3779b9u;
@@ -222,11 +223,8 @@ int tc_run(const tc_config *cfg, tc_fn main_fn, void *arg) {
   tc__store_relaxed(&p0->m, m0);
   tc__store_release(&p0->status, (uint32_t)TC__P_RUNNING);
   ctx->cache = &p0->cache.runs;
-  tc__gc.main = NULL; /* mutators are the Gs from now on */
   tc__store_release(&tc__sched.running, true);
-
-  tc__pacer_update(tc__gc.goal_basis); /* concurrent cycles trigger earlier */
-  tc__gcthread_start();
+  tc__gc_sched_begin(); /* the Gs are the mutators now */
   tc__g *g1 = tc__proc_newg(main_fn, arg, "tc_run", 0, "main");
   if (g1 == NULL)
     tc__fatal("out of memory creating the main coroutine");
@@ -241,7 +239,7 @@ int tc_run(const tc_config *cfg, tc_fn main_fn, void *arg) {
 
   tc__proc_schedule(m0); /* returns when main has returned */
 
-  tc__gcthread_stop(); /* abandons a cycle in progress */
+  tc__gc_sched_stop(); /* abandons a cycle in progress */
   tc__sysmon_stop();
   for (tc__m *m = tc__sched.allm; m; m = m->alllink)
     if (m != m0)
@@ -251,7 +249,7 @@ int tc_run(const tc_config *cfg, tc_fn main_fn, void *arg) {
   /* Caches go back to the heap before it is torn down (accounting). */
   for (unsigned i = 0; i < tc__sched.nprocs; i++) {
     tc__cache_flush(&tc__sched.allp[i].cache);
-    tc__gcw_destroy(&tc__sched.allp[i].cache);
+    tc__gc_p_destroy(&tc__sched.allp[i].cache);
   }
   /* Drop every G: live ones (abandoned, as in Go) and the free lists. */
   tc__g *all = NULL;
@@ -274,11 +272,7 @@ int tc_run(const tc_config *cfg, tc_fn main_fn, void *arg) {
   tc__timers_destroy();
   tc__stacks_destroy();
   memset(&tc__sched, 0, sizeof tc__sched);
-  /* back to a bare mutator so tc_shutdown's checks hold */
-  ctx->owner = tc__gc.bare;
-  ctx->cache = &tc__gc.bare->cache.runs;
-  tc__gc.main = tc__gc.bare;
-  tc__pacer_update(tc__gc.goal_basis);
+  tc__gc_sched_end(ctx); /* the bare mutator again */
   tc_shutdown();
   return TC_OK;
 }
@@ -309,13 +303,20 @@ unsigned tc__world_idle_procs(void) {
   return tc__sched.running ? tc__load_relaxed(&tc__sched.npidle) : 0;
 }
 
-void tc__world_flush_caches(void) {
-  if (!tc__sched.running) {
-    tc__cache_flush(&tc__gc.main->cache);
-    return;
-  }
+void tc__world_for_each_cache(void (*fn)(tc__mcache *c, void *arg),
+                              void *arg) {
   for (unsigned i = 0; i < tc__sched.nprocs; i++)
-    tc__cache_flush(&tc__sched.allp[i].cache);
+    fn(&tc__sched.allp[i].cache, arg);
+}
+
+int tc__world_current_p(void) {
+  if (!tc__load_relaxed(&tc__sched.running))
+    return -1;
+  tc__m *m = tc__ctx_get()->owner; /* an M while the scheduler runs */
+  if (m == NULL)
+    return -1; /* a thread that is not a mutator, the collector thread */
+  tc__p *p = tc__load_relaxed(&m->p);
+  return p ? (int)p->id : -1;
 }
 
 int64_t tc_now(void) { return (int64_t)tc__nanotime(); }

@@ -38,8 +38,9 @@
 #endif
 
 #include "base/base.h"
-#include "collector/collector.h"
+#include "heap/heap.h"
 #include "sched/context.h"
+#include "sched/world.h" /* the one seam with the collector */
 
 /* ---- locks (lock.c; tc__spin_* are declared in base/base.h) ----
  * tc__spin: 0 unlocked, 1 locked, 2 locked with waiters (Drepper). */
@@ -91,7 +92,7 @@ typedef struct tc__sudog {
   void *obj;               /* the channel or sync object waited on */
 } tc__sudog;
 
-typedef struct tc__g {
+struct tc__g {
   tc__context ctx;         /* saved registers while not running */
   tc__rootstack rs;        /* TC_LOCALS frames of this coroutine */
   uint32_t status;         /* TC__G_*, through tc__g_cas */
@@ -117,26 +118,23 @@ typedef struct tc__g {
                               black this cycle, odd = being scanned */
   void *tsan_fiber;        /* ThreadSanitizer fiber */
   void *asan_fake_stack;   /* AddressSanitizer fake stack during a switch */
-} tc__g;
+};
 
 /* Changes g's status from `from` to `to`; aborts on an illegal transition
  * or if the status was not `from` (Go's casgstatus). */
 void tc__g_cas(tc__g *g, uint32_t from, uint32_t to);
 /* Returns the running G (NULL on g0 or outside the scheduler). */
 tc__g *tc__getg(void);
-/* Returns the running G; aborts naming `call` if there is none. */
-tc__g *tc__needg(const char *call);
-
-/* Parks the running G (status WAITING, reason for dumps), runs
- * unlock(arg) on g0 once the G is switched out, and schedules.  Returns
+/* tc__needg, tc__park, tc__ready_global, tc__g_push: sched/world.h.
+ * tc__park parks the running G (status WAITING, reason for dumps), runs
+ * unlock(arg) on g0 once the G is switched out, and schedules; it returns
  * when the G is readied. */
-void tc__park(const char *reason, void (*unlock)(void *), void *arg);
 /* Makes a WAITING g runnable; it runs next on the caller's P (inheriting
  * the time slice) or, from a thread without a P, goes on the global queue. */
 void tc__ready(tc__g *g);
-/* Makes a list of WAITING Gs (linked through schedlink) runnable, in
- * order, on the global queue, and starts Ms on idle Ps for them. */
-void tc__ready_global(tc__g *list);
+/* (tc__ready_global makes a list of WAITING Gs, linked through
+ * schedlink, runnable in order on the global queue and starts Ms on idle
+ * Ps for them.) */
 
 /* Adds q to the tail / removes the first record of a FIFO wait queue (sync
  * objects, channels); the caller holds the object's lock. */

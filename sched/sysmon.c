@@ -111,18 +111,8 @@ static void *sysmon_main(void *arg) {
       did = true;
     }
     did |= retake(now);
-    /* the force period: a cycle if none ran for that long (Go's forcegc) */
-    /* `now` was read before this: a cycle that ended since then has a
-     * later last_gc_ns, and the unsigned difference would wrap (a bogus
-     * time-triggered cycle right after a cycle) */
-    uint64_t period = tc__gc.force_period_ns;
-    uint64_t last = tc__load_relaxed(&tc__gc.last_gc_ns);
-    if (period && !tc__load_relaxed(&tc__gc.in_cycle) &&
-        !tc__load_relaxed(&tc__gc.requested) && (uint64_t)now > last &&
-        (uint64_t)now - last >= period) {
-      tc__gcthread_request(TC__REASON_TIME);
-      did = true;
-    }
+    /* the force period: the collector's policy, asked each tick */
+    did |= tc__gc_time_trigger(now);
     if (trace_ms > 0 && now - mon.last_trace >= (int64_t)trace_ms * 1000000) {
       mon.last_trace = now;
       tc__schedtrace(tc__debug_settings.scheddetail != 0);

@@ -57,7 +57,7 @@
  * How a cycle is held open: TRICOLOR_DEBUG=gcmarkdelay=US makes the
  * collector sleep after the mark-start pause before it marks anything; a
  * helper coroutine calls tc_gc() (which returns after the sweep) while main
- * waits until tc__gc.phase == TC__PHASE_MARK (white-box) and then acts.
+ * waits until tc__phase == TC__PHASE_MARK (white-box) and then acts.
  * Whether an object is still allocated is read with tc_is_object(); the
  * tracked objects have a size class (3328 B) that nothing else in this
  * file or the runtime allocates, and nothing of that class is allocated
@@ -72,7 +72,7 @@
  */
 #include "tc_test.h"
 
-#include "collector/collector.h" /* white-box: tc__gc.phase, tc__gc.mode */
+#include "collector/collector.h" /* white-box: tc__phase, tc__gc.mode */
 
 #include <pthread.h>
 #include <regex.h>
@@ -147,7 +147,7 @@ static void markdelay_env(const char *extra) {
   debug_env(buf);
 }
 
-static int phase(void) { return tc__load_acquire(&tc__gc.phase); }
+static int phase(void) { return tc__load_acquire(&tc__phase); }
 
 /* run() with a whole config: the watchdog and EXPECT of tc_sched_test.h. */
 static void run_cfg(const tc_config *cfg, tc_fn fn, void *arg) {

@@ -25,7 +25,7 @@
  */
 #include "tc_test.h"
 
-#include "collector/collector.h" /* white-box: tc__gc.phase / in_cycle */
+#include "collector/collector.h" /* white-box: tc__phase / in_cycle */
 
 #include <tricolor.h>
 
@@ -61,7 +61,7 @@ static void fobj_finalize(void *obj) {
     fin_errors++;
     return;
   }
-  if (tc__gc.phase != TC__PHASE_OFF || tc__gc.in_cycle)
+  if (tc__phase != TC__PHASE_OFF || tc__gc.in_cycle)
     fin_errors += 1000; /* ran inside the cycle */
   if (!tc_is_object(f))
     fin_errors += 100000;

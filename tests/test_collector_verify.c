@@ -23,7 +23,7 @@
  * written into it afterwards with a plain relaxed store (no barrier).
  * The verifier's traversal reaches the holder from main's root stack and
  * reads it.  The window: a helper coroutine calls tc_gc(), main polls
- * tc__gc.phase (white-box) with tc_sleep until it is MARK, then allocates
+ * tc__phase (white-box) with tc_sleep until it is MARK, then allocates
  * the holder and stores without a safepoint in between; it checks after
  * the store that the same cycle still marks and that the holder's mark
  * bit is set, and retries with the next cycle if not (the mark delay,
@@ -73,7 +73,7 @@ typedef struct scenario {
   bool stored;        /* out (LIVE): the reference was stored in a window */
 } scenario;
 
-static int phase(void) { return tc__load_acquire(&tc__gc.phase); }
+static int phase(void) { return tc__load_acquire(&tc__phase); }
 static uint64_t cycles_done(void) {
   return tc__load_acquire(&tc__gc.cycles_done);
 }

@@ -48,7 +48,7 @@ static bool slow_build(void) {
   return tc_test_under_valgrind() || tc_test_under_asan() || UNDER_TSAN;
 }
 
-static int phase(void) { return tc__load_acquire(&tc__gc.phase); }
+static int phase(void) { return tc__load_acquire(&tc__phase); }
 
 typedef struct node {
   struct node *ref;
@@ -73,7 +73,7 @@ static void *remover(void *arg) {
   foreign *f = arg;
   while (!atomic_load(&f->go))
     sched_yield();
-  f->phase_at_remove = tc__load_acquire(&tc__gc.phase);
+  f->phase_at_remove = tc__load_acquire(&tc__phase);
   f->rc = tc_root_remove(f->range);
   atomic_store(&f->done, 1);
   return NULL;
