@@ -1,5 +1,5 @@
 /*
- * barrier/barrier.c -- the write barrier's slow path: shading per mode.
+ * barrier/barrier.c -- the write barrier's flag, policy and slow path.
  *
  * The inline path (tricolor/inline.h) stores directly while the barrier
  * flag is clear.  The flag is set (a) while a cycle marks concurrently with
@@ -9,7 +9,8 @@
  * stale or interior pointer is reported at the store that wrote it.
  *
  * While marking, `*slot = new` (or tc_barrier(old, new)) shades, per the
- * cycle's mode (DESIGN section 4; shade(p) = if p is white, make it grey):
+ * cycle's mode (shade(p) = if p is white, make it grey; the table of
+ * tc__barrier_policy in barrier/barrier.h):
  *   insertion  shade(new)            keeps the strong invariant for heap
  *                                    slots; stacks have no barrier, so the
  *                                    termination pause rescans them all.
@@ -22,10 +23,39 @@
  *   none       nothing (test-only: the verifier must catch it).
  * Shaded objects go to the grey buffer of the storing P (collector/
  * gcwork.c), which spills packets to the shared pool; a thread without
- * one (a G inside a system call) shades through the door of gcwork.c.  The mode is read
- * relaxed: it changes only while the world is stopped.
+ * one (a G inside a system call) shades through the door of gcwork.c.
+ * The mode is read relaxed: it changes only while the world is stopped.
+ *
+ * "Is my stack grey": a root stack is black once scanned in this cycle
+ * (its colour equals the collector's black for the cycle, sched/gscan.c);
+ * the world tells the colour of the calling coroutine's stack.
  */
-#include "collector/collector.h"
+#include "barrier/barrier.h"
+
+uint32_t tc__barrier_on; /* read by every tc_store (tricolor/inline.h) */
+
+void tc__barrier_phase(int phase) {
+  uint32_t idle = (uint32_t)(TC_DEBUG >= 2 || tc__debug_settings.checkstores);
+  if (phase == TC__PHASE_MARK)
+    tc__store_relaxed(&tc__barrier_on, 1u);
+  else if (phase == TC__PHASE_OFF)
+    tc__store_relaxed(&tc__barrier_on, idle);
+}
+
+unsigned tc__barrier_policy(int mode, bool stack_grey) {
+  switch (mode) {
+  case TC_BARRIER_INSERTION: return TC__SHADE_NEW;
+  case TC_BARRIER_DELETION: return TC__SHADE_OLD;
+  case TC_BARRIER_HYBRID:
+    return TC__SHADE_OLD | (stack_grey ? TC__SHADE_NEW : 0u);
+  default: return 0; /* TC__BARRIER_NONE; stw never marks concurrently */
+  }
+}
+
+bool tc__barrier_stack_grey(void) {
+  uint32_t colour;
+  return tc__world_current_colour(&colour) && colour != tc__gc_stack_black();
+}
 
 static void check_ref(void *ref, const void *slot, const char *call) {
   if (ref && tc__span_of(ref) && !tc_is_object(ref))
@@ -43,21 +73,14 @@ static void shade(tc__marker *w, void *p) {
 void tc__barrier_shade(tc__marker *w, void *old_ref, void *new_ref) {
   if (w)
     w->wb_slow++;
-  switch (tc__load_relaxed(&tc__gc.mode)) {
-  case TC_BARRIER_INSERTION:
+  int mode = tc__barrier_mode();
+  /* the colour only matters to hybrid's new half: ask only then */
+  bool grey = mode == TC_BARRIER_HYBRID && new_ref && tc__barrier_stack_grey();
+  unsigned what = tc__barrier_policy(mode, grey);
+  if (what & TC__SHADE_OLD)
+    shade(w, old_ref);
+  if (what & TC__SHADE_NEW)
     shade(w, new_ref);
-    break;
-  case TC_BARRIER_DELETION:
-    shade(w, old_ref);
-    break;
-  case TC_BARRIER_HYBRID:
-    shade(w, old_ref);
-    if (new_ref && tc__current_stack_grey())
-      shade(w, new_ref);
-    break;
-  default: /* TC__BARRIER_NONE; stw never marks concurrently */
-    break;
-  }
 }
 
 /* Shades for a store from the calling thread: through its P's grey

@@ -94,6 +94,11 @@ static inline uint64_t tc__thread_cputime(void) {
 }
 
 /* ---- settings from TRICOLOR_DEBUG, read once by tc_init ---- */
+/* Test-only barrier mode (TRICOLOR_DEBUG=barrier=none): marks
+ * concurrently like hybrid but the barrier does nothing; the verifier must
+ * catch it (barrier/barrier.h). */
+#define TC__BARRIER_NONE 100
+
 typedef struct tc__debug {
   int gctrace;      /* gctrace=1: one line per cycle on stderr */
   int checkstores;  /* checkstores=1: every tc_store is validated */

@@ -60,10 +60,8 @@ extern tc__typeinfo tc__typeinfos[TC__MAX_TYPES];
 /* Returns the type with this id (NULL for 0). */
 static inline tc_type *tc__type_get(uint32_t id) { return tc__types[id]; }
 
-/* ---- phases and barrier modes (the phase word: sched/world.h) ---- */
-/* Test-only mode (TRICOLOR_DEBUG=barrier=none): marks concurrently like
- * hybrid but the barrier does nothing; the verifier must catch it. */
-#define TC__BARRIER_NONE 100
+/* ---- phases (the phase word: sched/world.h); barrier modes:
+ * barrier/barrier.h ---- */
 
 /* ---- marking (mark.c); world stopped ---- */
 #define TC__PACKET 256 /* grey entries moved between markers at once */
@@ -119,9 +117,6 @@ typedef struct tc__mutator {
 
 /* ---- collector state ---- */
 typedef struct tc__gcstate {
-  int mode;                    /* barrier mode of the running (or last)
-                                  cycle: tc_barrier_mode or TC__BARRIER_NONE */
-  int next_mode;               /* mode of the next cycle (tc_set_barrier) */
   uint32_t epoch;              /* cycles started under the scheduler; a G
                                   whose gcscan == 2 * epoch has a black root
                                   stack (sched/gscan.c) */
@@ -182,9 +177,7 @@ void tc__shade_into(tc__marker *w, void *p);
 void tc__door_enter(void);
 void tc__door_exit(void);
 void tc__shade_orphan(void *p);
-/* Shades what the current mode's barrier shades for old -> new, into w
- * (NULL: the orphan; door held).  Marking only (barrier/barrier.c). */
-void tc__barrier_shade(tc__marker *w, void *old_ref, void *new_ref);
+
 /* The grey buffer of the calling thread's P, or NULL. */
 tc__marker *tc__gcw_current(void);
 /* Moves all of a grey buffer's entries to the shared pool. */

@@ -38,7 +38,7 @@
  * the cycle, its concurrent mark and the background marker's slices (cut
  * at its throttle sleeps) go on the GC track.
  */
-#include "collector/collector.h"
+#include "barrier/barrier.h"
 
 #include <stdio.h>
 #include <time.h>
@@ -75,11 +75,6 @@ static void scavenge(bool now) {
 
 int tc__phase; /* TC__PHASE_*: set_phase only (sched/world.h) */
 
-/* The barrier flag outside marking: on only to validate stores. */
-static uint32_t barrier_idle(void) {
-  return (uint32_t)(TC_DEBUG >= 2 || tc__debug_settings.checkstores);
-}
-
 /* Moves the cycle to `phase`, writing together what each phase implies
  * (collector/collector.h): the barrier flag and the colour of new
  * allocation.  Legal moves:
@@ -103,9 +98,7 @@ static void set_phase(int phase) {
   if (phase == TC__PHASE_MARK) /* the sweep may have reused its span */
     tc__marker_forget_span(&tc__gc.orphan);
   tc__store_relaxed(&tc__h.alloc_black, (uint32_t)(phase == TC__PHASE_MARK));
-  tc__store_relaxed(&tc__barrier_on, phase == TC__PHASE_MARK ? 1u
-                                     : phase == TC__PHASE_OFF ? barrier_idle()
-                                     : tc__load_relaxed(&tc__barrier_on));
+  tc__barrier_phase(phase);
   tc__store_relaxed(&tc__phase, phase);
   tc__lock_release(&tc__gc.orphan_lock);
 }
@@ -194,7 +187,7 @@ static void abandon(tc__marker *m) {
 
 void tc__cycle_run(int reason) {
   bool sched = tc__world_scheduled();
-  int mode = sched ? tc__load_relaxed(&tc__gc.next_mode) : TC_BARRIER_STW;
+  int mode = sched ? tc__barrier_next() : TC_BARRIER_STW;
   tc__cycle_report r = {0};
   r.reason = reason;
   r.mode = mode;
@@ -216,7 +209,7 @@ void tc__cycle_run(int reason) {
    * cycle may have freed it and reused its pages. */
   tc__marker_forget_span(m);
   tc__gc_forget_spans(); /* the orphan's: set_phase */
-  tc__store_relaxed(&tc__gc.mode, mode);
+  tc__barrier_cycle_mode(mode);
   if (mode == TC_BARRIER_STW) {
     set_phase(TC__PHASE_MARKTERM);
     r.pause_slots += tc__gc_scan_stacks(m, false);

@@ -19,7 +19,7 @@
  * gc_percent = TC_GC_OFF never triggers on growth; the memory limit then
  * still does.
  */
-#include "collector/collector.h"
+#include "barrier/barrier.h"
 
 #define RATIO_MIN 0.45
 #define RATIO_MAX 0.90
@@ -46,7 +46,7 @@ void tc__pacer_update(uint64_t marked) {
   }
   uint64_t trigger = goal;
   if (goal != UINT64_MAX && tc__world_scheduled() &&
-      tc__gc.next_mode != TC_BARRIER_STW && goal > marked)
+      tc__barrier_next() != TC_BARRIER_STW && goal > marked)
     trigger = marked + (uint64_t)((double)(goal - marked) * tc__gc.trigger_ratio);
   tc__store_relaxed(&tc__gc.goal, goal);
   tc__store_relaxed(&tc__gc.trigger, trigger);

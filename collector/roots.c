@@ -17,7 +17,7 @@
  * marking has its references shaded as stores would (root_change: a
  * thread that no pause stops does it inside the door of gcwork.c).
  */
-#include "collector/collector.h"
+#include "barrier/barrier.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -11,7 +11,7 @@
  * valgrind).  The main thread's root stack is static: frames still on the
  * C stack at shutdown pop harmlessly afterwards.
  */
-#include "collector/collector.h"
+#include "barrier/barrier.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -23,7 +23,6 @@
  * the inline path always falls into the slow path, which reports misuse. */
 static tc__mcache empty_cache; /* an mcache: its gcw (NULL) is read too */
 __thread tc__ctx tc__ctx_tls = {&empty_cache.runs, NULL, NULL, 0};
-uint32_t tc__barrier_on;
 tc__gcstate tc__gc;
 tc__debug tc__debug_settings;
 
@@ -175,41 +174,6 @@ static uint64_t parse_memlimit(const char *s) {
   return 0;
 }
 
-const char *tc_barrier_name(tc_barrier_mode mode) {
-  switch ((int)mode) {
-  case TC_BARRIER_HYBRID: return "hybrid";
-  case TC_BARRIER_INSERTION: return "insertion";
-  case TC_BARRIER_DELETION: return "deletion";
-  case TC_BARRIER_STW: return "stw";
-  case TC__BARRIER_NONE: return "none";
-  case TC_BARRIER_DEFAULT: return "default";
-  default: return "?";
-  }
-}
-
-int tc_set_barrier(tc_barrier_mode mode) {
-  if (!tc__gc.initialized)
-    return TC_ESTATE;
-  if (mode == TC_BARRIER_DEFAULT)
-    mode = TC_BARRIER_HYBRID;
-  if (mode < TC_BARRIER_HYBRID || mode > TC_BARRIER_STW)
-    return TC_EINVAL;
-  tc__require_mutator("tc_set_barrier"); /* the pacer is the mutators' */
-  int old = __atomic_exchange_n(&tc__gc.next_mode, (int)mode, __ATOMIC_RELAXED);
-  tc__pacer_update(tc__gc.goal_basis); /* stw triggers at the goal */
-  return old;
-}
-
-/* Reports what the next cycle will run, not only the setting: a bare
- * mutator collects in one pause whatever next_mode says (tc__cycle_run). */
-tc_barrier_mode tc_get_barrier(void) {
-  if (!tc__gc.initialized)
-    return TC_BARRIER_DEFAULT;
-  if (!tc__world_scheduled())
-    return TC_BARRIER_STW;
-  return (tc_barrier_mode)tc__load_relaxed(&tc__gc.next_mode);
-}
-
 /* Returns the number of marking threads: TRICOLOR_PROCS, else the
  * config, else the online CPUs; at most 256. */
 static unsigned procs_setting(int configured) {
@@ -255,13 +219,7 @@ int tc_init(const tc_config *cfg) {
   tc__gc.orphan.shared = true;
   tc__gc.orphan_lock = (tc__lock)TC__LOCK_INIT;
   memset(&tc__gcc, 0, sizeof tc__gcc);
-  tc__gc.next_mode = tc__debug_settings.barrier ? tc__debug_settings.barrier
-                     : cfg->barrier            ? (int)cfg->barrier
-                                               : TC_BARRIER_HYBRID;
-  if (tc__gc.next_mode == TC__BARRIER_NONE)
-    tc__warn("TRICOLOR_DEBUG=barrier=none: the write barrier is off while "
-             "marking (a test of the verifier; objects will be lost)");
-  tc__gc.mode = tc__gc.next_mode;
+  tc__barrier_init((int)cfg->barrier);
   int64_t period_ms = tc__debug_settings.gcforceperiod
                           ? tc__debug_settings.gcforceperiod
                       : cfg->force_period_ms ? cfg->force_period_ms
@@ -283,8 +241,7 @@ int tc_init(const tc_config *cfg) {
   tc__ctx_tls.cache = &main_mutator.cache.runs;
   tc__ctx_tls.rs = &main_roots;
   tc__ctx_tls.owner = &main_mutator;
-  tc__store_relaxed(&tc__barrier_on,
-                    (uint32_t)(TC_DEBUG >= 2 || tc__debug_settings.checkstores));
+  tc__barrier_phase(TC__PHASE_OFF);
   tc__gc.initialized = true;
   return TC_OK;
 }
@@ -307,7 +264,7 @@ void tc_shutdown(void) {
   if (TC__TRACING())
     tc_trace_stop();
   tc__gc.initialized = false;
-  tc__store_relaxed(&tc__barrier_on, 0u);
+  tc__store_relaxed(&tc__barrier_on, 0u); /* the runtime is gone */
   tc__ctx_tls.cache = &empty_cache.runs;
   tc__ctx_tls.owner = NULL;
   tc__ctx_tls.rs = &main_roots;

@@ -61,7 +61,7 @@
  *      the stats).  The runtime stops a running trace in tc_shutdown (so
  *      at the end of tc_run too), after every other thread is gone.
  */
-#include "collector/collector.h"
+#include "barrier/barrier.h"
 
 #include <errno.h>
 #include <fcntl.h>

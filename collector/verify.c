@@ -49,7 +49,7 @@
  * allocated black while marking).  cycle.c records it in tc_stats
  * (float_bytes); tricolor-lab reports it per mode.
  */
-#include "collector/collector.h"
+#include "barrier/barrier.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,7 +131,7 @@ static void describe_referrer(char *buf, size_t n, const void *ref,
 }
 
 static const char *mode_name(void) {
-  return tc_barrier_name((tc_barrier_mode)tc__gc.mode);
+  return tc_barrier_name((tc_barrier_mode)tc__barrier_mode());
 }
 
 /* Reports obj, reached through ref, as not marked. */

@@ -13,7 +13,7 @@
  *    one mutator is the bare thread (tc__gc.main), with it the world's Ps
  *    and Gs.  Each wrapper picks one, so cycle.c and verify.c need not.
  */
-#include "collector/collector.h"
+#include "barrier/barrier.h"
 
 #include <string.h>
 
@@ -42,7 +42,7 @@ uint32_t tc__gc_stack_black(void) {
 }
 
 bool tc__gc_stacks_concurrent(void) {
-  int mode = tc__load_relaxed(&tc__gc.mode);
+  int mode = tc__barrier_mode();
   return mode == TC_BARRIER_HYBRID || mode == TC_BARRIER_INSERTION ||
          mode == TC__BARRIER_NONE;
 }

@@ -108,9 +108,12 @@ void tc__gscan_newg(tc__g *g) {
   tc__gc_shade_arg(g->arg); /* its new owner's stack is black */
 }
 
-bool tc__current_stack_grey(void) {
+bool tc__world_current_colour(uint32_t *colour) {
   tc__g *g = tc__getg();
-  return g && tc__load_relaxed(&g->gcscan) != black();
+  if (g == NULL)
+    return false;
+  *colour = tc__load_relaxed(&g->gcscan);
+  return true;
 }
 
 /* ---------------------------------------------------------------- collector side */

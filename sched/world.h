@@ -81,8 +81,10 @@ bool tc__world_scan_stacks_concurrent(tc__marker *m);
  * (tc__gc_flush_request's generation) and waits up to wait_ns; true if
  * all answered. */
 bool tc__world_flush_gcws(uint64_t wait_ns);
-/* The current G's root stack is still grey this cycle (hybrid barrier). */
-bool tc__current_stack_grey(void);
+/* The colour word of the calling coroutine's root stack (the barrier
+ * compares it with tc__gc_stack_black); false on a thread running no
+ * coroutine. */
+bool tc__world_current_colour(uint32_t *colour);
 /* Park and ready, for the collector's waiters (tc_gc): the calling
  * coroutine (aborts naming `call` outside one), a list linked through the
  * Gs themselves, parking with an unlock callback run on g0, and readying

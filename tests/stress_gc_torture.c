@@ -92,7 +92,7 @@
  */
 #include "tc_test.h"
 
-#include "collector/collector.h" /* white-box: tc__marking() */
+#include "barrier/barrier.h" /* white-box: tc__marking() */
 
 #include <stdatomic.h>
 

@@ -72,7 +72,7 @@
  */
 #include "tc_test.h"
 
-#include "collector/collector.h" /* white-box: tc__phase, tc__gc.mode */
+#include "barrier/barrier.h" /* white-box: tc__phase, tc__barrier_mode() */
 
 #include <pthread.h>
 #include <regex.h>
@@ -956,7 +956,7 @@ static int shutdown_teardown(void **state) {
 }
 
 typedef struct running_case {
-  int mode_during;   /* tc__gc.mode after the change, still marking */
+  int mode_during;   /* tc__barrier_mode() after the change, still marking */
   uint32_t mode1;    /* stats.last_mode of the running cycle */
   uint32_t mode2;    /* ... of the next one */
   int prev;          /* tc_set_barrier's return */
@@ -968,7 +968,7 @@ static void running_main(void *arg) {
   bg_cycle b = {0};
   EXPECT(start_cycle(&b));
   rc->prev = tc_set_barrier(TC_BARRIER_DELETION);
-  rc->mode_during = tc__load_relaxed(&tc__gc.mode);
+  rc->mode_during = tc__barrier_mode();
   rc->in_mark = phase() == TC__PHASE_MARK;
   tc_waitgroup_wait(&b.done);
   tc_stats s;
