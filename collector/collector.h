@@ -269,9 +269,49 @@ uint64_t tc__gcthread_current(void);
 void tc__gcthread_wait(uint64_t n);
 /* Returns free pages to the OS (cycle.c); now: no hysteresis. */
 void tc__scavenge(bool now);
-/* Sets trigger/goal from the marked bytes and gc_percent (pacer.c). */
+/* The pacer (pacer.c): two pure functions of their inputs, and the
+ * wrappers that feed them from tc__gc and tc__h and store what they
+ * return.  Bytes throughout; UINT64_MAX as a goal means none. */
+typedef struct tc__pacer_plan_in {
+  uint64_t basis;          /* bytes the last mark found by tracing */
+  int gc_percent;          /* TC_GC_OFF or >= 0 */
+  uint64_t min_heap;       /* goal floor */
+  uint64_t mem_limit;      /* soft limit, 0 = none */
+  uint64_t overhead;       /* under the limit besides the heap: metadata +
+                              free pages still backed */
+  double trigger_ratio;    /* current ratio; 0 = none yet (start at 7/8) */
+  bool stw;                /* the next cycle marks in one pause (stw mode
+                              or a bare mutator): trigger at the goal */
+} tc__pacer_plan_in;
+typedef struct tc__pacer_plan_out {
+  uint64_t goal;           /* heap goal */
+  uint64_t trigger;        /* heap.live that starts a cycle, <= goal */
+  double trigger_ratio;    /* = in.trigger_ratio, or 7/8 if that was 0 */
+} tc__pacer_plan_out;
+/* Returns the goal and trigger for `in`.  Pure: any thread. */
+tc__pacer_plan_out tc__pacer_plan(tc__pacer_plan_in in);
+
+typedef struct tc__pacer_adjust_in {
+  uint64_t basis;          /* the ended cycle's basis (tc__pacer_plan_in) */
+  uint64_t goal;           /* the ended cycle's goal */
+  uint64_t heap_at_term;   /* heap.live at its mark termination */
+  double trigger_ratio;    /* the ratio that set its trigger */
+} tc__pacer_adjust_in;
+typedef struct tc__pacer_adjust_out {
+  double trigger_ratio;    /* for the next trigger, in [0.45, 0.90] if
+                              changed, else = in.trigger_ratio */
+  bool changed;            /* false: no goal or no runway (goal <= basis) */
+} tc__pacer_adjust_out;
+/* Returns the trigger ratio after a concurrent cycle that ended with the
+ * heap at `in.heap_at_term` against its goal.  Pure: any thread. */
+tc__pacer_adjust_out tc__pacer_adjust(tc__pacer_adjust_in in);
+
+/* Sets tc__gc.goal, trigger (and the first trigger ratio) from `marked`
+ * (the goal basis) and the knobs.  Mutator, or the collector with the
+ * world stopped. */
 void tc__pacer_update(uint64_t marked);
-/* Adjusts the trigger ratio from how the last cycle ended. */
+/* Adjusts tc__gc.trigger_ratio from how the last cycle ended.  Collector,
+ * world stopped (mark termination of a concurrent cycle). */
 void tc__pacer_feedback(uint64_t heap_at_term, uint64_t goal);
 
 /* ---- statistics (stats.c) ---- */
