@@ -61,9 +61,8 @@ static inline tc_type *tc__type_get(uint32_t id) { return tc__types[id]; }
 
 /* ---- phases and barrier modes ---- */
 enum { TC__PHASE_OFF = 0, TC__PHASE_MARK = 1, TC__PHASE_MARKTERM = 2 };
-/* Test-only mode (TRICOLOR_DEBUG=barrier=none): marks concurrently like
- * hybrid but the barrier does nothing; the verifier must catch it. */
-#define TC__BARRIER_NONE 100
+/* TC__BARRIER_NONE, the test-only mode without a barrier, is defined in
+ * base/base.h with the TRICOLOR_DEBUG setting that selects it. */
 
 /* ---- marking (mark.c); world stopped ---- */
 #define TC__PACKET 256 /* grey entries moved between markers at once */
