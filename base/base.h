@@ -76,9 +76,9 @@ typedef pthread_mutex_t tc__lock;
 static inline void tc__lock_acquire(tc__lock *l) { pthread_mutex_lock(l); }
 static inline void tc__lock_release(tc__lock *l) { pthread_mutex_unlock(l); }
 
-/* A futex mutex word (sched/lock.c): for short critical sections that
+/* A futex mutex word, tc__spin (lock.c): for short critical sections that
  * coroutines on several threads share; it blocks the thread, never parks
- * a coroutine.  0 = unlocked. */
+ * a coroutine.  0 unlocked, 1 locked, 2 locked with waiters (Drepper). */
 void tc__spin_lock(uint32_t *l);
 void tc__spin_unlock(uint32_t *l);
 bool tc__spin_trylock(uint32_t *l);
