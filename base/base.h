@@ -39,6 +39,8 @@
 #define TC_UNUSED __attribute__((unused))
 #define TC_PRINTF(f, a) __attribute__((format(printf, f, a)))
 
+/* ---- messages (base.c) ---- */
+
 /* Prints "tricolor: <message>" and a newline to stderr, then aborts.
  * Never allocates.  Any thread, any state. */
 TC_NORETURN TC_COLD void tc__fatal(const char *fmt, ...) TC_PRINTF(1, 2);
@@ -74,9 +76,9 @@ typedef pthread_mutex_t tc__lock;
 static inline void tc__lock_acquire(tc__lock *l) { pthread_mutex_lock(l); }
 static inline void tc__lock_release(tc__lock *l) { pthread_mutex_unlock(l); }
 
-/* A futex mutex word (sched/lock.c): for short critical sections that
+/* A futex mutex word, tc__spin (lock.c): for short critical sections that
  * coroutines on several threads share; it blocks the thread, never parks
- * a coroutine.  0 = unlocked. */
+ * a coroutine.  0 unlocked, 1 locked, 2 locked with waiters (Drepper). */
 void tc__spin_lock(uint32_t *l);
 void tc__spin_unlock(uint32_t *l);
 bool tc__spin_trylock(uint32_t *l);
@@ -94,11 +96,6 @@ static inline uint64_t tc__thread_cputime(void) {
 }
 
 /* ---- settings from TRICOLOR_DEBUG, read once by tc_init ---- */
-/* Test-only barrier mode (TRICOLOR_DEBUG=barrier=none): marks
- * concurrently like hybrid but the barrier does nothing; the verifier must
- * catch it (barrier/barrier.h). */
-#define TC__BARRIER_NONE 100
-
 typedef struct tc__debug {
   int gctrace;      /* gctrace=1: one line per cycle on stderr */
   int checkstores;  /* checkstores=1: every tc_store is validated */
@@ -107,7 +104,7 @@ typedef struct tc__debug {
   int scheddetail;  /* scheddetail=1: with per-P, per-M, per-G lines */
   int barrier;      /* barrier=hybrid|insertion|deletion|stw (tc_barrier_mode),
                        0 = unset; barrier=none is the test-only broken mode
-                       (TC__BARRIER_NONE, collector/collector.h) */
+                       (TC__BARRIER_NONE, below) */
   int gccheckmark;  /* gccheckmark=1: verify the mark in every termination */
   int gcforceperiod;/* gcforceperiod=MS: the force period, overriding config */
   int gcmarkdelay;  /* gcmarkdelay=US: (tests) the collector waits this long
@@ -119,7 +116,13 @@ typedef struct tc__debug {
                        after it took a P from a system call, before it
                        hands the P on (widens the retake window) */
 } tc__debug;
-extern tc__debug tc__debug_settings;
+extern tc__debug tc__debug_settings; /* base.c; written by tc_init only */
+
+/* Test-only mode (TRICOLOR_DEBUG=barrier=none): marks concurrently like
+ * hybrid but the barrier does nothing; the verifier must catch it.  A
+ * value of tc__debug.barrier and of the barrier's mode words
+ * (barrier/barrier.h). */
+#define TC__BARRIER_NONE 100
 
 /* Parses a TRICOLOR_DEBUG string ("a=1,b=2") into *d; unknown keys warn. */
 void tc__debug_parse(tc__debug *d, const char *s);

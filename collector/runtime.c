@@ -1,7 +1,6 @@
 /*
  * collector/runtime.c -- runtime lifecycle (tc_init / tc_shutdown), the
- * per-thread context, settings from the environment, error strings and the
- * fatal-error path.
+ * per-thread context, settings from the environment and error strings.
  *
  * Lifecycle: tc_init maps the heap directory, reads TRICOLOR_GC and
  * TRICOLOR_DEBUG, and makes the calling thread the mutator by pointing its
@@ -14,7 +13,6 @@
 #include "barrier/barrier.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -24,52 +22,11 @@
 static tc__mcache empty_cache; /* an mcache: its gcw (NULL) is read too */
 __thread tc__ctx tc__ctx_tls = {&empty_cache.runs, NULL, NULL, 0};
 tc__gcstate tc__gc;
-tc__debug tc__debug_settings;
 
 static tc__rootstack main_roots; /* static: see the header comment */
 static tc__mutator main_mutator;
 
 tc__ctx *tc__ctx_current(void) { return &tc__ctx_tls; }
-
-/* ---- messages ---- */
-
-static void vprint(const char *prefix, const char *fmt, va_list ap) {
-  char buf[1024];
-  int n = 0;
-  if (prefix)
-    n = snprintf(buf, sizeof buf, "%s", prefix);
-  int m = vsnprintf(buf + n, sizeof buf - (size_t)n - 1, fmt, ap);
-  if (m < 0)
-    m = 0;
-  size_t len = (size_t)n + (size_t)m;
-  if (len > sizeof buf - 2)
-    len = sizeof buf - 2;
-  buf[len++] = '\n';
-  ssize_t w = write(2, buf, len);
-  (void)w;
-}
-
-void tc__fatal(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vprint("tricolor: ", fmt, ap);
-  va_end(ap);
-  abort();
-}
-
-void tc__warn(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vprint("tricolor: ", fmt, ap);
-  va_end(ap);
-}
-
-void tc__print(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vprint(NULL, fmt, ap);
-  va_end(ap);
-}
 
 const char *tc_strerror(int err) {
   switch (err) {
@@ -86,59 +43,6 @@ const char *tc_strerror(int err) {
 }
 
 /* ---- settings ---- */
-
-void tc__debug_parse(tc__debug *d, const char *s) {
-  while (s && *s) {
-    const char *end = strchr(s, ',');
-    size_t len = end ? (size_t)(end - s) : strlen(s);
-    const char *eq = memchr(s, '=', len);
-    if (eq) {
-      size_t klen = (size_t)(eq - s);
-      int val = atoi(eq + 1);
-      if (klen == 7 && !strncmp(s, "barrier", 7)) {
-        const char *v = eq + 1;
-        size_t vlen = len - klen - 1;
-        static const char *const names[] = {"hybrid", "insertion",
-                                            "deletion", "stw"};
-        d->barrier = -1;
-        for (int i = 0; i < 4; i++)
-          if (strlen(names[i]) == vlen && !strncmp(v, names[i], vlen))
-            d->barrier = TC_BARRIER_HYBRID + i;
-        if (vlen == 4 && !strncmp(v, "none", 4))
-          d->barrier = TC__BARRIER_NONE;
-        if (d->barrier < 0) {
-          tc__warn("TRICOLOR_DEBUG: barrier='%.*s' is not hybrid, insertion, "
-                   "deletion or stw; using hybrid", (int)vlen, v);
-          d->barrier = 0;
-        }
-      } else if (klen == 11 && !strncmp(s, "gccheckmark", 11))
-        d->gccheckmark = val;
-      else if (klen == 13 && !strncmp(s, "gcforceperiod", 13))
-        d->gcforceperiod = val;
-      else if (klen == 11 && !strncmp(s, "gcmarkdelay", 11))
-        d->gcmarkdelay = val;
-      else if (klen == 10 && !strncmp(s, "shadedelay", 10))
-        d->shadedelay = val;
-      else if (klen == 11 && !strncmp(s, "retakedelay", 11))
-        d->retakedelay = val;
-      else if (klen == 7 && !strncmp(s, "gctrace", 7))
-        d->gctrace = val;
-      else if (klen == 11 && !strncmp(s, "checkstores", 11))
-        d->checkstores = val;
-      else if (klen == 8 && !strncmp(s, "gcstress", 8))
-        d->gcstress = val;
-      else if (klen == 10 && !strncmp(s, "schedtrace", 10))
-        d->schedtrace = val;
-      else if (klen == 11 && !strncmp(s, "scheddetail", 11))
-        d->scheddetail = val;
-      else
-        tc__warn("TRICOLOR_DEBUG: unknown setting '%.*s'", (int)klen, s);
-    } else if (len) {
-      tc__warn("TRICOLOR_DEBUG: '%.*s' is not key=value", (int)len, s);
-    }
-    s = end ? end + 1 : NULL;
-  }
-}
 
 /* Parses TRICOLOR_GC: "off" or a non-negative percent. */
 static int parse_gc_percent(const char *s, int fallback) {

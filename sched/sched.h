@@ -25,9 +25,9 @@
  * there releases the lock, so a waker that takes the lock and calls
  * tc__ready(g) always finds the G fully switched out.
  *
- * Locks: tc__spinlock is a futex-backed mutex for short critical sections
- * (channels, sync objects, wait queues); it never parks a G, it blocks the
- * M.  Never hold one across a safepoint or a tc__park other than through
+ * Locks: tc__spin (base/lock.c) is a futex-backed mutex for short critical
+ * sections (channels, sync objects, wait queues); it never parks a G, it
+ * blocks the M.  Never hold one across a safepoint or a tc__park other than through
  * its unlock callback.
  */
 #ifndef TC_SCHED_H
@@ -42,8 +42,7 @@
 #include "sched/context.h"
 #include "sched/world.h" /* the one seam with the collector */
 
-/* ---- locks (lock.c; tc__spin_* are declared in base/base.h) ----
- * tc__spin: 0 unlocked, 1 locked, 2 locked with waiters (Drepper). */
+/* ---- parking threads (lock.c; the tc__spin mutex is base/lock.c's) ---- */
 
 /* A one-shot wake-up for a parked M (Go's note): sleep until woken or a
  * deadline; futex-based. */
