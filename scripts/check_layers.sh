@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # check_layers.sh -- checks from a build tree's object files that the
 # library's lower layers do not reach up: heap/ uses only heap/ and base/,
-# base/ only base/.
+# base/ only base/; and that the collector (collector/, barrier/) and the
+# scheduler (sched/) meet only through sched/world.h: every internal (tc__)
+# symbol one side uses from the other is declared in that header.
 #
 #   bash scripts/check_layers.sh [BUILD_DIR]   # default build/test, from
 #                                              # the repository's top
@@ -65,6 +67,40 @@ check() {
   fi
 }
 
+# check_seam: internal symbols crossing between sched/ and collector/ or
+# barrier/ must be declared in sched/world.h (public tc_ calls, and the
+# tc__ helpers that the public inline API in include/tricolor/inline.h
+# calls, are the library's API and may cross).
+check_seam() {
+  local seam o side syms sym where bad=0 n=0
+  seam=" $(grep -ohE '\btc__[a-z0-9_]+' sched/world.h include/tricolor/inline.h |
+           sort -u | tr '\n' ' ') "
+  for o in "${objs[@]}"; do
+    side=${o%%/*}
+    case $side in sched|collector|barrier) ;; *) continue ;; esac
+    n=$((n + 1))
+    syms=$("$NM" -u "$objdir/$o" | awk '$NF ~ /^tc__/ { print $NF }')
+    for sym in $syms; do
+      where=$(awk -v s="$sym" '$1 == s { print $2; exit }' <<<"$defs")
+      where=${where%%/*}
+      case "$side:$where" in
+        sched:collector|sched:barrier|collector:sched|barrier:sched) ;;
+        *) continue ;;
+      esac
+      [[ $seam == *" $sym "* ]] && continue
+      echo "check_layers: $o uses $sym from $where/, not through sched/world.h"
+      bad=1
+    done
+  done
+  if [ "$bad" = 0 ]; then
+    echo "check_layers: sched/ and collector/, barrier/ ($n objects) meet only through sched/world.h: ok"
+  else
+    echo "check_layers: sched/ and collector/, barrier/ must meet only through sched/world.h: FAILED"
+    failed=1
+  fi
+}
+
 check heap base
 check base
+check_seam
 exit "$failed"
