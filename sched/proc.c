@@ -110,7 +110,22 @@ static const char *status_name(uint32_t s) {
   }
 }
 
+/* The legal status transitions (sched/sched.h says what holds in each):
+ * legal[from] has bit `to` set.  A fresh or reused G starts DEAD and is
+ * made RUNNABLE by tc_go (IDLE is the zeroed record, never CASed). */
+static const uint8_t legal[TC__G_DEAD + 1] = {
+    [TC__G_DEAD] = 1u << TC__G_RUNNABLE,
+    [TC__G_RUNNABLE] = 1u << TC__G_RUNNING,
+    [TC__G_RUNNING] = 1u << TC__G_RUNNABLE | 1u << TC__G_WAITING |
+                      1u << TC__G_SYSCALL | 1u << TC__G_DEAD,
+    [TC__G_WAITING] = 1u << TC__G_RUNNABLE,
+    [TC__G_SYSCALL] = 1u << TC__G_RUNNING | 1u << TC__G_RUNNABLE,
+};
+
 void tc__g_cas(tc__g *g, uint32_t from, uint32_t to) {
+  if (from > TC__G_DEAD || to > TC__G_DEAD || !(legal[from] & (1u << to)))
+    tc__fatal("coroutine %llu: illegal status change %s -> %s",
+              (unsigned long long)g->id, status_name(from), status_name(to));
   uint32_t old = from;
   if (!tc__cas_acq_rel(&g->status, &old, to))
     tc__fatal("coroutine %llu: status is %s, expected %s (going to %s)",

@@ -119,8 +119,9 @@ struct tc__g {
   void *asan_fake_stack;   /* AddressSanitizer fake stack during a switch */
 };
 
-/* Changes g's status from `from` to `to`; aborts on an illegal transition
- * or if the status was not `from` (Go's casgstatus). */
+/* Changes g's status from `from` to `to` by CAS; aborts if the move is
+ * not in the transition table (proc.c) or the status was not `from`
+ * (Go's casgstatus). */
 void tc__g_cas(tc__g *g, uint32_t from, uint32_t to);
 /* Returns the running G (NULL on g0 or outside the scheduler). */
 tc__g *tc__getg(void);

@@ -37,6 +37,8 @@
  */
 #include "tc_test.h"
 
+#include "sched/sched.h" /* white-box: tc__g_cas (the status table) */
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <tricolor.h>
@@ -630,6 +632,26 @@ static void test_syscall_exit_without_enter(void **state) {
 }
 
 /* ------------------------------------------------------------------ */
+/* The G status table (white-box: tc__g_cas)                          */
+
+static void illegal_status_main(void *arg) {
+  (void)arg;
+  /* RUNNING -> IDLE is not in the table, even though `from` is right */
+  tc__g_cas(tc__getg(), TC__G_RUNNING, TC__G_IDLE);
+}
+
+static void illegal_status(void *arg) {
+  (void)arg;
+  tc_run(NULL, illegal_status_main, NULL);
+}
+
+static void test_g_status_table(void **state) {
+  (void)state;
+  tc_expect_death(illegal_status, NULL,
+                  "illegal status change running -> idle");
+}
+
+/* ------------------------------------------------------------------ */
 /* Sync misuse                                                         */
 
 static void negative_wg_main(void *arg) {
@@ -724,6 +746,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_stack_overflow_report),
       cmocka_unit_test(test_api_outside_coroutine),
       cmocka_unit_test(test_syscall_exit_without_enter),
+      cmocka_unit_test(test_g_status_table),
       cmocka_unit_test(test_sync_misuse),
       cmocka_unit_test(test_select_cases_in_heap),
   };
