@@ -101,6 +101,8 @@ void tc__debug_parse(tc__debug *d, const char *s) {
         d->gcmarkdelay = val;
       else if (klen == 10 && !strncmp(s, "shadedelay", 10))
         d->shadedelay = val;
+      else if (klen == 11 && !strncmp(s, "noweakshade", 11))
+        d->noweakshade = val;
       else if (klen == 11 && !strncmp(s, "retakedelay", 11))
         d->retakedelay = val;
       else if (klen == 7 && !strncmp(s, "gctrace", 7))

@@ -112,6 +112,9 @@ typedef struct tc__debug {
   int shadedelay;   /* shadedelay=US: (tests) a thread without a P buffer
                        holds the door this long after reading the phase,
                        before it greys (collector/gcwork.c) */
+  int noweakshade;  /* noweakshade=1: (tests) tc_weak_get and the
+                       ephemeron readers do not shade while marking: the
+                       verifier must catch the lost object */
   int retakedelay;  /* retakedelay=US: (tests) sysmon waits this long right
                        after it took a P from a system call, before it
                        hands the P on (widens the retake window) */

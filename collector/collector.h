@@ -220,6 +220,39 @@ uint64_t tc__handles_scan(tc__marker *m);
 void tc__roots_destroy(void);
 void tc__handles_destroy(void);
 
+/* ---- weak references and ephemerons (weak.c) ---- */
+typedef struct tc__weakstats {
+  uint64_t weak;                /* live weak references looked at */
+  uint64_t weak_cleared;        /* of which cleared (target unmarked) */
+  uint64_t ephemerons;          /* live ephemerons looked at */
+  uint64_t ephemerons_cleared;  /* of which cleared (key unmarked) */
+  uint64_t ephemerons_resolved; /* deferred while marking, then traced
+                                   once their key was marked */
+} tc__weakstats;
+/* Visits the values of pending ephemerons whose keys are marked now (as
+ * m sees it: the verifier's own reach for a verifying marker), greying
+ * them into m; returns how many it resolved.  Any marking thread. */
+size_t tc__ephemerons_settle(tc__marker *m);
+/* Ephemerons deferred and not resolved: list 0 the mark, 1 the verifier. */
+size_t tc__ephemerons_pending(int list);
+void tc__ephemerons_forget(int list);
+/* Mark termination, after the fixpoint: clears weak references and
+ * ephemerons whose targets or keys are unmarked, drops dead entries from
+ * the registry, fills *cycle.  World stopped. */
+void tc__weak_process(tc__weakstats *cycle);
+/* The verifier: every weak reference or ephemeron it reached must hold
+ * only marked objects. */
+void tc__weak_verify(bool (*reached)(const void *obj));
+void tc__weak_destroy(void);
+
+/* ---- the marker, for the collector's own trace callbacks (mark.c) ---- */
+tc__marker *tc__visitor_marker(tc_visitor *v);
+/* p is marked in this cycle as m sees it (a verifying marker: reached by
+ * the verifier); a pointer outside the heap counts as marked. */
+bool tc__marker_is_marked(tc__marker *m, const void *p);
+/* The verifier reached obj (verify.c; during tc__verify_mark). */
+bool tc__verify_reached(const void *obj);
+
 /* ---- finalizers (finalizer.c) ---- */
 /* Records that obj (of a type with a finalizer) needs finalizing. */
 bool tc__finalizer_register(void *obj, tc__span *s);
@@ -330,6 +363,9 @@ typedef struct tc__cycle_report {
   uint64_t pause_slots, pause_objects;
   unsigned restarts;       /* termination pauses that found work left */
   unsigned procs;
+  tc__weakstats weak;      /* weak references and ephemerons, this cycle */
+  uint64_t weak_ns;        /* their clearing, in the termination pause
+                              (measured while tracing or with gctrace) */
   bool float_measured;     /* gccheckmark ran: float_bytes is exact */
   uint64_t float_bytes;    /* kept (marked) but unreachable from the roots */
 } tc__cycle_report;
@@ -350,6 +386,10 @@ TC_COLD void tc__trace_pause(uint64_t start, uint64_t ns, int kind,
  * a background mark slice, a background sweep.  start == 0: nothing. */
 TC_COLD void tc__trace_gc(const char *name, uint64_t start, uint64_t end,
                           uint64_t cycle);
+/* A whole cycle on the GC track, with its weak-reference figures. */
+struct tc__weakstats;
+TC_COLD void tc__trace_cycle(const char *name, uint64_t start, uint64_t end,
+                             uint64_t cycle, const struct tc__weakstats *w);
 /* An assist by the running G, on its P's track; work in scan bytes. */
 TC_COLD void tc__trace_assist(uint64_t start, uint64_t end, uint64_t work);
 

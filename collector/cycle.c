@@ -111,6 +111,10 @@ static void finish_mark(tc__marker *m, uint64_t extra_marked,
     ;
   uint64_t before = m->scanned;
   uint64_t helpers = tc__workers_mark(m);
+  /* the ephemeron fixpoint (collector/weak.c): values whose keys got
+   * marked, until a settle finds none */
+  while (tc__ephemerons_settle(m))
+    helpers += tc__workers_mark(m);
   r->pause_objects += m->scanned - before;
   uint64_t black = tc__load_relaxed(&tc__h.black_bytes);
   tc__store_relaxed(&tc__h.black_bytes, (uint64_t)0);
@@ -119,6 +123,13 @@ static void finish_mark(tc__marker *m, uint64_t extra_marked,
     tc__pacer_feedback(r->heap1, r->goal);
   tc__store_relaxed(&tc__h.marked, m->marked + helpers + extra_marked + black);
   m->marked = 0;
+  /* weak references and ephemerons with dead targets: cleared before the
+   * finalizers resurrect anything (collector/weak.c) */
+  uint64_t tw = TC__TRACING() || tc__debug_settings.gctrace ? tc__nanotime()
+                                                             : 0;
+  tc__weak_process(&r->weak);
+  if (tw)
+    r->weak_ns = tc__nanotime() - tw;
   tc__finalizers_collect();
   uint64_t reachable = 0;
   if (tc__debug_settings.gccheckmark)
@@ -149,7 +160,7 @@ static TC_COLD void trace_cycle(const tc__cycle_report *r, uint64_t cycle,
   snprintf(name, sizeof name, "GC %llu (%s)%s", (unsigned long long)cycle,
            r->mode == TC__BARRIER_NONE ? "none" : tc_barrier_name(r->mode),
            done ? "" : " abandoned");
-  tc__trace_gc(name, r->t_start, tc__nanotime(), cycle);
+  tc__trace_cycle(name, r->t_start, tc__nanotime(), cycle, &r->weak);
 }
 
 static TC_COLD void trace_pause(const tc__cycle_report *r, uint64_t start,
@@ -262,6 +273,10 @@ void tc__cycle_run(int reason) {
         return;
       }
       tc__gc_collect_gcws(m, &extra);
+      /* ephemerons whose keys were marked since they were deferred: their
+       * values are more marking; the pause walks only the pending list */
+      if (m->n == 0 && tc__pool_empty())
+        tc__ephemerons_settle(m);
       if ((m->n == 0 && tc__pool_empty()) || restarts == MAX_RESTARTS)
         break;
       uint64_t ns = tc__world_start() - t2;
@@ -373,6 +388,9 @@ static bool concurrent_mark(tc__cycle_report *r) {
     /* an assist holds the packets it took from the pool until it ends */
     if (all && m->n == 0 && tc__pool_empty() &&
         tc__load_acquire(&tc__gc.assists) == 0 && tc__pool_empty()) {
+      /* deferred ephemerons whose keys are marked by now: more to mark */
+      if (tc__ephemerons_settle(m))
+        continue;
       mark_slice_end();
       r->bg_ns = tc__thread_cputime() - cpu0;
       tc__add_relaxed(&tc__gcc.bg_mark_ns, r->bg_ns);

@@ -157,6 +157,17 @@ void tc__mark_ref(tc__marker *m, void *p, const void *from) {
   mark_one(m, p, from);
 }
 
+tc__marker *tc__visitor_marker(tc_visitor *v) { return v->m; }
+
+bool tc__marker_is_marked(tc__marker *m, const void *p) {
+  if (m->verify)
+    return tc__verify_reached(p);
+  tc__span *s = tc__span_of(p);
+  if (s == NULL)
+    return true; /* not the heap's: never collected */
+  return tc__bit_get(s->mark_bits, tc__span_index(s, p));
+}
+
 void tc_visit(tc_visitor *v, void *ref) {
   if (ref)
     mark_one(v->m, ref, v->obj);

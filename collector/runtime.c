@@ -177,6 +177,7 @@ void tc_shutdown(void) {
   tc__finalizers_destroy();
   tc__handles_destroy();
   tc__roots_destroy();
+  tc__weak_destroy();
   tc__workers_stop();
   tc__marker_destroy(&tc__gc.marker);
   tc__marker_destroy(&tc__gc.orphan);

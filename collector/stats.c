@@ -7,10 +7,12 @@
  * upper bound of the histogram bucket that holds the quantile.
  *
  * gctrace=1 prints Go's line (GO_REFERENCE.md section 1) for every cycle,
- * then the barrier mode and what started the cycle, for example
+ * then the barrier mode, what started the cycle, and the weak references
+ * and ephemerons (cleared/live, and ephemerons resolved while marking),
+ * for example
  *   gc 3 @0.021s 4%: 0.021+1.6+0.035 ms clock, 0.042+0.10/1.5/0+0.070 ms
  *   cpu, 8->9->3 MB, 9 MB goal, 0 MB stacks, 0 MB globals, 2 P (forced)
- *   mode=hybrid trigger=explicit
+ *   mode=hybrid trigger=explicit weak=2/10 ephemerons=1/4/3
  * clock: mark-start pause + concurrent mark + mark-termination pause;
  * cpu: pause x procs + assists / background marker / 0 (no idle workers)
  * + pause x procs.  The stw mode does all its work in one pause, reported
@@ -110,6 +112,15 @@ void tc__stats_cycle_done(const tc__cycle_report *r) {
     st.float_bytes += r->float_bytes;
     st.last_float_bytes = r->float_bytes;
   }
+  st.weak_cleared += r->weak.weak_cleared;
+  st.ephemerons_cleared += r->weak.ephemerons_cleared;
+  st.ephemerons_resolved += r->weak.ephemerons_resolved;
+  st.last_weak = r->weak.weak;
+  st.last_weak_cleared = r->weak.weak_cleared;
+  st.last_ephemerons = r->weak.ephemerons;
+  st.last_ephemerons_cleared = r->weak.ephemerons_cleared;
+  st.last_ephemerons_resolved = r->weak.ephemerons_resolved;
+  st.last_weak_ns = r->weak_ns;
   if (r->goal && r->goal != UINT64_MAX) {
     uint64_t pct = r->heap1 * 100 / r->goal;
     st.last_heap_over_goal_pct = pct;
@@ -134,7 +145,8 @@ void tc__stats_cycle_done(const tc__cycle_report *r) {
   uint64_t start_ms = (r->t_start - tc__gc.start_ns) / 1000000;
   tc__print("gc %llu @%llu.%03llus %d%%: %s+%s+%s ms clock, %s+%s/%s/0+%s ms "
             "cpu, %llu->%llu->%llu MB, %llu MB goal, %llu MB stacks, %llu MB "
-            "globals, %u P%s mode=%s trigger=%s",
+            "globals, %u P%s mode=%s trigger=%s weak=%llu/%llu "
+            "ephemerons=%llu/%llu/%llu",
             (unsigned long long)n, (unsigned long long)(start_ms / 1000),
             (unsigned long long)(start_ms % 1000), pct, c1, c2, c3, u1, u2,
             u3, u5, (unsigned long long)(r->heap0 >> 20),
@@ -144,7 +156,12 @@ void tc__stats_cycle_done(const tc__cycle_report *r) {
             (unsigned long long)(r->stack_bytes >> 20),
             (unsigned long long)(r->global_bytes >> 20), (unsigned)procs,
             r->reason == TC__REASON_EXPLICIT ? " (forced)" : "",
-            tc_barrier_name((tc_barrier_mode)r->mode), reason_name(r->reason));
+            tc_barrier_name((tc_barrier_mode)r->mode), reason_name(r->reason),
+            (unsigned long long)r->weak.weak_cleared,
+            (unsigned long long)r->weak.weak,
+            (unsigned long long)r->weak.ephemerons_cleared,
+            (unsigned long long)r->weak.ephemerons,
+            (unsigned long long)r->weak.ephemerons_resolved);
 }
 
 void tc_read_stats(tc_stats *s) {

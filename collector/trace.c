@@ -335,6 +335,26 @@ void tc__trace_gc(const char *name, uint64_t start, uint64_t end,
   sb_emit(&s, start, false, TID_GC);
 }
 
+void tc__trace_cycle(const char *name, uint64_t start, uint64_t end,
+                     uint64_t cycle, const tc__weakstats *w) {
+  if (start == 0 || end < start)
+    return;
+  sbuf s;
+  sb_head(&s, "X", TID_GC, start);
+  sb_time(&s, "dur", end - start);
+  sb_printf(&s, ",\"name\":");
+  sb_str(&s, name);
+  sb_printf(&s, ",\"cat\":\"gc\",\"args\":{\"cycle\":%llu,\"weak\":%llu,"
+                "\"weak_cleared\":%llu,\"ephemerons\":%llu,"
+                "\"ephemerons_cleared\":%llu,\"ephemerons_resolved\":%llu}",
+            (unsigned long long)cycle, (unsigned long long)w->weak,
+            (unsigned long long)w->weak_cleared,
+            (unsigned long long)w->ephemerons,
+            (unsigned long long)w->ephemerons_cleared,
+            (unsigned long long)w->ephemerons_resolved);
+  sb_emit(&s, start, false, TID_GC);
+}
+
 void tc__trace_assist(uint64_t start, uint64_t end, uint64_t work) {
   int tid = current_tid();
   sbuf s;

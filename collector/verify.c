@@ -204,6 +204,25 @@ void tc__verify_ref(tc__marker *m, void *p, const void *from) {
   e->type = s->types[i];
 }
 
+static bool lookup(uintptr_t a) {
+  if (seen.cap == 0)
+    return false;
+  size_t mask = seen.cap - 1;
+  for (size_t i = hash(a) & mask;; i = (i + 1) & mask) {
+    if (seen.slots[i] == a)
+      return true;
+    if (seen.slots[i] == 0)
+      return false;
+  }
+}
+
+bool tc__verify_reached(const void *obj) {
+  tc__span *s = tc__span_of(obj);
+  if (s == NULL)
+    return true; /* not the heap's: never collected */
+  return lookup((uintptr_t)obj);
+}
+
 /* Returns the bytes in objects reachable from the roots. */
 uint64_t tc__verify_mark(void) {
   tc__marker m;
@@ -214,6 +233,12 @@ uint64_t tc__verify_mark(void) {
   tc__handles_scan(&m);
   tc__finalizers_scan_queue(&m);
   tc__mark_drain(&m);
+  /* the ephemeron rule, from scratch: values of ephemerons whose keys the
+   * verifier reached, until nothing more is reached */
+  while (tc__ephemerons_settle(&m))
+    tc__mark_drain(&m);
+  tc__ephemerons_forget(1);
+  tc__weak_verify(tc__verify_reached);
   tc__marker_destroy(&m);
   uint64_t bytes = seen.bytes;
   free(seen.slots);

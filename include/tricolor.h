@@ -281,6 +281,48 @@ TC_API void tc_handle_set(tc_handle *h, void *obj);
 TC_API void tc_handle_free(tc_handle *h);
 
 /* ---------------------------------------------------------------------- */
+/* Weak references and ephemerons                                          */
+
+/*
+ * A weak reference refers to an object without keeping it alive.  Once a
+ * cycle finds the target unreachable (through strong references: roots,
+ * heap fields, ephemeron values whose keys are alive), every weak
+ * reference to it reads NULL from then on; all of them are cleared
+ * together, in the same pause, before the target's finalizer (if any) is
+ * queued.  A finalizer that resurrects its object does not restore the
+ * weak references.  tc_weak is itself a heap object: keep it in a root, a
+ * handle or a heap field (tc_store) like any other reference.
+ *
+ * An ephemeron is a key/value pair: the value is kept alive only while the
+ * key is reachable by other means (not through the value, not through
+ * another ephemeron whose key is dead).  When the key dies, key and value
+ * read NULL.  It is what a weak-keyed table (JavaScript's WeakMap, Lua's
+ * weak-keyed tables, Scheme's weak hash tables) is made of: a table entry
+ * that does not keep its key alive, and whose value may refer to the key.
+ *
+ * Reading (tc_weak_get, tc_ephemeron_key/value) is a strong read: the
+ * result is kept alive like any reference you then hold (keep it in a
+ * TC_LOCALS local across safepoints).  Mutator, not between
+ * tc_syscall_enter and tc_syscall_exit.  docs/embedding.md shows a weak
+ * symbol table; collector/weak.c has the design and how it differs from
+ * Go's weak.Pointer and Java's weak and phantom references.
+ */
+typedef struct tc_weak tc_weak;
+typedef struct tc_ephemeron tc_ephemeron;
+/* Returns a new weak reference to target (NULL allowed), or NULL when out
+ * of memory.  Each call makes a new object.  Mutator. */
+TC_API tc_weak *tc_weak_new(void *target);
+/* Returns the target, or NULL once it was found unreachable.  Mutator. */
+TC_API void *tc_weak_get(const tc_weak *w);
+/* Returns a new ephemeron (key must not be NULL), or NULL when out of
+ * memory.  Key and value are fixed: make a new one to change them.
+ * Mutator. */
+TC_API tc_ephemeron *tc_ephemeron_new(void *key, void *value);
+/* Return the key and the value, both NULL once the key died.  Mutator. */
+TC_API void *tc_ephemeron_key(const tc_ephemeron *e);
+TC_API void *tc_ephemeron_value(const tc_ephemeron *e);
+
+/* ---------------------------------------------------------------------- */
 /* Coroutines (G/M/P scheduler)                                            */
 
 /*
@@ -476,6 +518,19 @@ typedef struct tc_stats {
                                 that the verifier's fresh stop-the-world
                                 mark found unreachable (floating garbage) */
   uint64_t last_float_bytes; /* the same for the last measured cycle */
+  uint64_t weak_cleared;     /* weak references cleared, all cycles */
+  uint64_t ephemerons_cleared; /* ephemerons cleared (dead key), all cycles */
+  uint64_t ephemerons_resolved;/* ephemerons deferred while marking and
+                                traced once their key was marked, all
+                                cycles */
+  uint64_t last_weak;        /* the last cycle: live weak references */
+  uint64_t last_weak_cleared;/*   of which cleared */
+  uint64_t last_ephemerons;  /*   live ephemerons */
+  uint64_t last_ephemerons_cleared; /* of which cleared */
+  uint64_t last_ephemerons_resolved;
+  uint64_t last_weak_ns;     /* the last cycle's clearing pass, inside its
+                                termination pause (0 unless tracing or
+                                gctrace=1 measured it) */
   uint64_t restart_lag_max_ns; /* under tc_run: longest time from the end
                                 of a pause (just before the threads of the
                                 stopped Ps are woken) to the moment the

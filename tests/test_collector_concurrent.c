@@ -43,7 +43,8 @@
  *     still returns the previous setting; without a runtime it says
  *     default;
  *   - gctrace: in a forked child with stderr on a pipe, every "gc N" line
- *     matches Go's format (a strict POSIX regex) plus " mode=M trigger=T";
+ *     matches Go's format (a strict POSIX regex) plus " mode=M trigger=T
+ *     weak=C/N ephemerons=C/N/R";
  *     numbers go up by one, "(forced)" exactly on tc_gc cycles, the mode
  *     and trigger are those the child asked for, and each time-triggered
  *     line follows a "GC forced" line;
@@ -1143,8 +1144,9 @@ static char *trace_child(int which, int *status) {
   "([0-9]+)->([0-9]+)->([0-9]+) MB, ([0-9]+) MB goal, ([0-9]+) MB stacks, " \
   "([0-9]+) MB globals, ([0-9]+) P( \\(forced\\))? "                        \
   "mode=(hybrid|insertion|deletion|stw) "                                   \
-  "trigger=(heap|explicit|time|oom|stress)$"
-#define GCTRACE_GROUPS 22
+  "trigger=(heap|explicit|time|oom|stress) "                                \
+  "weak=([0-9]+)/([0-9]+) ephemerons=([0-9]+)/([0-9]+)/([0-9]+)$"
+#define GCTRACE_GROUPS 27
 
 typedef struct trace_line {
   unsigned long n;
