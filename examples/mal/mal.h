@@ -173,7 +173,8 @@ enum {
   G_TRUE,
   G_FALSE,
   G_EMPTY,                   /* the empty list */
-  G_SYMTAB,                  /* interned symbols: a mal_vec hash set */
+  G_SYMTAB,                  /* interned symbols: a weak hash set (a mal_vec
+                                of tc_weak, types.c) */
   G_REPL_ENV,
   G_COUNT
 };

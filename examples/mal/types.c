@@ -22,9 +22,14 @@
  *
  * Symbols are interned in an open-addressing hash set (a mal_vec whose
  * length is a power of two, at most half full), so symbol equality and
- * environment lookup compare pointers.  Interned symbols are never freed:
- * the set holds them strongly (tricolor has no weak references, and a
- * program names few symbols).
+ * environment lookup compare pointers.  The set is weak: each slot holds a
+ * tc_weak to its symbol, so a symbol that no code, environment or value
+ * references any more is collected (macros that call gensym make a fresh
+ * symbol each time: held strongly, the table grew without bound).  A slot
+ * is NULL (never used: a probe stops), a weak reference whose symbol was
+ * collected (a tombstone: a probe goes on, an insertion may reuse it), or
+ * a weak reference to a live symbol.  Growing rehashes only the live ones,
+ * so tombstones go away then.  docs/embedding.md writes the pattern up.
  *
  * Hash maps keep pairs in insertion order, which makes printing stable and
  * dissoc a filter; above MAP_LINEAR_MAX pairs an index of uint32 pair
@@ -51,7 +56,7 @@
 mal *mal_g[G_COUNT];
 mal *mal_sym[S_COUNT];
 static mal *small_ints[SMALL_INT_MAX - SMALL_INT_MIN + 1];
-static uint32_t nsymbols; /* symbols in the symbol table */
+static uint32_t nused; /* symbol-table slots not NULL (live + tombstones) */
 bool mal_debug_eval_bound;
 
 #define SYMTAB_INITIAL 512 /* slots; a fresh REPL interns about 150 names */
@@ -142,45 +147,73 @@ mal *mal_string(const char *s) { return mal_str_new(T_STR, s, strlen(s)); }
 
 mal *mal_keyword(const char *s, size_t n) { return mal_str_new(T_KW, s, n); }
 
-/* Doubles the symbol table.  Allocates; the caller holds nothing unrooted. */
+/* The symbol a table slot names, or NULL (an empty slot, a tombstone). */
+static mal_str *slot_symbol(mal *slot) {
+  return slot ? tc_weak_get((tc_weak *)slot) : NULL;
+}
+
+/* Rehashes the live symbols into a table of twice the size, or the same
+ * size when tombstones made up most of the load.  Allocates; the caller
+ * holds nothing unrooted. */
 static void symtab_grow(void) {
-  mal_vec *big = mal_vec_new(2 * mal_g[G_SYMTAB]->len);
-  mal_vec *old = (mal_vec *)mal_g[G_SYMTAB]; /* re-read after allocating */
+  mal_vec *old = (mal_vec *)mal_g[G_SYMTAB];
+  uint32_t live = 0;
+  for (uint32_t i = 0; i < old->h.len; i++)
+    live += slot_symbol(old->items[i]) != NULL;
+  uint32_t len = 4 * (live + 1) > old->h.len ? 2 * old->h.len : old->h.len;
+  mal_vec *big = mal_vec_new(len);
+  old = (mal_vec *)mal_g[G_SYMTAB]; /* re-read after allocating */
   uint32_t mask = big->h.len - 1;
+  nused = 0;
   for (uint32_t i = 0; i < old->h.len; i++) {
-    mal_str *y = (mal_str *)old->items[i];
+    mal_str *y = slot_symbol(old->items[i]);
     if (y == NULL)
-      continue;
+      continue; /* collected since: dropped */
     uint32_t k = y->hash & mask;
     while (big->items[k])
       k = (k + 1) & mask;
-    tc_store((void **)&big->items[k], y);
+    tc_store((void **)&big->items[k], old->items[i]); /* the same tc_weak */
+    nused++;
   }
   tc_store((void **)&mal_g[G_SYMTAB], big);
 }
 
 mal *mal_symbol(const char *s, size_t n) {
   uint32_t h = mal_hash_bytes(s, n);
+  mal *sym = NULL;
+  tc_weak *w = NULL;
+  TC_LOCALS(sym, w);
   for (;;) {
     mal_vec *t = (mal_vec *)mal_g[G_SYMTAB];
-    uint32_t mask = t->h.len - 1, k = h & mask;
+    uint32_t mask = t->h.len - 1, k = h & mask, reuse = UINT32_MAX;
     for (; t->items[k]; k = (k + 1) & mask) {
-      mal_str *y = (mal_str *)t->items[k];
+      mal_str *y = slot_symbol(t->items[k]);
+      if (y == NULL) {
+        if (reuse == UINT32_MAX)
+          reuse = k; /* a tombstone: the first one takes the new symbol */
+        continue;
+      }
       if (y->hash == h && y->h.len == n && memcmp(y->s, s, n) == 0)
         return &y->h;
     }
-    if (2 * (nsymbols + 1) > t->h.len) {
+    if (reuse == UINT32_MAX && 2 * (nused + 1) > t->h.len) {
       symtab_grow();
       continue;
     }
-    mal *sym = mal_str_new(T_SYM, s, n);
-    /* Under the GIL nobody else touched the table while we allocated, so
-     * slot k is still the free slot the probe ended on. */
+    uint32_t slot = reuse != UINT32_MAX ? reuse : k;
+    sym = mal_str_new(T_SYM, s, n);
+    w = tc_weak_new(sym);
+    if (w == NULL)
+      mal_oom(sizeof(void *));
+    /* Under the GIL nobody else touched the table while we allocated; a
+     * cycle may have turned more slots into tombstones, but slot `slot`
+     * was empty or a tombstone and still is. */
     t = (mal_vec *)mal_g[G_SYMTAB];
-    if (t->items[k] != NULL)
+    if (slot_symbol(t->items[slot]) != NULL)
       continue; /* cannot happen under the GIL; probe again if it did */
-    tc_store((void **)&t->items[k], sym);
-    nsymbols++;
+    if (t->items[slot] == NULL)
+      nused++;
+    tc_store((void **)&t->items[slot], w);
     return sym;
   }
 }
@@ -531,7 +564,7 @@ void mal_types_init(void) {
   memset(mal_g, 0, sizeof mal_g);
   memset(mal_sym, 0, sizeof mal_sym);
   memset(small_ints, 0, sizeof small_ints);
-  nsymbols = 0;
+  nused = 0;
   mal_debug_eval_bound = false;
   if (tc_root_add((void **)mal_g, G_COUNT) ||
       tc_root_add((void **)mal_sym, S_COUNT) ||
