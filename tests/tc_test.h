@@ -31,6 +31,13 @@
  *       TC_TEST_EMULATOR for every test when CMAKE_CROSSCOMPILING_EMULATOR
  *       is set; set it by hand when running a test under qemu yourself.
  *
+ *   tc_test_start(cfg), tc_test_finish(rounds), tc_test_restart(cfg),
+ *   tc_test_settle(rounds)
+ *       The fixture of a test on a bare mutator: setup starts the runtime
+ *       and saves the root-stack mark (tc_test_drop_stale_frames), teardown
+ *       collects until nothing is left, shuts down and asserts that
+ *       nothing leaked (heap_live and finalizers_queued both 0).
+ *
  * Death tests, how they work and what they need:
  *   1. stdout and stderr are flushed, then the test forks.  The child points
  *      its stderr at a pipe, resets the signal handlers cmocka installs for
@@ -389,6 +396,51 @@ static TC_TEST_UNUSED void tc_test_drop_stale_frames(void) {
   tc__rootstack *rs = tc__ctx_get()->rs;
   if (rs != NULL && rs->top != (const tc__frame *)tc_test_base_mark)
     rs->top = (tc__frame *)tc_test_base_mark;
+}
+
+/* Starts the bare mutator of one test: tc_init(cfg) on this thread and
+ * the root-stack mark that tc_test_drop_stale_frames returns to.  Returns
+ * 0, or -1 if tc_init failed (a cmocka setup's return).  Test thread. */
+static TC_TEST_UNUSED int tc_test_start(const tc_config *cfg) {
+  if (tc_init(cfg) != TC_OK)
+    return -1;
+  tc_test_base_mark = tc_roots_save();
+  return 0;
+}
+
+/* Shuts the test's runtime down and starts it again with cfg, inside a
+ * test (a failure fails the test).  Test thread. */
+static TC_TEST_UNUSED void tc_test_restart(const tc_config *cfg) {
+  tc_shutdown();
+  assert_int_equal(tc_init(cfg), TC_OK);
+  tc_test_base_mark = tc_roots_save();
+}
+
+/* Collects up to `rounds` times, until nothing is live and no finalizer is
+ * queued (a finalizable object needs one cycle more after its finalizer),
+ * and returns the stats of the last cycle.  Bare mutator. */
+static TC_TEST_UNUSED tc_stats tc_test_settle(int rounds) {
+  tc_stats s;
+  memset(&s, 0, sizeof s);
+  for (int i = 0; i < rounds; i++) {
+    tc_gc();
+    tc_read_stats(&s);
+    if (s.heap_live == 0 && s.finalizers_queued == 0)
+      break;
+  }
+  return s;
+}
+
+/* Ends a test started with tc_test_start, as its cmocka teardown: drops
+ * the frames a failed assertion left, settles (at most `rounds` cycles),
+ * shuts down (first: a failed check must not leave it running), then
+ * asserts that nothing leaked: no live bytes, no queued finalizer. */
+static TC_TEST_UNUSED void tc_test_finish(int rounds) {
+  tc_test_drop_stale_frames();
+  tc_stats s = tc_test_settle(rounds);
+  tc_shutdown();
+  assert_int_equal(s.heap_live, 0);
+  assert_int_equal(s.finalizers_queued, 0);
 }
 
 #endif /* TC_TEST_H */
