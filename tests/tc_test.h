@@ -31,6 +31,13 @@
  *       TC_TEST_EMULATOR for every test when CMAKE_CROSSCOMPILING_EMULATOR
  *       is set; set it by hand when running a test under qemu yourself.
  *
+ *   tc_test_slow_build()
+ *       Any of valgrind, a sanitizer, qemu-user: widen timing windows.
+ *
+ *   tc_test_debug_env(extra)
+ *       Sets TRICOLOR_DEBUG for the next tc_init / tc_run to its value at
+ *       the first call plus ",extra"; tc_test_debug_env(NULL) restores it.
+ *
  *   tc_test_start(cfg), tc_test_finish(rounds), tc_test_restart(cfg),
  *   tc_test_settle(rounds)
  *       The fixture of a test on a bare mutator: setup starts the runtime
@@ -149,6 +156,37 @@ static TC_TEST_UNUSED bool tc_test_under_sanitizer(void) {
 static TC_TEST_UNUSED bool tc_test_under_emulator(void) {
   const char *e = getenv("TC_TEST_EMULATOR");
   return e != NULL && e[0] != '\0' && strcmp(e, "0") != 0;
+}
+
+/* Returns true on a slow build (valgrind, a sanitizer, qemu-user): there
+ * a test widens its timing windows (mark delays, watchdogs). */
+static TC_TEST_UNUSED bool tc_test_slow_build(void) {
+  return tc_test_under_valgrind() || tc_test_under_sanitizer() ||
+         tc_test_under_emulator();
+}
+
+/* Sets TRICOLOR_DEBUG, which tc_init and tc_run read, to the value it had
+ * at the first call (a sanitizer run or the user may have set it) followed
+ * by `extra`; NULL restores that first value.  Test thread, or a forked
+ * child before it starts the runtime. */
+static TC_TEST_UNUSED void tc_test_debug_env(const char *extra) {
+  static char buf[1024];
+  static char saved[512];
+  static bool have_saved;
+  if (!have_saved) {
+    const char *old = getenv("TRICOLOR_DEBUG");
+    snprintf(saved, sizeof saved, "%s", old ? old : "");
+    have_saved = true;
+  }
+  if (extra == NULL) {
+    if (saved[0])
+      setenv("TRICOLOR_DEBUG", saved, 1);
+    else
+      unsetenv("TRICOLOR_DEBUG");
+    return;
+  }
+  snprintf(buf, sizeof buf, "%s%s%s", saved, saved[0] ? "," : "", extra);
+  setenv("TRICOLOR_DEBUG", buf, 1);
 }
 
 /* Under qemu-user: the Rss in KiB of the host mappings that overlap a
