@@ -80,7 +80,7 @@
 #include <time.h>
 #include <tricolor.h>
 
-#include "tc_sched_test.h" /* run(), EXPECT, scaled(), guard_ns() */
+#include "tc_sched_test.h" /* run(), run_cfg(), EXPECT, scaled(), guard_ns() */
 
 /* ------------------------------------------------------------------ */
 /* Types                                                               */
@@ -136,31 +136,6 @@ static void markdelay_env(const char *extra) {
 }
 
 static int phase(void) { return tc__load_acquire(&tc__gc.phase); }
-
-/* run() with a whole config: the watchdog and EXPECT of tc_sched_test.h. */
-static void run_cfg(const tc_config *cfg, tc_fn fn, void *arg) {
-  atomic_store(&failures.n, 0);
-  failures.first[0] = '\0';
-  int limit = tc_test_under_valgrind() ? 900
-              : (tc_test_under_asan() || UNDER_TSAN) ? 300 : 60;
-  pthread_t t;
-  wd.done = false;
-  assert_int_equal(pthread_create(&t, NULL, watchdog, (void *)(intptr_t)limit),
-                   0);
-  int rc = tc_run(cfg, fn, arg);
-  pthread_mutex_lock(&wd.mu);
-  wd.done = true;
-  pthread_cond_signal(&wd.cv);
-  pthread_mutex_unlock(&wd.mu);
-  pthread_join(t, NULL);
-  assert_int_equal(rc, TC_OK);
-  if (atomic_load(&failures.n)) {
-    print_error("procs=%d barrier=%d: %d expectation(s) failed, first: %s\n",
-                cfg->procs, (int)cfg->barrier, atomic_load(&failures.n),
-                failures.first);
-    fail();
-  }
-}
 
 static void run_mode(int procs, tc_barrier_mode mode, tc_fn fn, void *arg) {
   tc_config cfg = {.procs = procs, .barrier = mode};
