@@ -31,6 +31,9 @@
  *       TC_TEST_EMULATOR for every test when CMAKE_CROSSCOMPILING_EMULATOR
  *       is set; set it by hand when running a test under qemu yourself.
  *
+ *   tc_test_node, tc_test_node_type
+ *       A list cell (next, value) and its type, for tests that build lists.
+ *
  *   tc_test_slow_build()
  *       Any of valgrind, a sanitizer, qemu-user: widen timing windows.
  *
@@ -423,6 +426,18 @@ static TC_TEST_UNUSED void tc_test__expect_death(
   }
   free(buf);
 }
+
+/* A list cell: `next` is its one reference, `value` a payload (a term of
+ * the list's checksum); 16 bytes, tc_type "node".  Files that build lists
+ * say `typedef tc_test_node node;`. */
+typedef struct tc_test_node {
+  struct tc_test_node *next;
+  uint64_t value;
+} tc_test_node;
+static TC_TEST_UNUSED const uint32_t tc_test_node_offsets[] = {
+    offsetof(tc_test_node, next)};
+static TC_TEST_UNUSED tc_type tc_test_node_type = {
+    .name = "node", .offsets = tc_test_node_offsets, .noffsets = 1};
 
 /* The root-stack top saved in a test's setup (tc_roots_save()). */
 static TC_TEST_UNUSED tc_roots_mark tc_test_base_mark;

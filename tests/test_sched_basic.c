@@ -57,13 +57,7 @@
 #include "tc_sched_test.h" /* run(), EXPECT, scaled(), guard_ns() */
 
 /* A GC'd list: node.next is the reference; value feeds the checksum. */
-typedef struct node {
-  struct node *next;
-  uint64_t value;
-} node;
-static const uint32_t node_offsets[] = {offsetof(node, next)};
-static tc_type node_type = {
-    .name = "node", .offsets = node_offsets, .noffsets = 1};
+typedef tc_test_node node; /* type tc_test_node_type */
 
 /* A list head with a finalizer, to see when a list became unreachable. */
 #define MAX_TRACKED 4096
@@ -114,7 +108,7 @@ static head *make_list(long id, long len) {
   h->id = id;
   h->len = len;
   for (long i = 0; i < len; i++) {
-    n = tc_alloc(&node_type, sizeof(node));
+    n = tc_alloc(&tc_test_node_type, sizeof(node));
     n->value = mix((uint64_t)id * 1000003u + (uint64_t)i);
     TC_STORE(n, next, h->first);
     TC_STORE(h, first, n);
@@ -334,7 +328,7 @@ static void exit_churner(void *arg) {
   node *n = NULL;
   TC_LOCALS(n);
   for (;;)
-    n = tc_alloc(&node_type, sizeof(node)); /* garbage at once */
+    n = tc_alloc(&tc_test_node_type, sizeof(node)); /* garbage at once */
 }
 
 static void exit_main(void *arg) {
