@@ -20,6 +20,10 @@
  *       qemu filters to the guest's own) also lists; -1 if none matches
  *       (a guest address space not at host address 0).
  *
+ *   tc_test_count_lines(path), tc_test_count_entries(dir)
+ *       Lines of a file, entries of a directory: for leak checks on
+ *       /proc/self/maps, /proc/self/fd and /proc/self/task.
+ *
  *   tc_test_under_valgrind(), tc_test_under_asan(), tc_test_under_tsan(),
  *   tc_test_under_sanitizer() (ASan or TSan), tc_test_under_emulator()
  *       Tell the test where it runs, to scale loops or relax RSS bounds.
@@ -90,6 +94,7 @@
 
 #include <tricolor.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -264,6 +269,35 @@ static TC_TEST_UNUSED long tc_test_rss_kib(void) {
   }
   fclose(f);
   return kib;
+}
+
+/* Returns the number of lines of the file at path (of /proc/self/maps:
+ * this process's mappings), or -1 if it cannot be read.  Any thread. */
+static TC_TEST_UNUSED int tc_test_count_lines(const char *path) {
+  FILE *f = fopen(path, "r");
+  if (f == NULL)
+    return -1;
+  int n = 0, c;
+  while ((c = fgetc(f)) != EOF)
+    n += c == '\n';
+  fclose(f);
+  return n;
+}
+
+/* Returns the number of entries of the directory at path that do not
+ * start with a dot (of /proc/self/fd: open descriptors, this count's own
+ * included; of /proc/self/task: threads), or -1.  Any thread. */
+static TC_TEST_UNUSED int tc_test_count_entries(const char *path) {
+  DIR *d = opendir(path);
+  if (d == NULL)
+    return -1;
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL)
+    if (e->d_name[0] != '.')
+      n++;
+  closedir(d);
+  return n;
 }
 
 /* Prints a tc_expect_death failure and fails the test at file:line. */
