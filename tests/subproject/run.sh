@@ -27,21 +27,13 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache=$build/CMakeCache.txt
 [ -f "$cache" ] || { echo "subproject test: $cache missing" >&2; exit 1; }
 
-cache_get() { sed -n "s/^$1:[A-Z]*=//p" "$2" | head -n 1; }
-step() { printf '\n== subproject test: %s\n' "$*"; }
-fail() { printf 'subproject test: FAILED: %s\n' "$*" >&2; exit 1; }
-# run LOG CMD...: runs CMD with output in LOG; shows LOG if CMD fails.
-run() {
-  local log=$1; shift
-  if ! "$@" >"$log" 2>&1; then
-    cat "$log" >&2
-    fail "$* (log: $log)"
-  fi
-}
+TEST_NAME="subproject test"
+# shellcheck source=../project_test.sh
+. "$here/../project_test.sh" # cache_get, step, fail, run
 
-cc=$(cache_get CMAKE_C_COMPILER "$cache")
-generator=$(cache_get CMAKE_GENERATOR "$cache")
-sanitize=$(cache_get TRICOLOR_SANITIZE "$cache")
+cc=$(cache_get CMAKE_C_COMPILER)
+generator=$(cache_get CMAKE_GENERATOR)
+sanitize=$(cache_get TRICOLOR_SANITIZE)
 : "${cc:=cc}"
 san_flags=""
 [ -n "$sanitize" ] && san_flags="-fsanitize=$sanitize -fno-omit-frame-pointer"
