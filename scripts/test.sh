@@ -19,7 +19,8 @@
 #   valgrind  build/test: memcheck of the tests labelled unit
 #             (scripts/memcheck.py; death tests run with silent children)
 #   install   build/test: install into a scratch prefix, build
-#             tests/install/ with find_package and pkg-config, run
+#             tests/install/ with find_package and pkg-config, run; build
+#             tests/subproject/ (add_subdirectory: the library only), run
 #
 # Tests labelled `slow` are left out everywhere (run: ctest -L slow).
 # Fails fast: the first failing step ends the run with a non-zero status.
@@ -86,16 +87,6 @@ header() {
 }
 now() { date +%s; }
 
-# The benchmarks are built with the tests when bench/ has a CMakeLists.txt
-# (so -Werror covers them); the sanitizer build never builds them.
-bench_opt() {
-  if [ -f "$ROOT/bench/CMakeLists.txt" ]; then
-    echo "-DTRICOLOR_BUILD_BENCH=ON"
-  else
-    echo "-DTRICOLOR_BUILD_BENCH=OFF"
-  fi
-}
-
 # configure_build DIR ARGS...: configures and builds one tree.
 configure_build() {
   local dir=$1; shift
@@ -105,12 +96,14 @@ configure_build() {
   cmake --build "$dir" -j "$JOBS"
 }
 
+# The plain build builds the benchmarks with the tests (so -Werror covers
+# them); the sanitizer and cross builds never build them.
 plain_built=0
 ensure_plain_build() {
   [ "$plain_built" = 1 ] && return 0
   configure_build build/test -DTRICOLOR_WERROR=ON \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRICOLOR_BUILD_TESTS=ON \
-    -DTRICOLOR_SANITIZE= -DTRICOLOR_DEBUG=1 "$(bench_opt)"
+    -DTRICOLOR_SANITIZE= -DTRICOLOR_DEBUG=1 -DTRICOLOR_BUILD_BENCH=ON
   plain_built=1
 }
 
@@ -216,7 +209,7 @@ describe() {
     plain) echo "plain build (RelWithDebInfo, -Werror): build/test, layer check, ctest" ;;
     asan) echo "ASan + UBSan build (TRICOLOR_DEBUG=2): build/asan, ctest" ;;
     valgrind) echo "valgrind memcheck of the unit tests: build/test" ;;
-    install) echo "install test: find_package + pkg-config against an install" ;;
+    install) echo "install tests: find_package + pkg-config against an install, add_subdirectory" ;;
     tsan) echo "ThreadSanitizer build (TRICOLOR_DEBUG=2): build/tsan, ctest" ;;
     aarch64) echo "aarch64 cross build (TRICOLOR_DEBUG=2): build/aarch64, ctest under qemu-aarch64" ;;
   esac

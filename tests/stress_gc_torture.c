@@ -123,11 +123,6 @@ static const tc_barrier_mode mode_ids[] = {
     TC_BARRIER_HYBRID, TC_BARRIER_INSERTION, TC_BARRIER_DELETION,
     TC_BARRIER_STW};
 
-static bool slow_build(void) {
-  return tc_test_under_sanitizer() || tc_test_under_emulator() ||
-         tc_test_under_valgrind();
-}
-
 static long iters_scaled(void) {
   long n = opt.iters;
   if (tc_test_under_valgrind())
@@ -143,10 +138,10 @@ static long iters_scaled(void) {
 static int markdelay_scaled(void) {
   if (tc_test_under_asan() && !tc_test_under_emulator())
     return opt.markdelay_us * 2;
-  return slow_build() ? opt.markdelay_us * 10 : opt.markdelay_us;
+  return tc_test_slow_build() ? opt.markdelay_us * 10 : opt.markdelay_us;
 }
 
-static long min_cycles(void) { return slow_build() ? 3 : 10; }
+static long min_cycles(void) { return tc_test_slow_build() ? 3 : 10; }
 
 /* ------------------------------------------------------------------ */
 /* Nodes                                                               */
@@ -768,12 +763,10 @@ static void torture_main(void *arg) {
  * the exit status: 0 when every check passed. */
 static int torture_run(const char *mode, tc_barrier_mode want, int delay_us) {
   cur_mode = mode;
-  char dbg[512];
-  const char *prev = getenv("TRICOLOR_DEBUG");
-  snprintf(dbg, sizeof dbg, "%s%sbarrier=%s,gccheckmark=1,gcmarkdelay=%d",
-           prev && *prev ? prev : "", prev && *prev ? "," : "", mode,
+  char dbg[128];
+  snprintf(dbg, sizeof dbg, "barrier=%s,gccheckmark=1,gcmarkdelay=%d", mode,
            delay_us);
-  setenv("TRICOLOR_DEBUG", dbg, 1);
+  tc_test_debug_env(dbg); /* after what TRICOLOR_DEBUG held */
   unsetenv("TRICOLOR_GC");
   unsetenv("TRICOLOR_PROCS");
   tc_config cfg = {.procs = 2, .gc_percent = 50, .min_heap = 1 << 20};
@@ -838,7 +831,7 @@ static void test_mode(void **state) {
       if (sigaction(sigs[i], NULL, &sa) == 0 && !(sa.sa_flags & SA_SIGINFO))
         signal(sigs[i], SIG_DFL);
     }
-    alarm(slow_build() ? 600 : 120); /* a hang ends as SIGALRM */
+    alarm(tc_test_slow_build() ? 600 : 120); /* a hang ends as SIGALRM */
     int rc = torture_run(mode_names[m], mode_ids[m], markdelay_scaled());
     fflush(stdout);
     fflush(stderr);

@@ -40,6 +40,8 @@
  * Scaled down 10x under valgrind and 4x under the sanitizers.  Exit status
  * 0 when every check passed, 1 otherwise (with the first failures).
  */
+#include "tc_test.h" /* tc_test_node */
+
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -60,13 +62,7 @@ static struct {
 /* ------------------------------------------------------------------ */
 /* Objects                                                             */
 
-typedef struct node {
-  struct node *next;
-  uint64_t value;
-} node;
-static const uint32_t node_offsets[] = {offsetof(node, next)};
-static tc_type node_type = {
-    .name = "node", .offsets = node_offsets, .noffsets = 1};
+typedef tc_test_node node; /* type tc_test_node_type */
 
 typedef struct head {
   node *first;
@@ -167,7 +163,7 @@ static void prepend(head *h, long n, long salt) {
   node *x = NULL;
   TC_LOCALS(x);
   for (long i = 0; i < n; i++) {
-    x = tc_alloc(&node_type, sizeof(node));
+    x = tc_alloc(&tc_test_node_type, sizeof(node));
     x->value = node_value(h->producer, h->seq, h->len, salt);
     TC_STORE(x, next, h->first);
     TC_STORE(h, first, x);
@@ -247,7 +243,7 @@ static void stage_worker(void *arg) {
       copy = new_head(h->producer, h->seq);
       node *tail = NULL; /* not a root: reached through copy */
       for (node *src = h->first; src; src = src->next) {
-        n = tc_alloc(&node_type, sizeof(node));
+        n = tc_alloc(&tc_test_node_type, sizeof(node));
         n->value = src->value;
         if (tail)
           TC_STORE(tail, next, n);

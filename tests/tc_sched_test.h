@@ -8,6 +8,7 @@
  *   run(procs, fn, arg)   tc_run on `procs` Ps, fail on any EXPECT;
  *                         a watchdog aborts with the scheduler's state
  *                         if it hangs
+ *   run_cfg(cfg, fn, arg) the same with a whole tc_config
  *   EXPECT(cond)          record a failure from inside a coroutine
  *   scaled(n, div)        n, divided on valgrind and the sanitizers
  *   scaled_gs(n, div)     the same for coroutines alive at once (at most
@@ -99,18 +100,19 @@ static void *watchdog(void *arg) {
   return NULL;
 }
 
-/* Runs fn(arg) as main on `procs` Ps and fails the test on any EXPECT. */
-static TC_TEST_UNUSED void run(int procs, tc_fn fn, void *arg) {
+/* Runs fn(arg) as main under tc_run(cfg) and fails the test on any
+ * EXPECT.  Test thread. */
+static TC_TEST_UNUSED void run_cfg(const tc_config *cfg, tc_fn fn,
+                                   void *arg) {
   atomic_store(&failures.n, 0);
   failures.first[0] = '\0';
-  tc_config cfg = {.procs = procs};
   int limit = tc_test_under_valgrind() ? 900
               : (tc_test_under_asan() || UNDER_TSAN) ? 300 : 60;
   pthread_t t;
   wd.done = false;
   assert_int_equal(pthread_create(&t, NULL, watchdog, (void *)(intptr_t)limit),
                    0);
-  int rc = tc_run(&cfg, fn, arg);
+  int rc = tc_run(cfg, fn, arg);
   pthread_mutex_lock(&wd.mu);
   wd.done = true;
   pthread_cond_signal(&wd.cv);
@@ -118,10 +120,17 @@ static TC_TEST_UNUSED void run(int procs, tc_fn fn, void *arg) {
   pthread_join(t, NULL);
   assert_int_equal(rc, TC_OK);
   if (atomic_load(&failures.n)) {
-    print_error("procs=%d: %d expectation(s) failed, first: %s\n", procs,
-                atomic_load(&failures.n), failures.first);
+    print_error("procs=%d barrier=%d: %d expectation(s) failed, first: %s\n",
+                cfg->procs, (int)cfg->barrier, atomic_load(&failures.n),
+                failures.first);
     fail();
   }
+}
+
+/* Runs fn(arg) as main on `procs` Ps and fails the test on any EXPECT. */
+static TC_TEST_UNUSED void run(int procs, tc_fn fn, void *arg) {
+  tc_config cfg = {.procs = procs};
+  run_cfg(&cfg, fn, arg);
 }
 
 #endif /* TC_SCHED_TEST_H */

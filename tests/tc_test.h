@@ -20,6 +20,10 @@
  *       qemu filters to the guest's own) also lists; -1 if none matches
  *       (a guest address space not at host address 0).
  *
+ *   tc_test_count_lines(path), tc_test_count_entries(dir)
+ *       Lines of a file, entries of a directory: for leak checks on
+ *       /proc/self/maps, /proc/self/fd and /proc/self/task.
+ *
  *   tc_test_under_valgrind(), tc_test_under_asan(), tc_test_under_tsan(),
  *   tc_test_under_sanitizer() (ASan or TSan), tc_test_under_emulator()
  *       Tell the test where it runs, to scale loops or relax RSS bounds.
@@ -30,6 +34,23 @@
  *       (the aarch64 cross build): tests/CMakeLists.txt sets
  *       TC_TEST_EMULATOR for every test when CMAKE_CROSSCOMPILING_EMULATOR
  *       is set; set it by hand when running a test under qemu yourself.
+ *
+ *   tc_test_node, tc_test_node_type
+ *       A list cell (next, value) and its type, for tests that build lists.
+ *
+ *   tc_test_slow_build()
+ *       Any of valgrind, a sanitizer, qemu-user: widen timing windows.
+ *
+ *   tc_test_debug_env(extra)
+ *       Sets TRICOLOR_DEBUG for the next tc_init / tc_run to its value at
+ *       the first call plus ",extra"; tc_test_debug_env(NULL) restores it.
+ *
+ *   tc_test_start(cfg), tc_test_finish(rounds), tc_test_restart(cfg),
+ *   tc_test_settle(rounds)
+ *       The fixture of a test on a bare mutator: setup starts the runtime
+ *       and saves the root-stack mark (tc_test_drop_stale_frames), teardown
+ *       collects until nothing is left, shuts down and asserts that
+ *       nothing leaked (heap_live and finalizers_queued both 0).
  *
  * Death tests, how they work and what they need:
  *   1. stdout and stderr are flushed, then the test forks.  The child points
@@ -73,6 +94,7 @@
 
 #include <tricolor.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -142,6 +164,37 @@ static TC_TEST_UNUSED bool tc_test_under_sanitizer(void) {
 static TC_TEST_UNUSED bool tc_test_under_emulator(void) {
   const char *e = getenv("TC_TEST_EMULATOR");
   return e != NULL && e[0] != '\0' && strcmp(e, "0") != 0;
+}
+
+/* Returns true on a slow build (valgrind, a sanitizer, qemu-user): there
+ * a test widens its timing windows (mark delays, watchdogs). */
+static TC_TEST_UNUSED bool tc_test_slow_build(void) {
+  return tc_test_under_valgrind() || tc_test_under_sanitizer() ||
+         tc_test_under_emulator();
+}
+
+/* Sets TRICOLOR_DEBUG, which tc_init and tc_run read, to the value it had
+ * at the first call (a sanitizer run or the user may have set it) followed
+ * by `extra`; NULL restores that first value.  Test thread, or a forked
+ * child before it starts the runtime. */
+static TC_TEST_UNUSED void tc_test_debug_env(const char *extra) {
+  static char buf[1024];
+  static char saved[512];
+  static bool have_saved;
+  if (!have_saved) {
+    const char *old = getenv("TRICOLOR_DEBUG");
+    snprintf(saved, sizeof saved, "%s", old ? old : "");
+    have_saved = true;
+  }
+  if (extra == NULL) {
+    if (saved[0])
+      setenv("TRICOLOR_DEBUG", saved, 1);
+    else
+      unsetenv("TRICOLOR_DEBUG");
+    return;
+  }
+  snprintf(buf, sizeof buf, "%s%s%s", saved, saved[0] ? "," : "", extra);
+  setenv("TRICOLOR_DEBUG", buf, 1);
 }
 
 /* Under qemu-user: the Rss in KiB of the host mappings that overlap a
@@ -216,6 +269,35 @@ static TC_TEST_UNUSED long tc_test_rss_kib(void) {
   }
   fclose(f);
   return kib;
+}
+
+/* Returns the number of lines of the file at path (of /proc/self/maps:
+ * this process's mappings), or -1 if it cannot be read.  Any thread. */
+static TC_TEST_UNUSED int tc_test_count_lines(const char *path) {
+  FILE *f = fopen(path, "r");
+  if (f == NULL)
+    return -1;
+  int n = 0, c;
+  while ((c = fgetc(f)) != EOF)
+    n += c == '\n';
+  fclose(f);
+  return n;
+}
+
+/* Returns the number of entries of the directory at path that do not
+ * start with a dot (of /proc/self/fd: open descriptors, this count's own
+ * included; of /proc/self/task: threads), or -1.  Any thread. */
+static TC_TEST_UNUSED int tc_test_count_entries(const char *path) {
+  DIR *d = opendir(path);
+  if (d == NULL)
+    return -1;
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL)
+    if (e->d_name[0] != '.')
+      n++;
+  closedir(d);
+  return n;
 }
 
 /* Prints a tc_expect_death failure and fails the test at file:line. */
@@ -379,6 +461,18 @@ static TC_TEST_UNUSED void tc_test__expect_death(
   free(buf);
 }
 
+/* A list cell: `next` is its one reference, `value` a payload (a term of
+ * the list's checksum); 16 bytes, tc_type "node".  Files that build lists
+ * say `typedef tc_test_node node;`. */
+typedef struct tc_test_node {
+  struct tc_test_node *next;
+  uint64_t value;
+} tc_test_node;
+static TC_TEST_UNUSED const uint32_t tc_test_node_offsets[] = {
+    offsetof(tc_test_node, next)};
+static TC_TEST_UNUSED tc_type tc_test_node_type = {
+    .name = "node", .offsets = tc_test_node_offsets, .noffsets = 1};
+
 /* The root-stack top saved in a test's setup (tc_roots_save()). */
 static TC_TEST_UNUSED tc_roots_mark tc_test_base_mark;
 
@@ -389,6 +483,51 @@ static TC_TEST_UNUSED void tc_test_drop_stale_frames(void) {
   tc__rootstack *rs = tc__ctx_get()->rs;
   if (rs != NULL && rs->top != (const tc__frame *)tc_test_base_mark)
     rs->top = (tc__frame *)tc_test_base_mark;
+}
+
+/* Starts the bare mutator of one test: tc_init(cfg) on this thread and
+ * the root-stack mark that tc_test_drop_stale_frames returns to.  Returns
+ * 0, or -1 if tc_init failed (a cmocka setup's return).  Test thread. */
+static TC_TEST_UNUSED int tc_test_start(const tc_config *cfg) {
+  if (tc_init(cfg) != TC_OK)
+    return -1;
+  tc_test_base_mark = tc_roots_save();
+  return 0;
+}
+
+/* Shuts the test's runtime down and starts it again with cfg, inside a
+ * test (a failure fails the test).  Test thread. */
+static TC_TEST_UNUSED void tc_test_restart(const tc_config *cfg) {
+  tc_shutdown();
+  assert_int_equal(tc_init(cfg), TC_OK);
+  tc_test_base_mark = tc_roots_save();
+}
+
+/* Collects up to `rounds` times, until nothing is live and no finalizer is
+ * queued (a finalizable object needs one cycle more after its finalizer),
+ * and returns the stats of the last cycle.  Bare mutator. */
+static TC_TEST_UNUSED tc_stats tc_test_settle(int rounds) {
+  tc_stats s;
+  memset(&s, 0, sizeof s);
+  for (int i = 0; i < rounds; i++) {
+    tc_gc();
+    tc_read_stats(&s);
+    if (s.heap_live == 0 && s.finalizers_queued == 0)
+      break;
+  }
+  return s;
+}
+
+/* Ends a test started with tc_test_start, as its cmocka teardown: drops
+ * the frames a failed assertion left, settles (at most `rounds` cycles),
+ * shuts down (first: a failed check must not leave it running), then
+ * asserts that nothing leaked: no live bytes, no queued finalizer. */
+static TC_TEST_UNUSED void tc_test_finish(int rounds) {
+  tc_test_drop_stale_frames();
+  tc_stats s = tc_test_settle(rounds);
+  tc_shutdown();
+  assert_int_equal(s.heap_live, 0);
+  assert_int_equal(s.finalizers_queued, 0);
 }
 
 #endif /* TC_TEST_H */

@@ -33,7 +33,6 @@
 
 #include "heap/heap.h" /* white-box: span geometry for the tail pointer */
 
-#include <dirent.h>
 #include <pthread.h>
 #include <tricolor.h>
 
@@ -687,28 +686,6 @@ static void test_misuse_object_queries(void **state) {
 /* ------------------------------------------------------------------ */
 /* Lifecycle                                                           */
 
-static int count_lines(const char *path) {
-  FILE *f = fopen(path, "r");
-  if (f == NULL)
-    return -1;
-  int n = 0, c;
-  while ((c = fgetc(f)) != EOF)
-    n += c == '\n';
-  fclose(f);
-  return n;
-}
-
-static int count_fds(void) {
-  DIR *d = opendir("/proc/self/fd");
-  if (d == NULL)
-    return -1;
-  int n = 0;
-  while (readdir(d) != NULL)
-    n++;
-  closedir(d);
-  return n;
-}
-
 static void *life_roots[4];
 
 static void one_life(int round) {
@@ -740,16 +717,16 @@ static void test_lifecycle_init_shutdown_50_times(void **state) {
   (void)state;
   memset(fin_ids, 0, sizeof fin_ids);
   one_life(-1); /* warm up: stdio buffers, thread-locals */
-  int maps0 = count_lines("/proc/self/maps");
-  int fds0 = count_fds();
+  int maps0 = tc_test_count_lines("/proc/self/maps");
+  int fds0 = tc_test_count_entries("/proc/self/fd");
   long rss0 = tc_test_rss_kib();
   for (int round = 0; round < 50; round++)
     one_life(round);
   /* the sanitizer's and valgrind's own allocators map memory as they go;
    * there, leaks are theirs to report (mappings excepted) */
   if (!tc_test_under_sanitizer() && !tc_test_under_valgrind())
-    assert_int_equal(count_lines("/proc/self/maps"), maps0);
-  assert_int_equal(count_fds(), fds0);
+    assert_int_equal(tc_test_count_lines("/proc/self/maps"), maps0);
+  assert_int_equal(tc_test_count_entries("/proc/self/fd"), fds0);
   assert_int_equal(fin_ids[7], 51); /* one finalizer per life */
   long rss1 = tc_test_rss_kib();
   if (!tc_test_under_valgrind() && rss0 > 0 && rss1 > 0)

@@ -63,20 +63,12 @@ static bool all_zero(const void *p, size_t n) {
 static int setup(void **state) {
   (void)state;
   rng_state = 0x9e3779b97f4a7c15ULL;
-  if (tc_init(NULL) != TC_OK)
-    return -1;
-  tc_test_base_mark = tc_roots_save();
-  return 0;
+  return tc_test_start(NULL);
 }
 
 static int teardown(void **state) {
   (void)state;
-  tc_test_drop_stale_frames();
-  tc_gc();
-  tc_stats s;
-  tc_read_stats(&s);
-  tc_shutdown(); /* first: a failed check must not leave it running */
-  assert_int_equal(s.heap_live, 0);
+  tc_test_finish(1);
   return 0;
 }
 
@@ -292,10 +284,8 @@ static void test_alloc_large_kept_and_freed(void **state) {
  * backed (not returned to the OS), so zeroing is the allocator's job. */
 static void test_alloc_large_zeroed_on_dirty_pages(void **state) {
   (void)state;
-  tc_shutdown();
   tc_config cfg = {.min_heap = (size_t)1 << 30};
-  assert_int_equal(tc_init(&cfg), TC_OK);
-  tc_test_base_mark = tc_roots_save();
+  tc_test_restart(&cfg);
   size_t big = (small_scale() ? 16u : 100u) << 20;
   const size_t sizes[] = {40 * 1024, 1 << 20, big, 40 * 1024 + 1, 3 << 20};
   void *seen[5 * 3];

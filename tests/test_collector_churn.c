@@ -54,30 +54,15 @@ static int setup(void **state) {
   (void)state;
   rng_state = 0x243f6a8885a308d3ULL;
   unsetenv("TRICOLOR_GC");
-  if (tc_init(NULL) != TC_OK)
-    return -1;
-  tc_test_base_mark = tc_roots_save();
-  return 0;
+  return tc_test_start(NULL);
 }
 
 static int teardown(void **state) {
   (void)state;
   unsetenv("TRICOLOR_GC");
-  tc_test_drop_stale_frames();
   tc_set_gc_percent(100);
-  tc_gc();
-  tc_gc();
-  tc_stats s;
-  tc_read_stats(&s);
-  tc_shutdown(); /* first: a failed check must not leave it running */
-  assert_int_equal(s.heap_live, 0);
+  tc_test_finish(2);
   return 0;
-}
-
-static void restart(const tc_config *cfg) {
-  tc_shutdown();
-  assert_int_equal(tc_init(cfg), TC_OK);
-  tc_test_base_mark = tc_roots_save();
 }
 
 /* ------------------------------------------------------------------ */
@@ -264,7 +249,7 @@ static void test_churn_env_gc_off(void **state) {
   (void)state;
   setenv("TRICOLOR_GC", "off", 1);
   tc_config cfg = {.gc_percent = 100};
-  restart(&cfg);
+  tc_test_restart(&cfg);
   unsetenv("TRICOLOR_GC");
   tc_stats s0, s;
   tc_read_stats(&s0);
@@ -297,7 +282,7 @@ static void check_goal(const char *env, int cfg_percent, uint64_t expect_pct) {
   else
     unsetenv("TRICOLOR_GC");
   tc_config cfg = {.gc_percent = cfg_percent, .min_heap = 1};
-  restart(&cfg);
+  tc_test_restart(&cfg);
   unsetenv("TRICOLOR_GC");
   size_t k;
   void **t = keep_bytes(10 * MiB, &k);
@@ -332,7 +317,7 @@ static void test_churn_gc_percent_goal(void **state) {
 static void test_churn_min_heap_floor(void **state) {
   (void)state;
   tc_config cfg = {.min_heap = 64 * MiB};
-  restart(&cfg);
+  tc_test_restart(&cfg);
   size_t k;
   void **t = keep_bytes(2 * MiB, &k);
   tc_gc();
@@ -352,7 +337,7 @@ static void test_churn_min_heap_floor(void **state) {
 static void test_churn_set_gc_percent_changes_goal(void **state) {
   (void)state;
   tc_config cfg = {.min_heap = 1};
-  restart(&cfg);
+  tc_test_restart(&cfg);
   size_t k;
   void **t = keep_bytes(8 * MiB, &k);
   tc_gc();
@@ -390,7 +375,7 @@ static void test_churn_max_heap_oom(void **state) {
   oom_request = 0;
   tc_config cfg = {.gc_percent = TC_GC_OFF, .max_heap = limit,
                    .on_oom = on_oom};
-  restart(&cfg);
+  tc_test_restart(&cfg);
   tc_stats s0, s;
   tc_read_stats(&s0);
 

@@ -81,7 +81,7 @@
 #include <time.h>
 #include <tricolor.h>
 
-#include "tc_sched_test.h" /* run(), EXPECT, scaled(), guard_ns() */
+#include "tc_sched_test.h" /* run(), run_cfg(), EXPECT, scaled(), guard_ns() */
 
 /* ------------------------------------------------------------------ */
 /* Types                                                               */
@@ -125,55 +125,18 @@ static tc_type ptrs_type = {
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */
 
-static bool slow_build(void) {
-  return tc_test_under_valgrind() || tc_test_under_sanitizer() ||
-         tc_test_under_emulator();
-}
-
-/* Sets TRICOLOR_DEBUG for the next tc_run (NULL: unset). */
-static void debug_env(const char *s) {
-  if (s)
-    setenv("TRICOLOR_DEBUG", s, 1);
-  else
-    unsetenv("TRICOLOR_DEBUG");
-}
-
 /* TRICOLOR_DEBUG with a mark delay long enough for main to act in it. */
 static void markdelay_env(const char *extra) {
   static char buf[128];
-  long us = tc_test_under_valgrind() ? 2000000 : slow_build() ? 1000000
-                                                               : 200000;
+  long us = tc_test_under_valgrind() ? 2000000
+            : tc_test_slow_build()     ? 1000000
+                                       : 200000;
   snprintf(buf, sizeof buf, "gcmarkdelay=%ld%s%s", us, extra ? "," : "",
            extra ? extra : "");
-  debug_env(buf);
+  tc_test_debug_env(buf);
 }
 
 static int phase(void) { return tc__load_acquire(&tc__phase); }
-
-/* run() with a whole config: the watchdog and EXPECT of tc_sched_test.h. */
-static void run_cfg(const tc_config *cfg, tc_fn fn, void *arg) {
-  atomic_store(&failures.n, 0);
-  failures.first[0] = '\0';
-  int limit = tc_test_under_valgrind() ? 900
-              : (tc_test_under_asan() || UNDER_TSAN) ? 300 : 60;
-  pthread_t t;
-  wd.done = false;
-  assert_int_equal(pthread_create(&t, NULL, watchdog, (void *)(intptr_t)limit),
-                   0);
-  int rc = tc_run(cfg, fn, arg);
-  pthread_mutex_lock(&wd.mu);
-  wd.done = true;
-  pthread_cond_signal(&wd.cv);
-  pthread_mutex_unlock(&wd.mu);
-  pthread_join(t, NULL);
-  assert_int_equal(rc, TC_OK);
-  if (atomic_load(&failures.n)) {
-    print_error("procs=%d barrier=%d: %d expectation(s) failed, first: %s\n",
-                cfg->procs, (int)cfg->barrier, atomic_load(&failures.n),
-                failures.first);
-    fail();
-  }
-}
 
 static void run_mode(int procs, tc_barrier_mode mode, tc_fn fn, void *arg) {
   tc_config cfg = {.procs = procs, .barrier = mode};
@@ -287,7 +250,7 @@ static float_case floating(tc_barrier_mode mode, bool via_heap) {
   float_case fc = {.mode = mode, .via_heap = via_heap};
   markdelay_env("gccheckmark=1"); /* measures the floating bytes */
   run_mode(2, mode, floating_main, &fc);
-  debug_env(NULL);
+  tc_test_debug_env(NULL);
   print_message("floating garbage %-9s via %s: unlinked in mark %d, "
                 "alive after cycle 1: %d, after cycle 2: %d, barrier "
                 "shaded %llu, floating bytes measured %llu\n",
@@ -367,9 +330,9 @@ static void stw_float_main(void *arg) {
 static void test_floating_bytes_stw_is_zero(void **state) {
   (void)state;
   stw_float_case c = {0};
-  debug_env("gccheckmark=1");
+  tc_test_debug_env("gccheckmark=1");
   run_mode(2, TC_BARRIER_STW, stw_float_main, &c);
-  debug_env(NULL);
+  tc_test_debug_env(NULL);
   print_message("stw: %llu cycles, %llu measured, floating bytes %llu\n",
                 (unsigned long long)c.cycles,
                 (unsigned long long)c.float_cycles,
@@ -426,7 +389,7 @@ static void test_allocation_is_black(void **state) {
     black_case bc = {.mode = modes[i]};
     markdelay_env(NULL);
     run_mode(2, modes[i], black_main, &bc);
-    debug_env(NULL);
+    tc_test_debug_env(NULL);
     print_message("allocation black %-9s: allocated in mark %d, survives "
                   "cycle 1: %d, cycle 2: %d; pre-cycle garbage alive "
                   "before %d, after cycle 1: %d\n",
@@ -510,7 +473,7 @@ static void pause_main(void *arg) {
 
 static pause_case pause_run(tc_barrier_mode mode, long n) {
   pause_case pc = {.n = n};
-  debug_env(NULL);
+  tc_test_debug_env(NULL);
   run_mode(2, mode, pause_main, &pc);
   print_message("pause slots %-9s N=%4ld K=%d: %llu (first cycle %llu), "
                 "%llu pauses (%llu start, %llu termination)\n",
@@ -583,17 +546,17 @@ static void test_force_period(void **state) {
   (void)state;
   /* the config */
   force_case a = {.want = 2};
-  debug_env(NULL);
+  tc_test_debug_env(NULL);
   tc_config cfg = {.procs = 2, .force_period_ms = 50};
   run_cfg(&cfg, force_main, &a);
   /* TRICOLOR_DEBUG=gcforceperiod overrides a config that says never */
   force_case b = {.want = 1};
-  debug_env("gcforceperiod=50");
+  tc_test_debug_env("gcforceperiod=50");
   cfg.force_period_ms = -1;
   run_cfg(&cfg, force_main, &b);
   /* never: nothing starts a cycle in an idle program */
   force_case c = {.want = 0, .sleep_ns = 300 * 1000000LL};
-  debug_env(NULL);
+  tc_test_debug_env(NULL);
   run_cfg(&cfg, force_main, &c);
   print_message("force period: config 50 ms: %llu time cycles of %llu; env "
                 "50 ms over config never: %llu of %llu; never: %llu of %llu "
@@ -789,7 +752,7 @@ static void limit_main(void *arg) {
 
 static void test_memory_limit(void **state) {
   (void)state;
-  debug_env(NULL);
+  tc_test_debug_env(NULL);
   unsetenv("TRICOLOR_MEMLIMIT");
   /* the limit is a quarter of what limit_main allocates (scaled() cuts
    * the rounds on slow builds), at least 2 MiB (the goal never drops
@@ -832,7 +795,7 @@ static void test_heap_goal_steady_state(void **state) {
   churn_result r = {0};
   r.live_bytes = live + 2 * (uint64_t)c.ring_len * sizeof(void *);
   churn_out = &r;
-  debug_env(NULL);
+  tc_test_debug_env(NULL);
   tc_config cfg = {.procs = 2, .barrier = TC_BARRIER_HYBRID,
                    .min_heap = (size_t)1 << 20};
   run_cfg(&cfg, churn_main, &c);
@@ -929,7 +892,7 @@ static void api_main(void *arg) {
  * the cycles run, whatever tc_config.barrier or tc_set_barrier say. */
 static void test_barrier_api_bare_mutator(void **state) {
   (void)state;
-  debug_env(NULL);
+  tc_test_debug_env(NULL);
   tc_config cfg = {.procs = 1, .barrier = TC_BARRIER_INSERTION};
   assert_int_equal(tc_init(&cfg), TC_OK);
   assert_int_equal(tc_get_barrier(), TC_BARRIER_STW);
@@ -1002,7 +965,7 @@ static void test_barrier_api(void **state) {
   assert_int_equal(tc_set_barrier(TC_BARRIER_INSERTION), TC_ESTATE);
 
   api_case ac = {0};
-  debug_env(NULL);
+  tc_test_debug_env(NULL);
   run_mode(2, TC_BARRIER_DEFAULT, api_main, &ac);
 
   /* tc_config.barrier picks the first mode; TRICOLOR_DEBUG overrides it */
@@ -1014,17 +977,17 @@ static void test_barrier_api(void **state) {
     run_mode(2, modes[i], initial_main, &ac);
     assert_int_equal(ac.initial, modes[i]);
   }
-  debug_env("barrier=insertion");
+  tc_test_debug_env("barrier=insertion");
   ac.initial = TC_BARRIER_DEFAULT;
   run_mode(2, TC_BARRIER_DELETION, initial_main, &ac);
   assert_int_equal(ac.initial, TC_BARRIER_INSERTION);
-  debug_env(NULL);
+  tc_test_debug_env(NULL);
 
   /* a running cycle keeps its mode; the next one takes the new one */
   running_case rc = {0};
   markdelay_env(NULL);
   run_mode(2, TC_BARRIER_HYBRID, running_main, &rc);
-  debug_env(NULL);
+  tc_test_debug_env(NULL);
   print_message("barrier changed while marking: returned %d, running cycle "
                 "mode %s (still marking %d), next cycle %s\n",
                 rc.prev, tc_barrier_name((tc_barrier_mode)rc.mode1),
@@ -1340,7 +1303,7 @@ static void test_race_type_first_use_from_two_procs(void **state) {
     fresh_types[t] = (tc_type){.name = "fresh", .offsets = fresh_offsets,
                                .noffsets = 1};
   fresh_state s = {0};
-  debug_env(NULL);
+  tc_test_debug_env(NULL);
   run(2, fresh_main, &s);
   assert_int_equal(atomic_load(&s.wrong), 0);
 }
@@ -1395,7 +1358,7 @@ static void stats_race_main(void *arg) {
 static void test_race_read_stats_while_heap_grows(void **state) {
   (void)state;
   stats_race s = {0};
-  debug_env(NULL);
+  tc_test_debug_env(NULL);
   run(2, stats_race_main, &s);
   assert_int_equal(atomic_load(&s.backwards), 0);
 }

@@ -124,29 +124,18 @@ static void reset_observations(void) {
 static int setup(void **state) {
   (void)state;
   reset_observations();
-  if (tc_init(NULL) != TC_OK)
+  if (tc_test_start(NULL) != 0)
     return -1;
   if (tc_root_add(&resurrect_slot, 1) != TC_OK)
     return -1;
-  tc_test_base_mark = tc_roots_save();
   return 0;
 }
 
 static int teardown(void **state) {
   (void)state;
-  tc_test_drop_stale_frames();
   tc_store(&resurrect_slot, NULL);
   fin_hook = NULL;
-  tc_stats s;
-  for (int i = 0; i < 20; i++) {
-    tc_gc();
-    tc_read_stats(&s);
-    if (s.heap_live == 0 && s.finalizers_queued == 0)
-      break;
-  }
-  tc_shutdown(); /* first: a failed check must not leave it running */
-  assert_int_equal(s.heap_live, 0);
-  assert_int_equal(s.finalizers_queued, 0);
+  tc_test_finish(20);
   assert_int_equal(fin_errors, 0);
   return 0;
 }

@@ -44,6 +44,7 @@ static node *new_node(long value, node *ref) {
 }
 
 static void bare_up(void) {
+  tc_test_debug_env(NULL);
   assert_int_equal(tc_init(NULL), TC_OK);
 }
 
@@ -333,7 +334,7 @@ static void churn_main(void *arg) {
 static void churn_mode(const char *mode) {
   char env[128];
   snprintf(env, sizeof env, "barrier=%s,gccheckmark=1", mode);
-  setenv("TRICOLOR_DEBUG", env, 1);
+  tc_test_debug_env(env);
   churn c = {.rounds = scaled(20000, 10)};
   atomic_store(&c.left, 3);
   tc_config cfg = {.procs = 2, .min_heap = 1 << 20};
@@ -341,7 +342,7 @@ static void churn_mode(const char *mode) {
   memset(&st, 0, sizeof st);
   atomic_store(&failures.n, 0);
   assert_int_equal(tc_run(&cfg, churn_main, &c), TC_OK);
-  unsetenv("TRICOLOR_DEBUG");
+  tc_test_debug_env(NULL);
   if (atomic_load(&failures.n))
     fail_msg("%s: %d expectation(s) failed, first: %s", mode,
              atomic_load(&failures.n), failures.first);
@@ -415,16 +416,18 @@ static void lost_main(void *arg) {
 
 static void run_lost(const char *extra) {
   char env[160];
-  long us = tc_test_under_valgrind() ? 2000000 : 200000;
+  long us = tc_test_under_valgrind() ? 2000000
+            : tc_test_slow_build()   ? 1000000
+                                     : 200000;
   snprintf(env, sizeof env, "barrier=hybrid,gccheckmark=1,gcmarkdelay=%ld%s",
            us, extra);
-  setenv("TRICOLOR_DEBUG", env, 1);
+  tc_test_debug_env(env);
   lost l;
   memset(&l, 0, sizeof l);
   tc_config cfg = {.procs = 2, .gc_percent = TC_GC_OFF};
   atomic_store(&failures.n, 0);
   tc_run(&cfg, lost_main, &l);
-  unsetenv("TRICOLOR_DEBUG");
+  tc_test_debug_env(NULL);
 }
 
 static void lost_child(void *arg) {

@@ -29,25 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void debug_env(const char *extra) {
-  static char buf[512];
-  const char *base = getenv("TC_TEST_BASE_DEBUG");
-  if (extra == NULL) {
-    if (base)
-      setenv("TRICOLOR_DEBUG", base, 1);
-    else
-      unsetenv("TRICOLOR_DEBUG");
-    return;
-  }
-  snprintf(buf, sizeof buf, "%s%s%s", base ? base : "", base ? "," : "",
-           extra);
-  setenv("TRICOLOR_DEBUG", buf, 1);
-}
-
-static bool slow_build(void) {
-  return tc_test_under_valgrind() || tc_test_under_asan() || UNDER_TSAN;
-}
-
 static int phase(void) { return tc__load_acquire(&tc__phase); }
 
 typedef struct node {
@@ -149,12 +130,12 @@ static void test_foreign_remove_grey_drained(void **state) {
   char env[128];
   /* the collector waits before marking; the remover holds the door
    * longer than that, across the whole concurrent mark */
-  long us = slow_build() ? 1000000 : 200000;
+  long us = tc_test_slow_build() ? 1000000 : 200000;
   snprintf(env, sizeof env, "barrier=hybrid,gccheckmark=1,gcmarkdelay=%ld,"
            "shadedelay=%ld", us, 3 * us);
-  debug_env(env);
+  tc_test_debug_env(env);
   run(2, drained_main, &d);
-  debug_env(NULL);
+  tc_test_debug_env(NULL);
   pthread_join(t, NULL);
   assert_int_equal(d.f.rc, TC_OK);
   assert_int_equal(d.f.phase_at_remove, TC__PHASE_MARK); /* the window */
@@ -209,12 +190,12 @@ static void test_foreign_remove_stale_phase(void **state) {
   pthread_t t;
   assert_int_equal(pthread_create(&t, NULL, remover, &s.f), 0);
   char env[128];
-  long us = slow_build() ? 1000000 : 200000;
+  long us = tc_test_slow_build() ? 1000000 : 200000;
   snprintf(env, sizeof env, "barrier=hybrid,gccheckmark=1,gcmarkdelay=%ld,"
            "shadedelay=%ld", us, 3 * us);
-  debug_env(env);
+  tc_test_debug_env(env);
   run(2, stale_main, &s);
-  debug_env(NULL);
+  tc_test_debug_env(NULL);
   pthread_join(t, NULL);
   assert_int_equal(s.f.rc, TC_OK);
   assert_int_equal(s.f.phase_at_remove, TC__PHASE_MARK); /* the window */
@@ -266,7 +247,7 @@ static void die_object_size(void *a) { (void)a; beside_runtime(call_object_size)
 static void die_handle_new(void *a) { (void)a; beside_runtime(call_handle_new); }
 static void die_store(void *a) {
   (void)a;
-  debug_env("checkstores=1"); /* the slow path, where the check is */
+  tc_test_debug_env("checkstores=1"); /* the slow path, where the check is */
   beside_runtime(call_store);
 }
 
@@ -292,9 +273,6 @@ static void test_foreign_calls_abort(void **state) {
 }
 
 int main(void) {
-  const char *base = getenv("TRICOLOR_DEBUG");
-  if (base && *base)
-    setenv("TC_TEST_BASE_DEBUG", base, 1);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_foreign_remove_grey_drained),
       cmocka_unit_test(test_foreign_remove_stale_phase),

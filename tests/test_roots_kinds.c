@@ -72,32 +72,12 @@ static int setup(void **state) {
   memset(fin_count, 0, sizeof fin_count);
   fin_total = 0;
   fin_bad_magic = 0;
-  if (tc_init(NULL) != TC_OK)
-    return -1;
-  tc_test_base_mark = tc_roots_save();
-  return 0;
-}
-
-/* Collects until nothing is left (finalizable objects need a cycle more
- * after their finalizer) and returns the stats. */
-static tc_stats settle(void) {
-  tc_stats s;
-  for (int i = 0; i < 10; i++) {
-    tc_gc();
-    tc_read_stats(&s);
-    if (s.heap_live == 0 && s.finalizers_queued == 0)
-      break;
-  }
-  return s;
+  return tc_test_start(NULL);
 }
 
 static int teardown(void **state) {
   (void)state;
-  tc_test_drop_stale_frames();
-  tc_stats s = settle();
-  tc_shutdown(); /* first: a failed check must not leave it running */
-  assert_int_equal(s.heap_live, 0);
-  assert_int_equal(s.finalizers_queued, 0);
+  tc_test_finish(10);
   assert_int_equal(fin_bad_magic, 0);
   return 0;
 }

@@ -47,7 +47,6 @@
 
 #include "sched/proc.h" /* white-box: P schedticks, G status, schedtrace */
 
-#include <dirent.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -57,13 +56,7 @@
 #include "tc_sched_test.h" /* run(), EXPECT, scaled(), guard_ns() */
 
 /* A GC'd list: node.next is the reference; value feeds the checksum. */
-typedef struct node {
-  struct node *next;
-  uint64_t value;
-} node;
-static const uint32_t node_offsets[] = {offsetof(node, next)};
-static tc_type node_type = {
-    .name = "node", .offsets = node_offsets, .noffsets = 1};
+typedef tc_test_node node; /* type tc_test_node_type */
 
 /* A list head with a finalizer, to see when a list became unreachable. */
 #define MAX_TRACKED 4096
@@ -114,7 +107,7 @@ static head *make_list(long id, long len) {
   h->id = id;
   h->len = len;
   for (long i = 0; i < len; i++) {
-    n = tc_alloc(&node_type, sizeof(node));
+    n = tc_alloc(&tc_test_node_type, sizeof(node));
     n->value = mix((uint64_t)id * 1000003u + (uint64_t)i);
     TC_STORE(n, next, h->first);
     TC_STORE(h, first, n);
@@ -226,30 +219,6 @@ static void test_run_bad_arguments(void **state) {
   assert_int_equal(tc_run(NULL, noop_main, NULL), TC_OK);
 }
 
-static int count_dir(const char *path) {
-  DIR *d = opendir(path);
-  if (d == NULL)
-    return -1;
-  int n = 0;
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL)
-    if (e->d_name[0] != '.')
-      n++;
-  closedir(d);
-  return n;
-}
-
-static int count_maps(void) {
-  FILE *f = fopen("/proc/self/maps", "r");
-  if (f == NULL)
-    return -1;
-  int n = 0, c;
-  while ((c = fgetc(f)) != EOF)
-    n += c == '\n';
-  fclose(f);
-  return n;
-}
-
 typedef struct repeat_state {
   atomic_long sum;
   tc_waitgroup wg;
@@ -281,9 +250,9 @@ static void test_run_repeated(void **state) {
    * lazily loaded libraries); the next 20 must add nothing. */
   repeat_state s0 = {0};
   run(2, repeat_main, &s0);
-  int threads = count_dir("/proc/self/task");
-  int fds = count_dir("/proc/self/fd");
-  int maps = count_maps();
+  int threads = tc_test_count_entries("/proc/self/task");
+  int fds = tc_test_count_entries("/proc/self/fd");
+  int maps = tc_test_count_lines("/proc/self/maps");
   for (int r = 0; r < 20; r++) {
     repeat_state s = {0};
     run(1 + r % 2, repeat_main, &s);
@@ -292,14 +261,14 @@ static void test_run_repeated(void **state) {
   /* A joined thread can stay listed for a moment; under qemu-user the
    * list shows qemu's own host threads too, so it is not checked there. */
   if (!tc_test_under_emulator()) {
-    int now = count_dir("/proc/self/task");
+    int now = tc_test_count_entries("/proc/self/task");
     for (int i = 0; i < 200 && now != threads; i++) {
       usleep(10000);
-      now = count_dir("/proc/self/task");
+      now = tc_test_count_entries("/proc/self/task");
     }
     assert_int_equal(now, threads);
   }
-  assert_int_equal(count_dir("/proc/self/fd"), fds);
+  assert_int_equal(tc_test_count_entries("/proc/self/fd"), fds);
   /* Some slack, far below one mapping per run: glibc's malloc may split
    * or merge its own, and glibc keeps the stacks (stack + guard) and the
    * malloc arenas of exited threads for reuse, as many as were alive at
@@ -308,7 +277,7 @@ static void test_run_repeated(void **state) {
    * The sanitizers' and valgrind's allocators map memory on demand and
    * keep it (and ThreadSanitizer keeps state for every thread and fiber it
    * has seen): the mapping count is checked in plain builds only. */
-  int maps_after = count_maps();
+  int maps_after = tc_test_count_lines("/proc/self/maps");
   bool plain = !UNDER_TSAN && !tc_test_under_asan() &&
                !tc_test_under_valgrind();
   if (plain && maps_after > maps + 10) {
@@ -334,7 +303,7 @@ static void exit_churner(void *arg) {
   node *n = NULL;
   TC_LOCALS(n);
   for (;;)
-    n = tc_alloc(&node_type, sizeof(node)); /* garbage at once */
+    n = tc_alloc(&tc_test_node_type, sizeof(node)); /* garbage at once */
 }
 
 static void exit_main(void *arg) {

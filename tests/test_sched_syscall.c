@@ -23,27 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Appends `extra` to TRICOLOR_DEBUG (a sanitizer run may have set it). */
-static void debug_env(const char *extra) {
-  static char buf[512];
-  static char saved[256];
-  static bool have_saved;
-  if (!have_saved) {
-    const char *old = getenv("TRICOLOR_DEBUG");
-    snprintf(saved, sizeof saved, "%s", old ? old : "");
-    have_saved = true;
-  }
-  if (extra == NULL) {
-    if (saved[0])
-      setenv("TRICOLOR_DEBUG", saved, 1);
-    else
-      unsetenv("TRICOLOR_DEBUG");
-    return;
-  }
-  snprintf(buf, sizeof buf, "%s%s%s", saved, saved[0] ? "," : "", extra);
-  setenv("TRICOLOR_DEBUG", buf, 1);
-}
-
 static void sleep_ms(long ms) {
   struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
   nanosleep(&ts, NULL);
@@ -96,9 +75,9 @@ static void check_retakes(int procs, int coroutines) {
   atomic_store(&s.running, coroutines);
   /* sysmon sleeps 20 ms after each retake's CAS: a 15 ms syscall that
    * sysmon took after 10 ms or more ends inside that sleep */
-  debug_env("retakedelay=20000");
+  tc_test_debug_env("retakedelay=20000");
   run(procs, retake_main, &s);
-  debug_env(NULL);
+  tc_test_debug_env(NULL);
   assert_int_equal(atomic_load(&s.done), s.loops * coroutines);
   /* the window was really opened: sysmon retook Ps from these syscalls */
   assert_true(s.retakes > 0);

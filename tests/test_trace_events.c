@@ -496,13 +496,7 @@ static void trace_path(char *buf, size_t n, const char *what) {
 /* ------------------------------------------------------------------ */
 /* The workload                                                        */
 
-typedef struct node {
-  struct node *next;
-  uint64_t value;
-} node;
-static const uint32_t node_offsets[] = {offsetof(node, next)};
-static tc_type node_type = {
-    .name = "node", .offsets = node_offsets, .noffsets = 1};
+typedef tc_test_node node; /* type tc_test_node_type */
 
 #define WORKERS 6
 
@@ -527,7 +521,7 @@ static void worker(void *arg) {
                                           TC_BARRIER_DELETION, TC_BARRIER_STW};
   for (long r = 0; r < w.rounds; r++) {
     for (int k = 0; k < 2000; k++) {
-      node *n = tc_alloc(&node_type, sizeof(node));
+      node *n = tc_alloc(&tc_test_node_type, sizeof(node));
       n->value = (uint64_t)k;
       TC_STORE(n, next, list);
       list = n;

@@ -23,17 +23,9 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache=$build/CMakeCache.txt
 [ -f "$cache" ] || { echo "install test: $cache missing" >&2; exit 1; }
 
-cache_get() { sed -n "s/^$1:[A-Z]*=//p" "$cache" | head -n 1; }
-step() { printf '\n== install test: %s\n' "$*"; }
-fail() { printf 'install test: FAILED: %s\n' "$*" >&2; exit 1; }
-# run LOG CMD...: runs CMD with output in LOG; shows LOG if CMD fails.
-run() {
-  local log=$1; shift
-  if ! "$@" >"$log" 2>&1; then
-    cat "$log" >&2
-    fail "$* (log: $log)"
-  fi
-}
+TEST_NAME="install test"
+# shellcheck source=../project_test.sh
+. "$here/../project_test.sh" # cache_get, step, fail, run
 
 cc=$(cache_get CMAKE_C_COMPILER)
 generator=$(cache_get CMAKE_GENERATOR)
