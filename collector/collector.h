@@ -285,9 +285,10 @@ void tc__gc_collect_gcws(tc__marker *m, uint64_t *marked);
 /* ---- the cycle (cycle.c) ---- */
 enum { TC__REASON_HEAP, TC__REASON_EXPLICIT, TC__REASON_OOM,
        TC__REASON_STRESS, TC__REASON_TIME };
-/* Runs one cycle, or (under the scheduler) asks the collector thread for
- * one; false if a cycle is already running.  wait: return after a whole
- * cycle that started after the call.  Mutator, no heap lock held. */
+/* Runs one cycle; false if a cycle is already running.  Under the
+ * scheduler it asks the collector thread for one and returns true, after
+ * that cycle has ended if reason is TC__REASON_OOM (tc_gc waits for a
+ * whole cycle itself).  Mutator, no heap lock held. */
 bool tc__collect(int reason);
 /* Runs one whole cycle on the calling thread: the collector thread under
  * the scheduler, the mutator in bare mode. */
