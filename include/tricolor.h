@@ -128,7 +128,7 @@ TC_API void tc_visit_slot(tc_visitor *v, void **slot);
 
 typedef void (*tc_oom_fn)(size_t request);
 
-/* Write-barrier modes (DESIGN section 4).  Under tc_run the collector marks
+/* Write-barrier modes (docs/barriers.md).  Under tc_run the collector marks
  * concurrently with the coroutines and the mode says how stores keep the
  * tri-color invariant; a bare mutator (tc_init without tc_run) always
  * collects in one pause (TC_BARRIER_STW).

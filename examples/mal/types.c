@@ -18,7 +18,7 @@
  * environment, the interned special symbols and the small integers live in
  * static arrays registered once with tc_root_add; everything else is
  * reached from those or from TC_LOCALS frames.  Global slots are written
- * with tc_store, like heap slots (DESIGN.md section 3).
+ * with tc_store, like heap slots (docs/embedding.md, "Keep roots").
  *
  * Symbols are interned in an open-addressing hash set (a mal_vec whose
  * length is a power of two, at most half full), so symbol equality and
