@@ -34,12 +34,44 @@
  * the API in a debug build, allocation inside a trace callback) prints a
  * line starting with "tricolor:" and aborts.
  *
- * Environment (read by tc_init, overrides the config like GODEBUG does):
- *   TRICOLOR_GC=off|N      heap growth percent (default 100: collect at 2x)
- *   TRICOLOR_PROCS=N       threads that mark (default: online CPUs)
- *   TRICOLOR_DEBUG=gctrace=1   one line per cycle on stderr
- *                  checkstores=1 validate every tc_store
- *                  gcstress=1  a full cycle at every slow-path allocation
+ * Environment, read by tc_init (tc_run calls it); a variable overrides
+ * the tc_config field named after it, as Go's GOGC and GODEBUG do:
+ *   TRICOLOR_GC=off|N      heap growth percent before a cycle, 0..1000000
+ *                          (default 100: collect at 2x the live heap);
+ *                          .gc_percent
+ *   TRICOLOR_PROCS=N       processors (P) under tc_run, and the threads
+ *                          that mark; 1..256 (default: online CPUs); .procs
+ *   TRICOLOR_MEMLIMIT=N[B|KiB|MiB|GiB|TiB]|off   soft limit on heap memory
+ *                          (Go's GOMEMLIMIT syntax); .mem_limit; a value
+ *                          that does not parse warns and sets no limit
+ *   TRICOLOR_DEBUG=KEY=VALUE[,KEY=VALUE...]   comma-separated settings
+ *                          (an unknown key warns; values are integers):
+ *     gctrace=1            one line per cycle on stderr (Go's gctrace
+ *                          format), and "GC forced" before a cycle the
+ *                          force period started
+ *     schedtrace=MS        Go's SCHED line on stderr every MS ms (tc_run)
+ *     scheddetail=1        with schedtrace: a line per P, M and G as well
+ *     barrier=MODE         hybrid, insertion, deletion or stw: the mode
+ *                          of the cycles under tc_run until tc_set_barrier
+ *                          changes it (.barrier); none: a test mode, the
+ *                          barrier does nothing and gccheckmark must fail
+ *     gccheckmark=1        every mark termination marks again from the
+ *                          roots and aborts if the mark left a reachable
+ *                          object white; measures floating garbage
+ *                          (tc_stats.float_bytes)
+ *     gcforceperiod=MS     a cycle runs if none ran for MS ms, < 0 never
+ *                          (.force_period_ms; default 120000)
+ *     checkstores=1        validates the value of every tc_store and
+ *                          tc_barrier (always on when TC_DEBUG >= 2)
+ *     gcstress=1           a whole cycle at every allocation (under tc_run
+ *                          the allocating coroutine waits for it)
+ *   and three test hooks that widen race windows, in microseconds:
+ *     gcmarkdelay=US       the collector waits after the mark-start pause
+ *                          before it marks anything
+ *     shadedelay=US        a thread without a P buffer holds the door this
+ *                          long after reading the phase, before it greys
+ *     retakedelay=US       sysmon waits after taking a P from a system
+ *                          call, before it hands the P on
  */
 #ifndef TRICOLOR_H
 #define TRICOLOR_H
