@@ -26,7 +26,7 @@
  * ranges it owns, but must not keep a heap reference anywhere else.  Any
  * other call from such a thread aborts with a message naming the call
  * (tc_store and tc_barrier check it on their slow path: while a cycle
- * marks, and always in debug builds).
+ * marks, and always with CMake TRICOLOR_DEBUG >= 2 or checkstores=1).
  *
  * Errors.  Functions that can fail return 0 (TC_OK) or a negative TC_E*
  * code; tc_strerror() names it.  Misuse that would corrupt the heap (a root
@@ -62,7 +62,8 @@
  *     gcforceperiod=MS     a cycle runs if none ran for MS ms, < 0 never
  *                          (.force_period_ms; default 120000)
  *     checkstores=1        validates the value of every tc_store and
- *                          tc_barrier (always on when TC_DEBUG >= 2)
+ *                          tc_barrier (always on in a library built with
+ *                          CMake TRICOLOR_DEBUG >= 2)
  *     gcstress=1           a whole cycle at every allocation (under tc_run
  *                          the allocating coroutine waits for it)
  *   and three test hooks that widen race windows, in microseconds:

@@ -24,7 +24,8 @@
  *      take the slow path.
  *   4. A store is one relaxed load of the barrier flag and a predictable
  *      branch when no cycle is marking; the flag is set while a barrier is
- *      needed (and always in debug builds, so stores are checked).
+ *      needed (and always with CMake TRICOLOR_DEBUG >= 2 or
+ *      checkstores=1, so stores are checked).
  *   5. Root frames are linked on the C stack; the frame remembers its root
  *      stack so popping does not touch TLS.
  */
