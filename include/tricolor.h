@@ -66,13 +66,16 @@
  *                          CMake TRICOLOR_DEBUG >= 2)
  *     gcstress=1           a whole cycle at every allocation (under tc_run
  *                          the allocating coroutine waits for it)
- *   and three test hooks that widen race windows, in microseconds:
+ *   and test hooks: three widen race windows, in microseconds, and one
+ *   breaks the collector on purpose so the verifier must catch it:
  *     gcmarkdelay=US       the collector waits after the mark-start pause
  *                          before it marks anything
  *     shadedelay=US        a thread without a P buffer holds the door this
  *                          long after reading the phase, before it greys
  *     retakedelay=US       sysmon waits after taking a P from a system
  *                          call, before it hands the P on
+ *     noweakshade=1        tc_weak_get and the ephemeron readers do not
+ *                          shade what they return while marking
  */
 #ifndef TRICOLOR_H
 #define TRICOLOR_H
