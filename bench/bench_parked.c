@@ -16,7 +16,7 @@
  * live in a heap array through tc_store, so cycles run back to back over
  * a small live heap (the parked objects plus the window: about 4 MiB
  * with the defaults, more with --frames) and the barrier sees overwrites.
- * Where the stack work lands, by mode (DESIGN section 4):
+ * Where the stack work lands, by mode (docs/barriers.md):
  *   hybrid     every stack scanned once, concurrently: pauses O(procs);
  *   insertion  stacks scanned concurrently, and all rescanned in the
  *              mark-termination pause: that pause is O(N * F * R);

@@ -19,7 +19,7 @@
  * garbage: the barrier sees overwrites of old values by every P, and most
  * of the W root stacks belong to parked workers.  With the defaults about
  * 360 MiB are allocated over a live heap of about 7 MiB: some sixty
- * cycles.  Where the work of a cycle lands, by mode (DESIGN section 4):
+ * cycles.  Where the work of a cycle lands, by mode (docs/barriers.md):
  *   hybrid     W stacks scanned concurrently, once each: short pauses;
  *              requests pay in assists and barrier slow paths;
  *   insertion  the termination pause rescans all W stacks;

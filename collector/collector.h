@@ -109,10 +109,11 @@ void tc__mark_drain(tc__marker *m);
  * is empty; returns the bytes scanned.  Concurrent marking. */
 uint64_t tc__mark_drain_budget(tc__marker *m, uint64_t budget);
 
-/* ---- the mutator record (for now: the thread that called tc_init) ---- */
+/* ---- the bare mutator's record (the thread that called tc_init, outside
+ * tc_run; under tc_run a P owns each cache and a G each root stack) ---- */
 typedef struct tc__mutator {
-  tc__mcache cache;            /* later owned by a P */
-  tc__rootstack *rs;           /* later owned by a G */
+  tc__mcache cache;            /* its allocation cache */
+  tc__rootstack *rs;           /* its root stack */
 } tc__mutator;
 
 /* ---- collector state ---- */
@@ -147,7 +148,8 @@ typedef struct tc__gcstate {
                                   NULL while tc_run runs */
   tc__mutator *bare;           /* the record main points to */
   tc__marker marker;           /* marker 0: the thread that collects */
-  unsigned procs;              /* marking threads (later: Ps) */
+  unsigned procs;              /* marking threads; tc_run makes as many
+                                  Ps (tc__gc_procs) */
   uint64_t start_ns;           /* tc_init time */
 } tc__gcstate;
 
@@ -283,9 +285,10 @@ void tc__gc_collect_gcws(tc__marker *m, uint64_t *marked);
 /* ---- the cycle (cycle.c) ---- */
 enum { TC__REASON_HEAP, TC__REASON_EXPLICIT, TC__REASON_OOM,
        TC__REASON_STRESS, TC__REASON_TIME };
-/* Runs one cycle, or (under the scheduler) asks the collector thread for
- * one; false if a cycle is already running.  wait: return after a whole
- * cycle that started after the call.  Mutator, no heap lock held. */
+/* Runs one cycle; false if a cycle is already running.  Under the
+ * scheduler it asks the collector thread for one and returns true, after
+ * that cycle has ended if reason is TC__REASON_OOM (tc_gc waits for a
+ * whole cycle itself).  Mutator, no heap lock held. */
 bool tc__collect(int reason);
 /* Runs one whole cycle on the calling thread: the collector thread under
  * the scheduler, the mutator in bare mode. */

@@ -1,7 +1,7 @@
 /*
  * collector/cycle.c -- one collection cycle, and tc_gc().
  *
- * A cycle (DESIGN section 5):
+ * A cycle (as in Go's mgc.go: gcStart, gcMarkDone, gcMarkTermination):
  *
  *   off --trigger--> [pause 1: mark start] --> concurrent mark
  *       --> [pause 2: mark termination] --> concurrent sweep --> off

@@ -15,7 +15,7 @@
  *    (set_phase, collector/cycle.c), so a grey object from such a thread
  *    is in the pool before mark termination looks (and drains it), and
  *    none arrives after: no stale phase, no grey entry left behind.
- * 2. Assists (Go's gcAssistAlloc, GO_REFERENCE.md section 2).  While
+ * 2. Assists (Go's gcAssistAlloc, mgcmark.go).  While
  *    marking, every refill charges its bytes to the P's debt.  Once the debt
  *    passes ASSIST_MIN the allocating G pays it in scan work:
  *        work = debt * remaining scan work / remaining heap runway

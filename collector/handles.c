@@ -6,8 +6,9 @@
  * the slot itself with the low bit set (object pointers are 8-byte
  * aligned, so a tagged word is never an object); the scanner skips them.
  * Blocks are malloc'd and live until shutdown.  Stores go through the
- * barrier like any heap slot (DESIGN section 3).  A lock makes creation
- * and freeing safe from any thread.
+ * barrier like any heap slot (docs/barriers.md, "Roots, and which writes
+ * have a barrier").  A lock makes creation and freeing safe from any
+ * thread.
  *
  * Every call checks first that the runtime is live and the caller a
  * mutator (tc__require_mutator), before it touches the handle: tc_shutdown

@@ -1,6 +1,6 @@
 /*
- * collector/pacer.c -- the heap goal and the trigger (GO_REFERENCE.md
- * section 2, simplified).
+ * collector/pacer.c -- the heap goal and the trigger (Go's mgcpacer.go,
+ * simplified).
  *
  * Two pure functions hold the policy: they read only their argument and
  * touch no global, so tests/test_collector_pacer.c checks them from tables

@@ -6,7 +6,7 @@
  * Quantiles are exact while every pause is still in the ring, else the
  * upper bound of the histogram bucket that holds the quantile.
  *
- * gctrace=1 prints Go's line (GO_REFERENCE.md section 1) for every cycle,
+ * gctrace=1 prints Go's line (mgc.go, gcMarkTermination) for every cycle,
  * then the barrier mode, what started the cycle, and the weak references
  * and ephemerons (cleared/live, and ephemerons resolved while marking),
  * for example

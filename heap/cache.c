@@ -21,8 +21,8 @@
  *      release the unused tail is unmarked again.  Large objects are
  *      marked when allocated.  Atomic bit updates: markers set other bits
  *      of the same words.
- * The cache is owned by one mutator (later: one P); the heap lock guards
- * the spans and lists it touches.
+ * The cache is owned by one P (outside tc_run: the bare mutator); the
+ * heap lock guards the spans and lists it touches.
  */
 #include "heap/heap.h"
 

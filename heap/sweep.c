@@ -12,7 +12,7 @@
  *    hold (tc__sweep_some), so refills rarely find unswept spans.
  * 3. Sweeping a small span: survivors are exactly the marked slots, so the
  *    mark bitmap becomes the alloc bitmap (the two pointers are swapped and
- *    the new mark bitmap cleared).  Freed slots are poisoned in debug builds
+ *    the new mark bitmap cleared).  Freed slots are poisoned (TC_DEBUG >= 2)
  *    and the span is marked needzero so its runs are zeroed before reuse.
  *    A span left with no objects returns its pages to the page heap.
  * 4. A large span is either kept (mark cleared) or freed whole.

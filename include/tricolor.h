@@ -26,7 +26,7 @@
  * ranges it owns, but must not keep a heap reference anywhere else.  Any
  * other call from such a thread aborts with a message naming the call
  * (tc_store and tc_barrier check it on their slow path: while a cycle
- * marks, and always in debug builds).
+ * marks, and always with CMake TRICOLOR_DEBUG >= 2 or checkstores=1).
  *
  * Errors.  Functions that can fail return 0 (TC_OK) or a negative TC_E*
  * code; tc_strerror() names it.  Misuse that would corrupt the heap (a root
@@ -34,12 +34,48 @@
  * the API in a debug build, allocation inside a trace callback) prints a
  * line starting with "tricolor:" and aborts.
  *
- * Environment (read by tc_init, overrides the config like GODEBUG does):
- *   TRICOLOR_GC=off|N      heap growth percent (default 100: collect at 2x)
- *   TRICOLOR_PROCS=N       threads that mark (default: online CPUs)
- *   TRICOLOR_DEBUG=gctrace=1   one line per cycle on stderr
- *                  checkstores=1 validate every tc_store
- *                  gcstress=1  a full cycle at every slow-path allocation
+ * Environment, read by tc_init (tc_run calls it); a variable overrides
+ * the tc_config field named after it, as Go's GOGC and GODEBUG do:
+ *   TRICOLOR_GC=off|N      heap growth percent before a cycle, 0..1000000
+ *                          (default 100: collect at 2x the live heap);
+ *                          .gc_percent
+ *   TRICOLOR_PROCS=N       processors (P) under tc_run, and the threads
+ *                          that mark; 1..256 (default: online CPUs); .procs
+ *   TRICOLOR_MEMLIMIT=N[B|KiB|MiB|GiB|TiB]|off   soft limit on heap memory
+ *                          (Go's GOMEMLIMIT syntax); .mem_limit; a value
+ *                          that does not parse warns and sets no limit
+ *   TRICOLOR_DEBUG=KEY=VALUE[,KEY=VALUE...]   comma-separated settings
+ *                          (an unknown key warns; values are integers):
+ *     gctrace=1            one line per cycle on stderr (Go's gctrace
+ *                          format), and "GC forced" before a cycle the
+ *                          force period started
+ *     schedtrace=MS        Go's SCHED line on stderr every MS ms (tc_run)
+ *     scheddetail=1        with schedtrace: a line per P, M and G as well
+ *     barrier=MODE         hybrid, insertion, deletion or stw: the mode
+ *                          of the cycles under tc_run until tc_set_barrier
+ *                          changes it (.barrier); none: a test mode, the
+ *                          barrier does nothing and gccheckmark must fail
+ *     gccheckmark=1        every mark termination marks again from the
+ *                          roots and aborts if the mark left a reachable
+ *                          object white; measures floating garbage
+ *                          (tc_stats.float_bytes)
+ *     gcforceperiod=MS     a cycle runs if none ran for MS ms, < 0 never
+ *                          (.force_period_ms; default 120000)
+ *     checkstores=1        validates the value of every tc_store and
+ *                          tc_barrier (always on in a library built with
+ *                          CMake TRICOLOR_DEBUG >= 2)
+ *     gcstress=1           a whole cycle at every allocation (under tc_run
+ *                          the allocating coroutine waits for it)
+ *   and test hooks: three widen race windows, in microseconds, and one
+ *   breaks the collector on purpose so the verifier must catch it:
+ *     gcmarkdelay=US       the collector waits after the mark-start pause
+ *                          before it marks anything
+ *     shadedelay=US        a thread without a P buffer holds the door this
+ *                          long after reading the phase, before it greys
+ *     retakedelay=US       sysmon waits after taking a P from a system
+ *                          call, before it hands the P on
+ *     noweakshade=1        tc_weak_get and the ephemeron readers do not
+ *                          shade what they return while marking
  */
 #ifndef TRICOLOR_H
 #define TRICOLOR_H
@@ -128,7 +164,7 @@ TC_API void tc_visit_slot(tc_visitor *v, void **slot);
 
 typedef void (*tc_oom_fn)(size_t request);
 
-/* Write-barrier modes (DESIGN section 4).  Under tc_run the collector marks
+/* Write-barrier modes (docs/barriers.md).  Under tc_run the collector marks
  * concurrently with the coroutines and the mode says how stores keep the
  * tri-color invariant; a bare mutator (tc_init without tc_run) always
  * collects in one pause (TC_BARRIER_STW).

@@ -437,7 +437,7 @@ typedef struct selmem {
   uint32_t *order;       /* [n] poll order: case indices */
 } selmem;
 
-/* Tries pass 1 for case i (step 3), channels locked.  Returns true, with
+/* Tries pass 1 for case cs (step 3), channels locked.  Returns true, with
  * the channels unlocked and the case's results set, if it proceeded. */
 static bool select_try(tc_select_case *cs, tc__sudog *s, const selock *l) {
   tc_chan *c = cs->chan;

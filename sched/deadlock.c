@@ -1,6 +1,6 @@
 /*
  * sched/deadlock.c -- detecting that every coroutine is blocked for good,
- * and the report (Go's checkdead, GO_REFERENCE.md section 1).
+ * and the report (Go's checkdead, proc.go).
  *
  * Called with the sched lock held whenever an M goes idle.  The program is
  * deadlocked when no M is running (all idle: none runs a G, none is in a

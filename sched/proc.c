@@ -3,7 +3,7 @@
  * parking, coroutine creation and exit, system calls, and stopping the
  * world for the collector.
  *
- * Algorithm (Go's proc.go, GO_REFERENCE.md section 4; the code is ours):
+ * Algorithm (Go's proc.go; the code is ours):
  *   1. Each M runs the scheduling loop on its native stack (g0).  It finds
  *      a runnable G, switches into it, and is switched back to when the G
  *      parks, yields, exits or stops for the collector; the G leaves the

@@ -2,7 +2,7 @@
  * sched/sched.h -- the scheduler's internal interface: coroutines (G),
  * threads (M), processors (P), parking, locks, stacks and timers.
  *
- * Entities (as in Go, GO_REFERENCE.md section 4):
+ * Entities (as in Go's runtime2.go and proc.go):
  *   G  a coroutine: machine context, C stack, root stack, status.
  *   M  an OS thread.  Runs the scheduler loop on its own (native) stack,
  *      called g0 here, and switches into Gs from there.

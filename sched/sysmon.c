@@ -1,7 +1,7 @@
 /*
  * sched/sysmon.c -- the system monitor thread and schedtrace.
  *
- * sysmon runs without a P (GO_REFERENCE.md section 4, "sysmon"):
+ * sysmon runs without a P (Go's sysmon, proc.go):
  *   1. It sleeps 20 us while the program is busy; after 50 rounds in which
  *      it found nothing to do it doubles the sleep, up to 10 ms.  It never
  *      sleeps past the earliest timer, and a new earliest timer wakes it.

@@ -18,7 +18,8 @@ memory behind, which is no leak of the parent.
 
 Extra valgrind arguments, after the defaults (valgrind takes the last of a
 repeated option): TRICOLOR_VALGRIND_ARGS="--track-origins=no".
-Suppressions: scripts/valgrind.supp, when present.
+Suppressions: valgrind.supp next to this script, when present (none is
+shipped).
 """
 import argparse
 import concurrent.futures

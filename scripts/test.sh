@@ -7,8 +7,9 @@
 #   TRICOLOR_TEST_SKIP=aarch64 bash scripts/test.sh # all but these
 #
 # Steps, each in its own build tree under build/, in this order:
-#   plain     build/test: RelWithDebInfo, -Werror; layer check of the
-#             objects (scripts/check_layers.sh); ctest (unit + stress)
+#   plain     build/test: RelWithDebInfo, -Werror; files named in comments
+#             and docs exist (scripts/check_comments.py); layer check of
+#             the objects (scripts/check_layers.sh); ctest (unit + stress)
 #   asan      build/asan: ASan + UBSan, TRICOLOR_DEBUG=2; ctest (all labels,
 #             the install test with sanitizer-built consumers included)
 #   tsan      build/tsan: ThreadSanitizer, TRICOLOR_DEBUG=2; ctest (all
@@ -115,6 +116,8 @@ ctest_run() { # ctest_run DIR ARGS...
 
 # ------------------------------------------------------------------ steps
 step_plain() {
+  echo "+ python3 scripts/check_comments.py"
+  python3 scripts/check_comments.py
   ensure_plain_build
   echo "+ bash scripts/check_layers.sh build/test"
   bash scripts/check_layers.sh build/test
@@ -206,7 +209,7 @@ step_install() {
 
 describe() {
   case $1 in
-    plain) echo "plain build (RelWithDebInfo, -Werror): build/test, layer check, ctest" ;;
+    plain) echo "plain build (RelWithDebInfo, -Werror): build/test, comment check, layer check, ctest" ;;
     asan) echo "ASan + UBSan build (TRICOLOR_DEBUG=2): build/asan, ctest" ;;
     valgrind) echo "valgrind memcheck of the unit tests: build/test" ;;
     install) echo "install tests: find_package + pkg-config against an install, add_subdirectory" ;;

@@ -1,6 +1,6 @@
 /*
  * test_api_misuse.c -- misuse of the public API is reported, not silently
- * absorbed (DESIGN section 8), and the runtime's lifecycle is repeatable.
+ * absorbed (HACKING.md, "Checks"), and the runtime's lifecycle is repeatable.
  *
  * Death tests (tests/tc_test.h, tc_expect_death: a forked child must abort
  * with a "tricolor:" message containing the expected words):

@@ -3,7 +3,7 @@
  * what each barrier mode keeps and frees, where its pause work goes, the
  * force period, the pacer's heap goal, the barrier API and the gctrace line
  * (collector/cycle.c, pacer.c, stats.c, gcthread.c, barrier/barrier.c,
- * sched/gscan.c; DESIGN sections 4 and 5).
+ * sched/gscan.c; docs/barriers.md).
  *
  * What is tested:
  *   - floating garbage: an object reachable only from a global root (or

@@ -1,6 +1,6 @@
 /*
  * test_sched_basic.c -- the G/M/P scheduler seen through the public API
- * (sched/proc.c, run.c, timer.c, sysmon.c; DESIGN section 6).
+ * (sched/proc.c, run.c, timer.c, sysmon.c).
  *
  * What is tested:
  *   - tc_run returns after main returns, also with other coroutines still

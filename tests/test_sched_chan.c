@@ -1,6 +1,6 @@
 /*
  * test_sched_chan.c -- channels, select and the sync objects
- * (sched/chan.c, sched/sync.c, sched/waitq.c; DESIGN section 6).
+ * (sched/chan.c, sched/sync.c, sched/waitq.c).
  *
  * What is tested:
  *   - unbuffered ping-pong: every value comes back, in order, on 1 and 2 Ps;

@@ -18,7 +18,7 @@
  * environment, the interned special symbols and the small integers live in
  * static arrays registered once with tc_root_add; everything else is
  * reached from those or from TC_LOCALS frames.  Global slots are written
- * with tc_store, like heap slots (DESIGN.md section 3).
+ * with tc_store, like heap slots (docs/embedding.md, "Keep roots").
  *
  * Symbols are interned in an open-addressing hash set (a mal_vec whose
  * length is a power of two, at most half full), so symbol equality and
@@ -40,8 +40,8 @@
  * Stores.  Every reference written into an object (cells, items, pairs,
  * fields, the globals) goes through tc_store/TC_STORE.  `len` fields that
  * a trace callback reads are written with a relaxed atomic store after the
- * slots they expose, so a concurrent marker (a future collector mode)
- * never reads a torn length; today's stop-the-world marker does not care.
+ * slots they expose, so a concurrent marker (under tc_run, every barrier
+ * mode but stw marks while the coroutines run) never reads a torn length.
  *
  * Rejected: tagged immediates for integers.  tricolor ignores slot values
  * that are not heap pointers, so it would work, but boxing keeps every

@@ -6,9 +6,10 @@
  *
  * Design.
  *   1. Every mutator thread has a context (tc__ctx) in thread-local storage
- *      that points to its allocation cache and its root stack.  The cache
- *      will belong to a processor (P) and the root stack to a coroutine (G)
- *      once the scheduler exists; the context is what the M runs with.
+ *      that points to its allocation cache and its root stack.  Under
+ *      tc_run the cache is its processor's (P) and the root stack its
+ *      running coroutine's (G), switched with them; outside tc_run both
+ *      are the bare mutator's.  The context is what the M runs with.
  *   2. A coroutine may resume on another thread after any safepoint, so the
  *      address of the context must never be cached across a call.  Compilers
  *      treat a TLS address as constant within a function and hoist it;
@@ -23,7 +24,8 @@
  *      take the slow path.
  *   4. A store is one relaxed load of the barrier flag and a predictable
  *      branch when no cycle is marking; the flag is set while a barrier is
- *      needed (and always in debug builds, so stores are checked).
+ *      needed (and always with CMake TRICOLOR_DEBUG >= 2 or
+ *      checkstores=1, so stores are checked).
  *   5. Root frames are linked on the C stack; the frame remembers its root
  *      stack so popping does not touch TLS.
  */
