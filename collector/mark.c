@@ -165,7 +165,9 @@ bool tc__marker_is_marked(tc__marker *m, const void *p) {
   tc__span *s = tc__span_of(p);
   if (s == NULL)
     return true; /* not the heap's: never collected */
-  return tc__bit_get(s->mark_bits, tc__span_index(s, p));
+  uint32_t i = tc__span_index(s, p);
+  /* relaxed: other markers and black refills set bits concurrently */
+  return (tc__load_relaxed(&s->mark_bits[i >> 6]) >> (i & 63)) & 1;
 }
 
 void tc_visit(tc_visitor *v, void *ref) {

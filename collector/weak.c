@@ -253,11 +253,13 @@ void tc__ephemerons_forget(int list) {
 
 /* ---------------------------------------------------------------- termination */
 
+/* World stopped: the mark is final. */
 static bool is_marked(const void *p) {
   tc__span *s = tc__span_of(p);
   if (s == NULL)
     return true; /* not the heap's: never collected */
-  return tc__bit_get(s->mark_bits, tc__span_index(s, p));
+  uint32_t i = tc__span_index(s, p);
+  return (tc__load_relaxed(&s->mark_bits[i >> 6]) >> (i & 63)) & 1;
 }
 
 static bool is_ephemeron(const void *obj) {

@@ -258,11 +258,13 @@ static void test_ephemeron_value_refers_to_its_key(void **state) {
 
 typedef struct churn {
   atomic_int left;
+  atomic_int stop;      /* set by main once enough cycles ran */
   atomic_long reads;
   atomic_long cleared;
-  long rounds;
   tc_stats end;         /* read by main at the end */
 } churn;
+
+#define CHURN_CYCLES 6  /* cycles the churn must cross, in every build */
 
 /* A table of weak references and ephemerons keyed by nodes that come and
  * go; every read checks the object's contents. */
@@ -280,7 +282,7 @@ static void churner(void *arg) {
   EXPECT(tc_root_add(r, 3 * N) == TC_OK);
   void **key = r, **weak = r + N, **eph = r + 2 * N;
   unsigned seed = 12345u + (unsigned)me;
-  for (long round = 0; round < c->rounds; round++) {
+  for (long round = 0; !atomic_load(&c->stop); round++) {
     int i = (int)(rand_r(&seed) % N);
     switch (rand_r(&seed) % 4) {
     case 0: /* a new key with a weak reference and an ephemeron */
@@ -323,10 +325,17 @@ static void churner(void *arg) {
 static void churn_main(void *arg) {
   churn *c = arg;
   int n = atomic_load(&c->left);
-  for (int i = 1; i < n; i++)
+  tc_stats st;
+  tc_read_stats(&st);
+  uint64_t want = st.cycles + CHURN_CYCLES;
+  for (int i = 0; i < n; i++)
     EXPECT(tc_go(churner, c) == TC_OK);
-  churner(c);
   int64_t end = tc_now() + guard_ns();
+  do {
+    tc_yield();
+    tc_read_stats(&st);
+  } while (st.cycles < want && tc_now() < end);
+  atomic_store(&c->stop, 1);
   while (atomic_load(&c->left) > 0 && tc_now() < end)
     tc_yield();
   EXPECT(atomic_load(&c->left) == 0);
@@ -338,7 +347,8 @@ static void churn_mode(const char *mode) {
   char env[128];
   snprintf(env, sizeof env, "barrier=%s,gccheckmark=1", mode);
   tc_test_debug_env(env);
-  churn c = {.rounds = scaled(20000, 10)};
+  churn c;
+  memset(&c, 0, sizeof c);
   atomic_store(&c.left, 3);
   tc_config cfg = {.procs = 2, .min_heap = 1 << 20};
   tc_stats st;
@@ -357,7 +367,7 @@ static void churn_mode(const char *mode) {
                 (unsigned long long)c.end.ephemerons_cleared,
                 (unsigned long long)c.end.ephemerons_resolved);
   assert_true(atomic_load(&c.reads) > 0);
-  assert_true(c.end.cycles >= 5); /* the churn crossed many cycles */
+  assert_true(c.end.cycles >= CHURN_CYCLES); /* crossed many cycles */
   assert_true(c.end.weak_cleared > 0);
   assert_true(c.end.ephemerons_cleared > 0);
 }
