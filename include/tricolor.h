@@ -16,11 +16,12 @@
  *
  * Calling context.  Each function says where it may be called.  "Mutator"
  * means the thread that called tc_init() without tc_run (a bare mutator),
- * or a coroutine run by tc_run.  Any other thread ("not a mutator": a
- * thread of your own, the thread that called tc_run) may call only:
- *     tc_init, tc_run, tc_root_add, tc_root_remove, tc_read_stats,
- *     tc_stats_pause_quantile, tc_get_barrier, tc_strerror,
- *     tc_barrier_name, tc_now, tc_trace_start, tc_trace_stop.
+ * a coroutine run by tc_run, or a thread attached with tc_thread_attach.
+ * Any other thread ("not a mutator": a thread of your own, the thread
+ * that called tc_run) may call only:
+ *     tc_init, tc_run, tc_thread_attach, tc_root_add, tc_root_remove,
+ *     tc_read_stats, tc_stats_pause_quantile, tc_get_barrier,
+ *     tc_strerror, tc_barrier_name, tc_now, tc_trace_start, tc_trace_stop.
  * It holds no root stack, so nothing it keeps in its own variables is kept
  * alive: it may register ranges of slots and move references between
  * ranges it owns, but must not keep a heap reference anywhere else.  Any
@@ -384,6 +385,33 @@ TC_API int tc_run(const tc_config *cfg, tc_fn main, void *arg);
 #define tc_go(fn, arg) tc__go((fn), (arg), __FILE__, __LINE__, __func__)
 TC_API int tc__go(tc_fn fn, void *arg, const char *file, int line,
                   const char *func);
+
+/*
+ * Threads tricolor did not create (a host's worker pool, callbacks from C
+ * libraries) become mutators by attaching to the running tc_run:
+ *   - tc_thread_attach gives the calling thread a root stack and a
+ *     processor; from then on it may call everything a coroutine may
+ *     (allocation, TC_LOCALS, roots, handles, stores, tc_gc, finalizers,
+ *     weak references; channels, select, mutex, wait group, semaphore and
+ *     tc_sleep block the OS thread while the coroutines keep running;
+ *     tc_go starts coroutines).
+ *   - The rule: while attached, a thread that blocks or runs long in its
+ *     own code does so between tc_syscall_enter and tc_syscall_exit (or
+ *     calls tc_safepoint in its loops); otherwise a stop-the-world waits
+ *     for it, as for a coroutine that never reaches a safepoint.
+ *   - tc_thread_detach (every TC_LOCALS frame popped) makes it a plain
+ *     thread again; attach and detach may repeat.  Detach before main
+ *     returns: tc_run aborts naming the count of threads still attached.
+ * Bare mode (tc_init without tc_run) has no processors to share: attaching
+ * returns TC_ESTATE there.  sched/attach.c has the design.
+ */
+/* Returns TC_OK; TC_ESTATE if tc_run is not running (or is ending) or the
+ * thread is already a mutator; TC_ENOMEM.  A thread that is not a
+ * mutator. */
+TC_API int tc_thread_attach(void);
+/* Returns TC_OK, or TC_ESTATE if the thread is not attached.  Attached
+ * thread, outside any TC_LOCALS scope and not inside a syscall bracket. */
+TC_API int tc_thread_detach(void);
 
 /* Lets other coroutines run; the caller goes to the back of its
  * processor's run queue.  Coroutine. */

@@ -75,7 +75,9 @@ void tc__deadlock_report(void) {
 void tc__sched_checkdead(void) {
   if (!tc__sched.running || tc__load_acquire(&tc__sched.exiting))
     return;
-  uint32_t run = tc__sched.mcount - tc__sched.nmidle;
+  /* Ms neither idle nor detached (foreign Ms waiting for reuse): an
+   * attached thread counts as running, as it may always come back */
+  uint32_t run = tc__sched.mcount - tc__sched.nmidle - tc__sched.nmfree;
   if (run > 0)
     return;
   if (tc__timers_pending())

@@ -719,6 +719,16 @@ static void after_switch(tc__m *m) {
   }
 }
 
+/* g belongs to another (foreign) M: hand it this M's P and wake it, then
+ * park until a P comes back (Go's startlockedm). */
+static void handoff_locked(tc__m *m, tc__g *g) {
+  tc__m *lm = g->lockedm;
+  tc__p *p = releasep(m);
+  lm->nextp = p;
+  tc__note_wake(&lm->park);
+  stopm(m);
+}
+
 void tc__proc_schedule(tc__m *m) {
   for (;;) {
     bool inherit;
@@ -727,9 +737,98 @@ void tc__proc_schedule(tc__m *m) {
       return;
     if (m->spinning)
       resetspinning(m);
+    if (g->lockedm) {
+      handoff_locked(m, g);
+      continue;
+    }
     execute(m, g, inherit);
     after_switch(m);
   }
+}
+
+/* ---------------------------------------------------------------- foreign Ms
+ * An attached thread (sched/attach.c) runs its one G on its own stack: it
+ * has no g0 to switch to.  Where a coroutine switches out (yield, park, a
+ * syscall exit that finds no P), the foreign M gives its P up and sleeps
+ * on its note; its G is readied the ordinary way (run queues), and the M
+ * that picks it hands its P over (handoff_locked) and wakes the thread.
+ * So an attached thread takes its turn in the run queues like any G, and
+ * a stop-the-world never waits for one that is blocked. */
+
+void tc__proc_foreign_run(tc__m *m, tc__g *g) {
+  tc__spin_lock(&tc__sched.lock);
+  tc__p *p = tc__sched.gcwaiting ? NULL : pidle_get();
+  if (p == NULL) {
+    /* clear first: a hand-off may come before we sleep */
+    __atomic_store_n(&m->park.key, 0u, __ATOMIC_SEQ_CST);
+    globrunq_put(g);
+  }
+  tc__spin_unlock(&tc__sched.lock);
+  if (p == NULL) {
+    tc__note_sleep(&m->park, -1);
+    if (tc__load_acquire(&tc__sched.exiting))
+      tc__fatal("tc_run ended while a thread was attached (call "
+                "tc_thread_detach before main returns)");
+    p = m->nextp;
+    m->nextp = NULL;
+  }
+  acquirep(m, p);
+  tc__g_cas(g, TC__G_RUNNABLE, TC__G_RUNNING);
+  tc__gscan_wait(g);
+  /* a stop that began while we waited counted this P as running */
+  if (__atomic_load_n(&tc__sched.gcwaiting, __ATOMIC_SEQ_CST))
+    tc__preempt_set(m->ctx, TC__PREEMPT_YIELD);
+  if (TC__TRACING())
+    slice_begin(m);
+}
+
+void tc__proc_foreign_release(tc__m *m) {
+  tc__p *p = m->p;
+  tc__gc_p_release(&p->cache);
+  releasep(m);
+  handoffp(p);
+}
+
+void tc__proc_foreign_block(tc__m *m, tc__g *g, bool yield,
+                            void (*unlock)(void *), void *arg) {
+  if (TC__TRACING())
+    slice_end(m, g, yield ? "yield" : "park");
+  tc__p *p = m->p;
+  tc__gc_p_release(&p->cache);
+  releasep(m);
+  /* clear first: once the G is queued or WAITING, a hand-off may come
+   * before we sleep */
+  __atomic_store_n(&m->park.key, 0u, __ATOMIC_SEQ_CST);
+  if (yield) {
+    tc__g_cas(g, TC__G_RUNNING, TC__G_RUNNABLE);
+    tc__spin_lock(&tc__sched.lock);
+    globrunq_put(g);
+    tc__spin_unlock(&tc__sched.lock);
+  } else {
+    tc__g_cas(g, TC__G_RUNNING, TC__G_WAITING);
+    if (unlock)
+      unlock(arg);
+  }
+  handoffp(p); /* the P runs other work (ours too) or goes idle */
+  tc__note_sleep(&m->park, -1);
+  if (tc__load_acquire(&tc__sched.exiting))
+    tc__fatal("tc_run ended while a thread was attached (call "
+              "tc_thread_detach before main returns)");
+  p = m->nextp;
+  m->nextp = NULL;
+  acquirep(m, p);
+  tc__g_cas(g, TC__G_RUNNABLE, TC__G_RUNNING);
+  tc__gscan_wait(g);
+  if (__atomic_load_n(&tc__sched.gcwaiting, __ATOMIC_SEQ_CST))
+    tc__preempt_set(m->ctx, TC__PREEMPT_YIELD);
+  if (TC__TRACING())
+    slice_begin(m);
+}
+
+void tc__proc_m_link(tc__m *m) {
+  m->alllink = tc__sched.allm;
+  tc__sched.allm = m;
+  tc__sched.mcount++;
 }
 
 /* Switches from the running G back to g0, leaving `what` for g0. */
@@ -746,6 +845,11 @@ void tc__park(const char *reason, void (*unlock)(void *), void *arg) {
   g->waitreason = reason;
   if (TC__TRACING())
     tc__trace_gblock(g->id, reason);
+  if (m->foreign) {
+    tc__proc_foreign_block(m, g, false, unlock, arg);
+    g->waitreason = NULL;
+    return;
+  }
   m->unlockf = unlock;
   m->unlockarg = arg;
   tc__g_cas(g, TC__G_RUNNING, TC__G_WAITING);
@@ -802,7 +906,10 @@ void tc__ready_global(tc__g *list) {
 void tc_yield(void) {
   tc__m *m = getm();
   tc__g *g = tc__needg("tc_yield");
-  to_g0(m, g, TC__AFTER_YIELD);
+  if (m->foreign)
+    tc__proc_foreign_block(m, g, true, NULL, NULL);
+  else
+    to_g0(m, g, TC__AFTER_YIELD);
 }
 
 void tc__safepoint_slow(void) {
@@ -1057,8 +1164,13 @@ void tc_syscall_exit(void) {
       slice_begin(m);
     return;
   }
-  /* none: queue the G and park this M (on g0) */
+  /* none: queue the G and park this M (on g0); an attached thread waits
+   * for a P on its own stack */
   tc__g_cas(g, TC__G_SYSCALL, TC__G_RUNNABLE);
+  if (m->foreign) {
+    tc__proc_foreign_run(m, g);
+    return;
+  }
   to_g0(m, g, TC__AFTER_SYSCALL_BLOCK);
 }
 

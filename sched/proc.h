@@ -78,6 +78,9 @@ struct tc__m {
   uint64_t trace_ns;          /* event trace: start of the running G's
                                  slice, 0 = none (collector/trace.c) */
   int trace_p;                /* event trace: the slice's P id, -1 = none */
+  bool foreign;               /* a thread tricolor did not create, attached
+                                 (sched/attach.c): no g0, runs only its G */
+  tc__m *freelink;            /* detached foreign Ms, for reuse */
 };
 
 typedef struct tc__sched_t {
@@ -117,6 +120,9 @@ typedef struct tc__sched_t {
   int64_t start_ns;
   size_t stack_size;
   uint64_t retakes;           /* Ps sysmon took from system calls (relaxed) */
+  tc__m *mfree;               /* detached foreign Ms (sched lock) */
+  uint32_t nmfree;            /* how many: not running, not idle either */
+  uint32_t nattached;         /* threads attached now (sched lock) */
 } tc__sched_t;
 
 extern tc__sched_t tc__sched;
@@ -128,6 +134,17 @@ void tc__proc_schedule(tc__m *m);
 tc__g *tc__proc_newg(tc_fn fn, void *arg, const char *file, int line,
                      const char *func);
 void tc__proc_gfree(tc__m *m, tc__g *g);
+/* Foreign Ms (sched/attach.c): m, holding no P, waits until it holds one
+ * and runs its G (status RUNNABLE, on no queue); a P of the caller's
+ * (RUNNING G) is given up and the G blocks the OS thread (yield: it goes
+ * on the global queue; park: WAITING, then unlock(arg)). */
+void tc__proc_foreign_run(tc__m *m, tc__g *g);
+void tc__proc_foreign_block(tc__m *m, tc__g *g, bool yield,
+                            void (*unlock)(void *), void *arg);
+/* The M's P, released for good (detach): the P goes on to other work. */
+void tc__proc_foreign_release(tc__m *m);
+/* Under the sched lock: an M record joins allm (mcount). */
+void tc__proc_m_link(tc__m *m);
 bool tc__proc_retake_syscall(tc__p *p);
 
 /* run.c */

@@ -241,8 +241,12 @@ int tc_run(const tc_config *cfg, tc_fn main_fn, void *arg) {
 
   tc__gc_sched_stop(); /* abandons a cycle in progress */
   tc__sysmon_stop();
+  if (tc__sched.nattached)
+    tc__fatal("tc_run: main returned while %u thread(s) were still "
+              "attached (call tc_thread_detach before main returns)",
+              tc__sched.nattached);
   for (tc__m *m = tc__sched.allm; m; m = m->alllink)
-    if (m != m0)
+    if (m != m0 && !m->foreign)
       pthread_join(m->thread, NULL);
   m_leave(m0);
   tc__store_release(&tc__sched.running, false);

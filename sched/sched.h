@@ -105,6 +105,8 @@ struct tc__g {
   struct tc__g *allnext;   /* list of all live Gs */
   struct tc__g *allprev;
   tc__m *m;                /* M running it, or NULL */
+  tc__m *lockedm;          /* an attached thread's G runs only on its own
+                              M (sched/attach.c), NULL for coroutines */
   const char *waitreason;  /* why it is WAITING (Go's waitReasonStrings) */
   const char *go_file;     /* creation site, for dumps and the deadlock */
   int go_line;             /*   report */

@@ -1,0 +1,148 @@
+/*
+ * sched/attach.c -- threads tricolor did not create, as mutators:
+ * tc_thread_attach and tc_thread_detach (Go's extra Ms for cgo callbacks,
+ * needm/dropm, are the model).
+ *
+ * An attached thread gets an M record (foreign: it has no g0 and runs no
+ * scheduling loop) and a G whose root stack holds its TC_LOCALS frames; the
+ * G runs on the thread's own stack and only on this M (g->lockedm).
+ *
+ *   1. Attach: allocate (or reuse, from the detached list) the M, make the
+ *      thread's context point at it and at the G's root stack, publish the
+ *      G among all Gs (status SYSCALL: frozen, the collector may scan its
+ *      empty root stack), then come back from that "syscall" as any
+ *      coroutine does: take an idle P, else wait on the global run queue
+ *      for an M to hand its P over (proc.c, foreign Ms).  From then on the
+ *      thread is a mutator holding a P.
+ *   2. While attached, the thread runs tricolor code holding its P, and
+ *      lets go of it exactly where a coroutine would switch out: in
+ *      tc_syscall_enter/exit around its own blocking code, in channel and
+ *      sync operations (it blocks the OS thread; the P runs coroutines
+ *      meanwhile), and at safepoints when the world stops or sysmon asks
+ *      it to yield.  The rule for the embedder: a thread that blocks or
+ *      runs long outside tricolor calls does so between tc_syscall_enter
+ *      and tc_syscall_exit (or calls tc_safepoint in its loops), or a
+ *      stop-the-world waits for it.
+ *   3. Detach: the root stack must be empty (every TC_LOCALS frame
+ *      popped); the P goes on to other work, the G leaves all Gs and is
+ *      freed, the M goes on the detached list (an M is never freed while
+ *      tc_run runs: sysmon and the world stopper walk allm without
+ *      taking it apart), the context is the thread's own again.
+ *   4. tc_run ends: a thread still attached then is a misuse; tc_run
+ *      aborts naming it (the runtime it holds is being torn down).
+ *
+ * Bare mode (tc_init without tc_run) has no Ps to share: attaching
+ * there returns TC_ESTATE (documented in include/tricolor.h).
+ */
+#include "sched/proc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int tc_thread_attach(void) {
+  tc__ctx *ctx = tc__ctx_current();
+  if (!tc__load_acquire(&tc__sched.running) ||
+      tc__load_acquire(&tc__sched.exiting))
+    return TC_ESTATE;
+  if (ctx->owner != NULL)
+    return TC_ESTATE; /* already a mutator (a coroutine's M, attached) */
+  tc__g *g = calloc(1, sizeof *g);
+  if (g == NULL)
+    return TC_ENOMEM;
+  tc__spin_lock(&tc__sched.lock);
+  tc__m *m = tc__sched.mfree;
+  if (m) {
+    tc__sched.mfree = m->freelink;
+    tc__sched.nmfree--;
+  }
+  tc__spin_unlock(&tc__sched.lock);
+  bool fresh = m == NULL;
+  if (fresh) {
+    m = calloc(1, sizeof *m);
+    if (m == NULL) {
+      free(g);
+      return TC_ENOMEM;
+    }
+    m->foreign = true;
+    m->rand = 0x2545f491u;
+  }
+  g->id = __atomic_add_fetch(&tc__sched.goidgen, 1, __ATOMIC_RELAXED);
+  g->go_file = "tc_thread_attach";
+  g->go_func = "attached thread";
+  g->lockedm = m;
+  g->status = TC__G_SYSCALL; /* published below: frozen, scannable */
+  tc__gscan_newg(g);
+  m->curg = g;
+  ctx->owner = m;
+  ctx->rs = &g->rs;
+  ctx->cache = tc__empty_cache();
+  ctx->preempt = 0;
+  tc__store_release(&g->m, m);
+  tc__store_release(&m->ctx, ctx);
+  tc__spin_lock(&tc__sched.lock);
+  if (fresh) {
+    m->id = tc__sched.mcount;
+    tc__proc_m_link(m);
+  }
+  tc__sched.nattached++;
+  tc__spin_unlock(&tc__sched.lock);
+  tc__spin_lock(&tc__sched.allg_lock);
+  g->allnext = NULL;
+  g->allprev = tc__sched.allg_tail;
+  if (tc__sched.allg_tail)
+    tc__sched.allg_tail->allnext = g;
+  else
+    tc__sched.allg = g;
+  tc__sched.allg_tail = g;
+  tc__sched.ngoroutines++;
+  tc__spin_unlock(&tc__sched.allg_lock);
+  /* come back from the "syscall": a P of our own */
+  tc__g_cas(g, TC__G_SYSCALL, TC__G_RUNNABLE);
+  tc__proc_foreign_run(m, g);
+  return TC_OK;
+}
+
+int tc_thread_detach(void) {
+  tc__ctx *ctx = tc__ctx_current();
+  tc__m *m = ctx->owner;
+  if (m == NULL || !tc__load_acquire(&tc__sched.running) || !m->foreign)
+    return TC_ESTATE; /* not an attached thread */
+  tc__g *g = m->curg;
+  if (g->status != TC__G_RUNNING)
+    tc__fatal("tc_thread_detach between tc_syscall_enter and "
+              "tc_syscall_exit");
+  if (g->rs.top != NULL)
+    tc__fatal("tc_thread_detach with TC_LOCALS(%s) at %s:%d still on the "
+              "root stack (detach outside every frame)",
+              g->rs.top->site->names, g->rs.top->site->file,
+              g->rs.top->site->line);
+  tc__proc_foreign_release(m);
+  /* Off the list of all Gs (the collector scans it under this lock), then
+   * dead: nothing refers to the G any more. */
+  tc__spin_lock(&tc__sched.allg_lock);
+  if (g->allprev)
+    g->allprev->allnext = g->allnext;
+  else
+    tc__sched.allg = g->allnext;
+  if (g->allnext)
+    g->allnext->allprev = g->allprev;
+  else
+    tc__sched.allg_tail = g->allprev;
+  tc__sched.ngoroutines--;
+  tc__spin_unlock(&tc__sched.allg_lock);
+  tc__g_cas(g, TC__G_RUNNING, TC__G_DEAD);
+  free(g);
+  m->curg = NULL;
+  tc__store_release(&m->ctx, (tc__ctx *)NULL);
+  ctx->owner = NULL;
+  ctx->rs = NULL;
+  ctx->cache = tc__empty_cache();
+  ctx->preempt = 0;
+  tc__spin_lock(&tc__sched.lock);
+  m->freelink = tc__sched.mfree;
+  tc__sched.mfree = m;
+  tc__sched.nmfree++;
+  tc__sched.nattached--;
+  tc__spin_unlock(&tc__sched.lock);
+  return TC_OK;
+}
