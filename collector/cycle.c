@@ -226,6 +226,7 @@ void tc__cycle_run(int reason) {
     r.pause_slots += tc__gc_scan_stacks(m, false);
     r.pause_slots += tc__roots_scan_globals(m);
     r.pause_slots += tc__handles_scan(m);
+    r.pause_slots += tc__world_scan_timers(m);
     tc__finalizers_scan_queue(m); /* every mode, in the pause */
     finish_mark(m, 0, &r);
     r.pause2_ns = tc__world_start() - r.t_start;
@@ -245,6 +246,7 @@ void tc__cycle_run(int reason) {
       r.pause_slots += tc__gc_scan_stacks(m, false);
       r.pause_slots += tc__roots_scan_globals(m);
       r.pause_slots += tc__handles_scan(m);
+      r.pause_slots += tc__world_scan_timers(m);
     }
     tc__finalizers_scan_queue(m); /* every mode, in the pause */
     r.pause1_ns = tc__world_start() - r.t_start;
@@ -358,6 +360,7 @@ static bool concurrent_mark(tc__cycle_report *r) {
   if (mode != TC_BARRIER_DELETION) {
     r->global_bytes = 8 * tc__roots_scan_globals(m);
     tc__handles_scan(m);
+    tc__world_scan_timers(m);
   }
   bool stacks = mode == TC_BARRIER_DELETION;
   for (;;) {

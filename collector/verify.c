@@ -231,6 +231,7 @@ uint64_t tc__verify_mark(void) {
   tc__gc_scan_stacks_verify(&m);
   tc__roots_scan_globals(&m);
   tc__handles_scan(&m);
+  tc__world_scan_timers(&m);
   tc__finalizers_scan_queue(&m);
   tc__mark_drain(&m);
   /* the ephemeron rule, from scratch: values of ephemerons whose keys the

@@ -49,7 +49,7 @@ bool tc__gc_stacks_concurrent(void) {
 
 uint64_t tc__gc_scan_roots(tc__marker *m, const tc__rootstack *rs,
                            void **argslot) {
-  uint64_t n = tc__roots_scan_stack(m, rs);
+  uint64_t n = rs ? tc__roots_scan_stack(m, rs) : 0;
   if (argslot && *argslot) {
     tc__mark_ref(m, *argslot, argslot);
     n++;

@@ -454,6 +454,35 @@ TC_API void *tc_chan_recv(tc_chan *c, bool *ok);
 TC_API int tc_chan_close(tc_chan *c);
 TC_API size_t tc_chan_len(tc_chan *c);
 TC_API size_t tc_chan_cap(tc_chan *c);
+
+/*
+ * Timers, delivering on channels as Go's time package does.  A timer's
+ * channel (TC_CHAN_RAW, a buffer of one) receives the tc_now() of each
+ * firing as a raw word: (int64_t)(intptr_t)tc_chan_recv(c, NULL).  A tick
+ * that finds the buffer full is dropped (a slow receiver of a ticker sees
+ * fewer ticks, never a backlog).  Stop and reset empty the buffer, so no
+ * stale tick is received after them (Go 1.23).  Timers are heap objects:
+ * while pending, the runtime holds them; stopped or fired, a timer and its
+ * channel are collected once the program drops them.  A timeout for
+ * tc_select is a case on tc_after(ns).  Coroutine (or attached thread).
+ */
+typedef struct tc_timer tc_timer;
+/* A one-shot timer firing once, ns from now (ns <= 0: at once); NULL
+ * when out of memory. */
+TC_API tc_timer *tc_timer_new(int64_t ns);
+/* A ticker firing every period ns (> 0), the first tick one period from
+ * now; NULL when out of memory. */
+TC_API tc_timer *tc_ticker_new(int64_t period);
+/* The channel the timer delivers on. */
+TC_API tc_chan *tc_timer_chan(const tc_timer *t);
+/* Stops the timer; true if it was pending (it will not fire now). */
+TC_API bool tc_timer_stop(tc_timer *t);
+/* Rearms it to fire ns from now (a ticker: then every period); true if it
+ * was pending. */
+TC_API bool tc_timer_reset(tc_timer *t, int64_t ns);
+/* The channel of a new one-shot timer firing ns from now (Go's
+ * time.After); NULL when out of memory. */
+TC_API tc_chan *tc_after(int64_t ns);
 /* As in Go, a NULL channel blocks send and receive forever (wait reasons
  * "chan send (nil chan)", "chan receive (nil chan)"); closing it returns
  * TC_EINVAL; its len and cap are 0. */

@@ -239,6 +239,37 @@ static void send_to_receiver(tc_chan *c, tc__sudog *r, void *v) {
   r->g->param = r;
 }
 
+/* ---------------------------------------------------------------- timers */
+
+bool tc__chan_offer(tc_chan *c, void *v) {
+  TC_CHECK(!chan_traced(c));
+  tc__spin_lock(&c->lock);
+  if (c->closed) {
+    tc__spin_unlock(&c->lock);
+    return false;
+  }
+  tc__sudog *r = tc__waitq_pop(&c->recvq);
+  if (r) {
+    tc__g *rg = r->g;
+    send_to_receiver(c, r, v);
+    tc__spin_unlock(&c->lock);
+    tc__ready(rg);
+    return true;
+  }
+  bool room = c->qcount < c->cap;
+  if (room)
+    buf_put(c, v);
+  tc__spin_unlock(&c->lock);
+  return room;
+}
+
+void tc__chan_drain(tc_chan *c) {
+  tc__spin_lock(&c->lock);
+  while (c->qcount > 0)
+    (void)buf_take(c);
+  tc__spin_unlock(&c->lock);
+}
+
 /* ---------------------------------------------------------------- parking */
 
 static void unlock_spin(void *lock) { tc__spin_unlock(lock); }

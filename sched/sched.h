@@ -159,7 +159,13 @@ void tc__stack_put(tc__stack *s);
 void tc__stack_thread_init(void);
 void tc__stack_thread_destroy(void);
 
-/* ---- timers (timer.c) ---- */
+/* ---- timers (timer.c); the channel side (chan.c) ---- */
+/* Sends v on a TC_CHAN_RAW channel without blocking, from any thread (a
+ * timer firing on sysmon): to a waiting receiver, else into the buffer;
+ * false (dropped) if it is full or closed. */
+bool tc__chan_offer(tc_chan *c, void *v);
+/* Empties c's buffer (a stopped or reset timer's stale tick). */
+void tc__chan_drain(tc_chan *c);
 void tc__timers_init(void);
 void tc__timers_destroy(void);
 /* Readies every G whose deadline passed; returns the next deadline or -1. */

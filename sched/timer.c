@@ -1,25 +1,64 @@
 /*
- * sched/timer.c -- sleeping coroutines: a binary min-heap of Gs ordered by
- * deadline, under one lock.
+ * sched/timer.c -- sleeping coroutines and channel timers: one binary
+ * min-heap of deadlines, under one lock.
  *
- * tc_sleep(ns) puts the running G on the heap and parks it; the heap lock
- * is released on g0 after the G has switched out (tc__park's unlock), so a
- * timer that fires at once still finds a parked G to ready.  Due timers
- * are fired by any M looking for work and by sysmon, which sleeps until the
- * earliest deadline when it has nothing else to do; a new earliest
- * deadline wakes sysmon.  Pending timers also tell the deadlock detector
- * that a sleeping program is not stuck.
+ * 1. tc_sleep(ns) puts the running G on the heap and parks it; the heap
+ *    lock is released on g0 after the G has switched out (tc__park's
+ *    unlock), so a timer that fires at once still finds a parked G to
+ *    ready.
+ * 2. Channel timers (tc_timer_new, tc_ticker_new, tc_after; Go's
+ *    time.NewTimer, NewTicker, After) are heap objects on the same heap.
+ *    Firing sends the time on the timer's channel without blocking
+ *    (tc__chan_offer: to a waiting receiver, else into its buffer of one,
+ *    else dropped) and re-arms a ticker one period on.  Stop takes a timer
+ *    off the heap; Reset puts it back with a new deadline; both empty the
+ *    channel, so no stale tick follows them.
+ * 3. GC: the heap is the root of the timers on it.  The collector scans it
+ *    like the globals (tc__world_scan_timers), and a timer entering or
+ *    leaving it is shaded while marking, as a store into a root slot is.
+ *    A stopped or fired timer is held by nothing but the program, so a
+ *    dropped one is collected with its channel.
+ * 4. Due timers are fired by any M looking for work and by sysmon, which
+ *    sleeps until the earliest deadline when it has nothing else to do; a
+ *    new earliest deadline wakes sysmon.  Pending timers also tell the
+ *    deadlock detector that a sleeping program is not stuck.
+ * Lock order: the timer lock, then (firing a channel timer) the channel's
+ * lock, then the scheduler's (readying its receiver): nothing takes the
+ * timer lock while holding either.
  *
  * Rejected: per-P timer heaps (Go's): they need timer stealing and
  * rebalancing to be fair, for no gain at the scale of this library's tests.
  */
 #include "sched/proc.h"
 
+#include <stddef.h>
 #include <stdlib.h>
+
+/* A heap entry: a sleeping G or a channel timer, with its deadline. */
+enum { ENT_G, ENT_TIMER };
+typedef struct tent {
+  int64_t when;
+  void *obj;            /* tc__g * or tc_timer * */
+  int kind;             /* ENT_* */
+} tent;
+
+/* A channel timer: a heap object (the type traces c).  While it is on the
+ * timer heap the heap is its root (scanned like the globals, shaded when
+ * it enters or leaves); stopped or fired, nothing holds it but the
+ * embedder, so a dropped timer is collected with its channel. */
+struct tc_timer {
+  tc_chan *c;           /* TC_CHAN_RAW, buffer 1: fire times (ns) */
+  int64_t period;       /* ns between ticks; 0: one-shot */
+  int64_t when;         /* next deadline while on the heap */
+  size_t index;         /* position on the heap, SIZE_MAX when off it */
+};
+static const uint32_t timer_offsets[] = {offsetof(tc_timer, c)};
+static tc_type timer_type = {.name = "tc_timer", .offsets = timer_offsets,
+                             .noffsets = 1};
 
 static struct {
   uint32_t lock;      /* tc__spin */
-  tc__g **heap;       /* heap[0] has the earliest deadline */
+  tent *heap;         /* heap[0] has the earliest deadline */
   size_t n, cap;
   size_t firing;      /* taken off the heap, not yet on a run queue: the
                          deadlock detector must not think them gone */
@@ -40,18 +79,26 @@ void tc__timers_destroy(void) {
   tm.n = tm.cap = 0;
 }
 
+static void set_index(size_t i) {
+  tent *e = &tm.heap[i];
+  if (e->kind == ENT_G)
+    ((tc__g *)e->obj)->timer_index = i;
+  else
+    ((tc_timer *)e->obj)->index = i;
+}
+
 static void swap(size_t i, size_t j) {
-  tc__g *t = tm.heap[i];
+  tent t = tm.heap[i];
   tm.heap[i] = tm.heap[j];
   tm.heap[j] = t;
-  tm.heap[i]->timer_index = i;
-  tm.heap[j]->timer_index = j;
+  set_index(i);
+  set_index(j);
 }
 
 static void sift_up(size_t i) {
   while (i > 0) {
     size_t parent = (i - 1) / 2;
-    if (tm.heap[parent]->timer_when <= tm.heap[i]->timer_when)
+    if (tm.heap[parent].when <= tm.heap[i].when)
       break;
     swap(i, parent);
     i = parent;
@@ -61,15 +108,44 @@ static void sift_up(size_t i) {
 static void sift_down(size_t i) {
   for (;;) {
     size_t l = 2 * i + 1, r = l + 1, min = i;
-    if (l < tm.n && tm.heap[l]->timer_when < tm.heap[min]->timer_when)
+    if (l < tm.n && tm.heap[l].when < tm.heap[min].when)
       min = l;
-    if (r < tm.n && tm.heap[r]->timer_when < tm.heap[min]->timer_when)
+    if (r < tm.n && tm.heap[r].when < tm.heap[min].when)
       min = r;
     if (min == i)
       return;
     swap(i, min);
     i = min;
   }
+}
+
+/* Adds an entry; lock held.  Wakes sysmon if it is the earliest. */
+static void heap_add(int64_t when, void *obj, int kind) {
+  if (tm.n == tm.cap) {
+    size_t cap = tm.cap ? tm.cap * 2 : 64;
+    tent *h = realloc(tm.heap, cap * sizeof *h);
+    if (h == NULL)
+      tc__fatal("out of memory for the timer heap");
+    tm.heap = h;
+    tm.cap = cap;
+  }
+  tm.heap[tm.n] = (tent){when, obj, kind};
+  set_index(tm.n);
+  tc__store_relaxed(&tm.n, tm.n + 1);
+  sift_up(tm.n - 1);
+  if (tm.heap[0].obj == obj)
+    tc__sysmon_wake();
+}
+
+/* Removes entry i; lock held. */
+static void heap_remove(size_t i) {
+  __atomic_store_n(&tm.n, tm.n - 1, __ATOMIC_SEQ_CST);
+  if (i == tm.n)
+    return;
+  tm.heap[i] = tm.heap[tm.n];
+  set_index(i);
+  sift_down(i);
+  sift_up(i);
 }
 
 static void unlock_timers(void *arg) { tc__spin_unlock(arg); }
@@ -82,22 +158,8 @@ void tc_sleep(int64_t ns) {
   }
   int64_t when = (int64_t)tc__nanotime() + ns;
   tc__spin_lock(&tm.lock);
-  if (tm.n == tm.cap) {
-    size_t cap = tm.cap ? tm.cap * 2 : 64;
-    tc__g **h = realloc(tm.heap, cap * sizeof *h);
-    if (h == NULL)
-      tc__fatal("out of memory for the timer heap");
-    tm.heap = h;
-    tm.cap = cap;
-  }
   g->timer_when = when;
-  g->timer_index = tm.n;
-  tm.heap[tm.n] = g;
-  tc__store_relaxed(&tm.n, tm.n + 1);
-  sift_up(tm.n - 1);
-  bool earliest = tm.heap[0] == g;
-  if (earliest)
-    tc__sysmon_wake();
+  heap_add(when, g, ENT_G);
   tc__park("sleep", unlock_timers, &tm.lock);
 }
 
@@ -110,24 +172,35 @@ int64_t tc__timers_run(int64_t now) {
   if (!tc__spin_trylock(&tm.fire))
     return tc__timers_next();
   tc__spin_lock(&tm.lock);
-  while (tm.n > 0 && tm.heap[0]->timer_when <= now) {
-    tc__g *g = tm.heap[0];
+  while (tm.n > 0 && tm.heap[0].when <= now) {
+    tent e = tm.heap[0];
+    if (e.kind == ENT_TIMER) {
+      /* a channel timer: send the time (drop it if the last one was not
+       * received, as Go's buffer of one does), re-arm a ticker */
+      tc_timer *t = e.obj;
+      heap_remove(0);
+      tc__chan_offer(t->c, (void *)(intptr_t)now);
+      if (t->period > 0) {
+        int64_t when = t->when + t->period;
+        t->when = when > now ? when : now + t->period;
+        heap_add(t->when, t, ENT_TIMER);
+      } else {
+        t->index = SIZE_MAX;
+      }
+      continue;
+    }
+    tc__g *g = e.obj;
     /* firing goes up before n goes down (seq_cst, and pending() reads n
      * first): the deadlock detector never sees the timer vanish. */
     __atomic_add_fetch(&tm.firing, 1, __ATOMIC_SEQ_CST);
-    __atomic_store_n(&tm.n, tm.n - 1, __ATOMIC_SEQ_CST);
-    if (tm.n > 0) {
-      tm.heap[0] = tm.heap[tm.n];
-      tm.heap[0]->timer_index = 0;
-      sift_down(0);
-    }
+    heap_remove(0);
     g->timer_when = 0;
     g->schedlink = NULL;
     *tail = g;
     tail = &g->schedlink;
   }
   if (tm.n > 0)
-    next = tm.heap[0]->timer_when;
+    next = tm.heap[0].when;
   tc__spin_unlock(&tm.lock);
   size_t fired = 0;
   for (tc__g *g = ready; g; g = g->schedlink)
@@ -141,9 +214,92 @@ int64_t tc__timers_run(int64_t now) {
 
 int64_t tc__timers_next(void) {
   tc__spin_lock(&tm.lock);
-  int64_t next = tm.n ? tm.heap[0]->timer_when : -1;
+  int64_t next = tm.n ? tm.heap[0].when : -1;
   tc__spin_unlock(&tm.lock);
   return next;
+}
+
+/* ---------------------------------------------------------------- channel timers */
+
+static tc_timer *timer_make(int64_t ns, int64_t period, const char *call) {
+  tc__needg(call);
+  tc_timer *t = NULL;
+  tc_chan *c = NULL;
+  TC_LOCALS(t, c);
+  c = tc_chan_new(1, TC_CHAN_RAW);
+  if (c == NULL)
+    return NULL;
+  t = tc_alloc(&timer_type, sizeof *t);
+  if (t == NULL)
+    return NULL;
+  TC_STORE(t, c, c);
+  t->period = period;
+  t->index = SIZE_MAX;
+  tc_timer_reset(t, ns);
+  return t;
+}
+
+tc_timer *tc_timer_new(int64_t ns) { return timer_make(ns, 0, "tc_timer_new"); }
+
+tc_timer *tc_ticker_new(int64_t period) {
+  if (period <= 0)
+    tc__fatal("tc_ticker_new(%lld): the period must be positive",
+              (long long)period);
+  return timer_make(period, period, "tc_ticker_new");
+}
+
+tc_chan *tc_timer_chan(const tc_timer *t) { return t->c; }
+
+tc_chan *tc_after(int64_t ns) {
+  tc_timer *t = tc_timer_new(ns);
+  return t ? t->c : NULL;
+}
+
+/* The heap is t's root while t is on it: entering or leaving it is a
+ * store into a root slot, shaded while marking (sched/world.h). */
+bool tc_timer_stop(tc_timer *t) {
+  tc__needg("tc_timer_stop");
+  tc__spin_lock(&tm.lock);
+  bool was = t->index != SIZE_MAX;
+  if (was) {
+    heap_remove(t->index);
+    t->index = SIZE_MAX;
+  }
+  /* under the timer lock, so no tick comes between: nothing stale is
+   * received after Stop (Go 1.23) */
+  tc__chan_drain(t->c);
+  tc__spin_unlock(&tm.lock);
+  tc__gc_shade_arg(t);
+  return was;
+}
+
+bool tc_timer_reset(tc_timer *t, int64_t ns) {
+  tc__needg("tc_timer_reset");
+  tc__gc_shade_arg(t);
+  int64_t when = (int64_t)tc__nanotime() + (ns > 0 ? ns : 0);
+  tc__spin_lock(&tm.lock);
+  bool was = t->index != SIZE_MAX;
+  if (was)
+    heap_remove(t->index);
+  tc__chan_drain(t->c); /* the old tick, before the new one can come */
+  t->when = when;
+  heap_add(when, t, ENT_TIMER);
+  tc__spin_unlock(&tm.lock);
+  return was;
+}
+
+uint64_t tc__world_scan_timers(tc__marker *m) {
+  if (!tc__world_scheduled())
+    return 0;
+  uint64_t n = 0;
+  tc__spin_lock(&tm.lock);
+  for (size_t i = 0; i < tm.n; i++)
+    if (tm.heap[i].kind == ENT_TIMER) {
+      tc__gc_scan_roots(m, NULL, &tm.heap[i].obj);
+      n++;
+    }
+  tc__spin_unlock(&tm.lock);
+  return n;
 }
 
 bool tc__timers_pending(void) {

@@ -77,6 +77,10 @@ void tc__world_scan_stacks_verify(tc__marker *m);
 /* Concurrent: scans parked Gs not yet black, asks running ones to scan
  * themselves; true once every root stack is black. */
 bool tc__world_scan_stacks_concurrent(tc__marker *m);
+/* The channel timers on the timer heap (sched/timer.c), a root like the
+ * globals: scanned concurrently, and shaded when a timer enters or
+ * leaves the heap.  Returns how many; 0 without the scheduler. */
+uint64_t tc__world_scan_timers(tc__marker *m);
 /* Asks every P running a G to flush its grey buffer at its next safepoint
  * (tc__gc_flush_request's generation) and waits up to wait_ns; true if
  * all answered. */
@@ -130,8 +134,8 @@ uint32_t tc__gc_flush_request(void);
 uint32_t tc__gc_stack_black(void);
 /* This cycle scans stacks concurrently (hybrid, insertion). */
 bool tc__gc_stacks_concurrent(void);
-/* Scans a root stack and a G's argument slot (may be NULL) into m;
- * returns slots scanned. */
+/* Scans a root stack and a G's argument slot (either may be NULL) into
+ * m; returns slots scanned. */
 uint64_t tc__gc_scan_roots(tc__marker *m, const tc__rootstack *rs,
                            void **argslot);
 /* A G created while marking has a black stack: its argument is shaded. */
