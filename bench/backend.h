@@ -76,6 +76,13 @@
  *                                ("trees", "requests") in wall_ms.
  *   bench_note(key, value)       appends " key=value" to the RESULT line
  *                                (a workload's own figure, %g).
+ *   bench_weak_cycles(&n, &missed, &base, &end)
+ *                                tricolor: the weak-reference and
+ *                                ephemeron figures (tc_stats.last_weak*)
+ *                                of each cycle of the measured window, as
+ *                                the pause poller saw them end, and the
+ *                                window's first and last stats; between
+ *                                bench_phase_end and bench_finish.
  *   bench_finish(name, wall_ns)  prints the RESULT line (bare tricolor:
  *                                bench_start shuts down after fn returns).
  *   bench_init(), bench_gc_off() the runtime on the calling thread, without
@@ -397,6 +404,14 @@ static bool bench_tc_sched; /* running under tc_run */
 
 #define BENCH_POLL_NS 5000000L /* 5 ms: far below 256 pauses' worth */
 
+/* The weak-reference figures of one cycle (tc_stats.last_weak*). */
+typedef struct bench_weakcycle {
+  uint64_t weak_ns;         /* the clearing pass inside the termination
+                               pause; 0 unless gctrace or a trace ran */
+  uint64_t weak, weak_cleared;
+  uint64_t ephemerons, ephemerons_cleared, ephemerons_resolved;
+} bench_weakcycle;
+
 typedef struct bench_pauselog {
   pthread_t thread;
   bool running;
@@ -412,6 +427,11 @@ typedef struct bench_pauselog {
   uint64_t t_end;         /* bench_now_ns() at bench_phase_end, else 0 */
   uint64_t lock;          /* spin flag: a poll and a reset exclude each other */
   tc_stats snap;          /* the last poll's snapshot */
+  uint64_t cycles_seen;   /* tc_stats.cycles at the last poll */
+  uint64_t weak_missed;   /* cycles whose last_weak* figures the next cycle
+                             overwrote before a poll */
+  bench_weakcycle *wc;    /* one per cycle a poll saw end, since the reset */
+  size_t nwc, capwc;
 } bench_pauselog;
 
 static bench_pauselog bench_plog;
@@ -441,6 +461,20 @@ static inline void bench_plog_poll(void) {
     l->n++;
   }
   l->seen = to;
+  if (l->snap.cycles != l->cycles_seen) { /* the last cycle's figures */
+    l->weak_missed += l->snap.cycles - l->cycles_seen - 1;
+    l->cycles_seen = l->snap.cycles;
+    if (l->nwc == l->capwc) {
+      l->capwc = l->capwc ? 2 * l->capwc : 64;
+      l->wc = bench_check(realloc(l->wc, l->capwc * sizeof l->wc[0]),
+                          "realloc");
+    }
+    const tc_stats *s = &l->snap;
+    l->wc[l->nwc++] = (bench_weakcycle){
+        s->last_weak_ns, s->last_weak, s->last_weak_cleared,
+        s->last_ephemerons, s->last_ephemerons_cleared,
+        s->last_ephemerons_resolved};
+  }
   __atomic_store_n(&l->lock, 0, __ATOMIC_RELEASE);
 }
 
@@ -453,6 +487,8 @@ static inline void bench_pauses_reset(void) {
     ;
   l->n = 0;
   l->lost = 0;
+  l->nwc = 0;
+  l->weak_missed = 0;
   l->base = l->snap;
   l->t_reset = bench_now_ns();
   __atomic_store_n(&l->lock, 0, __ATOMIC_RELEASE);
@@ -471,6 +507,7 @@ static inline void *bench_plog_main(void *arg) {
 /* Starts the poller; the runtime is up.  Pauses so far are kept too. */
 static inline void bench_plog_start(void) {
   tc_read_stats(&bench_plog.base);
+  bench_plog.cycles_seen = bench_plog.base.cycles;
   bench_plog.t_reset = bench_now_ns();
   bench_plog.running =
       pthread_create(&bench_plog.thread, NULL, bench_plog_main, NULL) == 0;
@@ -656,6 +693,25 @@ static inline void bench_phase_end(void) {
   bench_plog_stop(); /* the last poll: snap is the end of the phase */
 }
 
+/* Returns the weak-reference figures of the cycles that ended in the
+ * measured window, *n of them: one per cycle a poll saw end, so a cycle
+ * that ended less than a poll (5 ms) before the next one is counted in
+ * *missed instead.  *base and *end (if not NULL) get the stats at the
+ * start (or reset) and the end of the window.  After bench_phase_end;
+ * valid until bench_finish. */
+static inline const bench_weakcycle *
+bench_weak_cycles(size_t *n, uint64_t *missed, const tc_stats **base,
+                  const tc_stats **end) {
+  bench_pauselog *l = &bench_plog;
+  *n = l->nwc;
+  *missed = l->weak_missed;
+  if (base)
+    *base = &l->base;
+  if (end)
+    *end = &l->snap;
+  return l->wc;
+}
+
 static inline void bench_finish(const char *bench, uint64_t wall_ns) {
   bench_phase_end();
   bench_trace_stop();
@@ -715,9 +771,11 @@ static inline void bench_finish(const char *bench, uint64_t wall_ns) {
   free(l->ns);
   free(l->end);
   free(l->kind);
+  free(l->wc);
   l->ns = l->end = NULL;
   l->kind = NULL;
-  l->n = l->cap = 0;
+  l->wc = NULL;
+  l->n = l->cap = l->nwc = l->capwc = 0;
 }
 
 /* ---------------------------------------------------------------------- */
