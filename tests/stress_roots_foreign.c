@@ -140,20 +140,15 @@ static const tc_barrier_mode mode_ids[] = {
     TC_BARRIER_HYBRID, TC_BARRIER_INSERTION, TC_BARRIER_DELETION,
     TC_BARRIER_STW};
 
-static bool slow_build(void) {
-  return tc_test_under_sanitizer() || tc_test_under_emulator() ||
-         tc_test_under_valgrind();
-}
-
 static long iters_scaled(void) {
   return tc_test_under_emulator() && !tc_test_under_valgrind()
              ? (opt.iters / 8 > 0 ? opt.iters / 8 : 1)
              : scaled(opt.iters, 8);
 }
 
-static int markdelay_scaled(int us) { return slow_build() ? us * 4 : us; }
+static int markdelay_scaled(int us) { return tc_test_slow_build() ? us * 4 : us; }
 
-static long min_cycles(void) { return slow_build() ? 3 : 10; }
+static long min_cycles(void) { return tc_test_slow_build() ? 3 : 10; }
 
 /* ------------------------------------------------------------------ */
 /* Chains                                                              */
@@ -377,7 +372,7 @@ static uint64_t cycles_done(void) {
 }
 
 static bool marking(void) {
-  return tc__load_relaxed(&tc__gc.phase) == TC__PHASE_MARK;
+  return tc__marking();
 }
 
 /* ------------------------------------------------------------------ */
@@ -827,14 +822,12 @@ static void run_main(void *arg) {
 static int stress_run(int m, int procs, int markdelay, int shadedelay) {
   cur_mode = mode_names[m];
   cur_procs = procs;
-  char dbg[512];
-  const char *prev = getenv("TRICOLOR_DEBUG");
-  snprintf(dbg, sizeof dbg, "%s%sbarrier=%s,gccheckmark=1,gcmarkdelay=%d%s",
-           prev && *prev ? prev : "", prev && *prev ? "," : "", cur_mode,
-           markdelay, shadedelay ? ",shadedelay=" : "");
+  char dbg[256];
+  snprintf(dbg, sizeof dbg, "barrier=%s,gccheckmark=1,gcmarkdelay=%d%s",
+           cur_mode, markdelay, shadedelay ? ",shadedelay=" : "");
   if (shadedelay)
     snprintf(dbg + strlen(dbg), sizeof dbg - strlen(dbg), "%d", shadedelay);
-  setenv("TRICOLOR_DEBUG", dbg, 1);
+  tc_test_debug_env(dbg); /* after whatever TRICOLOR_DEBUG held */
   unsetenv("TRICOLOR_GC");
   unsetenv("TRICOLOR_PROCS");
 
@@ -960,7 +953,7 @@ static void test_run(void **state) {
       if (sigaction(sigs[i], NULL, &sa) == 0 && !(sa.sa_flags & SA_SIGINFO))
         signal(sigs[i], SIG_DFL);
     }
-    alarm(slow_build() ? 600 : 120); /* a hang ends as SIGALRM */
+    alarm(tc_test_slow_build() ? 600 : 120); /* a hang ends as SIGALRM */
     int rc = stress_run(rs->mode, rs->procs, markdelay, shadedelay);
     fflush(stdout);
     fflush(stderr);
