@@ -83,37 +83,86 @@ void tc__barrier_shade(tc__marker *w, void *old_ref, void *new_ref) {
     shade(w, new_ref);
 }
 
-/* Shades for a store from the calling thread: through its P's grey
- * buffer, or through the door (a G inside a system call has none). */
-static void shade_pair(void *old_ref, void *new_ref) {
-  tc__marker *w = tc__gcw_current();
-  if (w) {
-    tc__barrier_shade(w, old_ref, new_ref);
+void tc__wb_flush(tc__pgc *g) {
+  uint32_t n = g->wbn;
+  g->wbn = 0;
+  for (uint32_t i = 0; i < n; i++)
+    if (g->wb[i])
+      tc__shade_into(&g->w, g->wb[i]);
+}
+
+/* Records a store for its P's buffer (the common case while marking):
+ * what the policy shades with a grey stack, so hybrid records both
+ * halves without asking the stack's colour (which costs more than the
+ * extra shade; new floats at most one cycle; Go's barrier does the
+ * same).  Flushed when full, at switch-out and syscall entry, at the
+ * handshake's safepoint and by mark termination (collector/gcwork.c,
+ * collector/world.c). */
+static inline void wb_record(tc__pgc *g, void *old_ref, void *new_ref) {
+  uint32_t n = g->wbn;
+  switch (tc__barrier_cur) {
+  case TC_BARRIER_HYBRID:
+    g->wb[n] = old_ref;
+    g->wb[n + 1] = new_ref;
+    n += 2;
+    break;
+  case TC_BARRIER_INSERTION:
+    g->wb[n++] = new_ref;
+    break;
+  case TC_BARRIER_DELETION:
+    g->wb[n++] = old_ref;
+    break;
+  default: /* TC__BARRIER_NONE; stw never marks concurrently */
     return;
   }
+  g->w.wb_slow++;
+  g->wbn = n;
+  if (TC__UNLIKELY(n > TC__WBBUF - 2))
+    tc__wb_flush(g);
+}
+
+/* A thread without a P buffer (a G inside a system call) shades at once,
+ * through the door (collector/gcwork.c). */
+static TC_NOINLINE void shade_door(void *old_ref, void *new_ref) {
   tc__door_enter();
   tc__barrier_shade(NULL, old_ref, new_ref);
   tc__door_exit();
 }
 
-static void require_mutator(const char *call) {
-  if (TC__UNLIKELY(tc__ctx_get()->owner == NULL))
-    tc__fatal("%s called from a thread that is not a mutator", call);
+static TC_NOINLINE TC_NORETURN void not_mutator(const char *call) {
+  tc__fatal("%s called from a thread that is not a mutator", call);
 }
 
+/* The slow paths: the flag is on because a cycle marks, or to validate
+ * stores (checked builds, checkstores=1). */
 void tc__store_slow(void **slot, void *value) {
-  require_mutator("tc_store");
-  if (TC_DEBUG >= 2 || tc__debug_settings.checkstores)
+  tc__ctx *ctx = tc__ctx_get();
+  if (TC__UNLIKELY(ctx->owner == NULL))
+    not_mutator("tc_store");
+  if (TC_DEBUG >= 2 || TC__UNLIKELY(tc__debug_settings.checkstores))
     check_ref(value, slot, "tc_store");
-  if (tc__marking())
-    shade_pair(tc__load_relaxed(slot), value);
+  if (TC__LIKELY(tc__marking())) {
+    void *old_ref = tc__load_relaxed(slot);
+    tc__pgc *g = ((tc__mcache *)ctx->cache)->gc;
+    if (TC__LIKELY(g != NULL))
+      wb_record(g, old_ref, value);
+    else
+      shade_door(old_ref, value);
+  }
   tc__store_relaxed(slot, value);
 }
 
 void tc__barrier_slow(void *old_ref, void *new_ref) {
-  require_mutator("tc_barrier");
-  if (TC_DEBUG >= 2 || tc__debug_settings.checkstores)
+  tc__ctx *ctx = tc__ctx_get();
+  if (TC__UNLIKELY(ctx->owner == NULL))
+    not_mutator("tc_barrier");
+  if (TC_DEBUG >= 2 || TC__UNLIKELY(tc__debug_settings.checkstores))
     check_ref(new_ref, NULL, "tc_barrier");
-  if (tc__marking())
-    shade_pair(old_ref, new_ref);
+  if (TC__LIKELY(tc__marking())) {
+    tc__pgc *g = ((tc__mcache *)ctx->cache)->gc;
+    if (TC__LIKELY(g != NULL))
+      wb_record(g, old_ref, new_ref);
+    else
+      shade_door(old_ref, new_ref);
+  }
 }

@@ -37,7 +37,10 @@ void tc__barrier_init(int configured);
 int tc__barrier_next(void);
 /* The mode of the running (or last) cycle: TC_BARRIER_* or
  * TC__BARRIER_NONE.  Read relaxed; written only world-stopped. */
-int tc__barrier_mode(void);
+extern int tc__barrier_cur; /* mode.c; read relaxed (world-stopped writes) */
+static inline int tc__barrier_mode(void) {
+  return tc__load_relaxed(&tc__barrier_cur);
+}
 /* Mark start: the cycle runs in `mode`.  Collector, world stopped. */
 void tc__barrier_cycle_mode(int mode);
 

@@ -14,7 +14,7 @@
 #include "barrier/barrier.h"
 
 static int next;  /* TC_BARRIER_* or TC__BARRIER_NONE; relaxed atomics */
-static int mode;  /* the running or last cycle's; world stopped */
+int tc__barrier_cur; /* the running or last cycle's; world stopped */
 
 void tc__barrier_init(int configured) {
   int m = tc__debug_settings.barrier ? tc__debug_settings.barrier
@@ -24,12 +24,11 @@ void tc__barrier_init(int configured) {
     tc__warn("TRICOLOR_DEBUG=barrier=none: the write barrier is off while "
              "marking (a test of the verifier; objects will be lost)");
   tc__store_relaxed(&next, m);
-  tc__store_relaxed(&mode, m);
+  tc__store_relaxed(&tc__barrier_cur, m);
 }
 
 int tc__barrier_next(void) { return tc__load_relaxed(&next); }
-int tc__barrier_mode(void) { return tc__load_relaxed(&mode); }
-void tc__barrier_cycle_mode(int m) { tc__store_relaxed(&mode, m); }
+void tc__barrier_cycle_mode(int m) { tc__store_relaxed(&tc__barrier_cur, m); }
 
 const char *tc_barrier_name(tc_barrier_mode m) {
   switch ((int)m) {

@@ -184,8 +184,26 @@ void tc__shade_orphan(void *p);
 tc__marker *tc__gcw_current(void);
 /* Moves all of a grey buffer's entries to the shared pool. */
 void tc__gcw_flush(tc__marker *w);
-/* A P's share of the collector (gcwork.c): grey buffer, assist debt. */
-typedef struct tc__pgc tc__pgc;
+/* A P's share of the collector, hung off its allocation cache (opaque to
+ * heap/ and sched/).  The M holding the P owns it; the collector touches
+ * it only with the world stopped, and reads `ack` (acquire) in the
+ * handshake. */
+#define TC__WBBUF 256 /* barrier buffer entries: a flush greys at most this
+                         many at once; Go's wbBuf holds 512 */
+typedef struct tc__pgc {
+  tc__marker w;          /* grey buffer: barrier shades, assists, stack
+                            scans of the P's Gs (first: &pgc->w == pgc) */
+  int64_t assist_debt;   /* bytes allocated while marking not yet paid for
+                            with mark work */
+  uint32_t ack;          /* last flush request this P answered */
+  uint32_t wbn;          /* entries in wb */
+  void *wb[TC__WBBUF];   /* references the barrier recorded while marking,
+                            not yet shaded (barrier/barrier.c); NULLs
+                            allowed */
+} tc__pgc;
+/* Shades what g's barrier buffer holds into its grey buffer and empties
+ * it.  The P's owner, or the collector with the world stopped. */
+void tc__wb_flush(tc__pgc *g);
 /* Charges bytes allocated while marking to c's P and pays for them in
  * mark work once the debt is large enough (gcwork.c).  Mutator. */
 void tc__assist_charge(tc__mcache *c, uint64_t bytes);

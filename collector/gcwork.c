@@ -45,16 +45,6 @@
 tc__gccounters tc__gcc;
 __thread int tc__in_mark_work;
 
-/* A P's share of the collector, hung off its allocation cache (opaque to
- * heap/).  The M holding the P owns it; the collector touches it only
- * with the world stopped, and reads `ack` (acquire) in the handshake. */
-struct tc__pgc {
-  tc__marker w;          /* grey buffer: barrier shades, assists, stack
-                            scans of the P's Gs (first: &pgc->w == pgc) */
-  int64_t assist_debt;   /* bytes allocated while marking not yet paid for
-                            with mark work */
-  uint32_t ack;          /* last flush request this P answered */
-};
 
 tc__marker *tc__gc_p_gcw(tc__mcache *c) { return c->gc ? &c->gc->w : NULL; }
 
@@ -119,8 +109,12 @@ void tc__gc_p_destroy(tc__mcache *c) {
 }
 
 void tc__gc_p_release(tc__mcache *c) {
-  if (c->gc && c->gc->w.n && tc__marking())
-    tc__gcw_flush(&c->gc->w);
+  tc__pgc *g = c->gc;
+  if (g == NULL || !tc__marking())
+    return;
+  tc__wb_flush(g);
+  if (g->w.n)
+    tc__gcw_flush(&g->w);
 }
 
 uint32_t tc__gc_flush_request(void) {
@@ -130,6 +124,7 @@ uint32_t tc__gc_flush_request(void) {
 void tc__gc_p_safepoint(tc__mcache *c) {
   if (c->gc == NULL || !tc__marking())
     return;
+  tc__wb_flush(c->gc);
   tc__gcw_flush(&c->gc->w);
   tc__store_release(&c->gc->ack, tc__load_relaxed(&tc__gc.flush_gen));
 }

@@ -115,9 +115,10 @@ void tc__gc_scan_stacks_verify(tc__marker *m) {
 
 static void forget_one(tc__mcache *c, void *arg) {
   (void)arg;
-  tc__marker *w = tc__gc_p_gcw(c);
-  if (w)
-    tc__marker_forget_span(w);
+  if (c->gc == NULL)
+    return;
+  tc__marker_forget_span(&c->gc->w);
+  c->gc->wbn = 0; /* an abandoned cycle's: its objects may be gone */
 }
 
 void tc__gc_forget_spans(void) { tc__gc_for_each_cache(forget_one, NULL); }
@@ -129,9 +130,10 @@ typedef struct collect_arg {
 
 static void collect_one(tc__mcache *c, void *arg) {
   collect_arg *a = arg;
-  tc__marker *w = tc__gc_p_gcw(c);
-  if (w == NULL)
+  if (c->gc == NULL)
     return;
+  tc__wb_flush(c->gc); /* the barrier's last records, then the greys */
+  tc__marker *w = &c->gc->w;
   tc__marker *m = a->m;
   while (m->cap - m->n < w->n)
     tc__marker_grow(m);
