@@ -85,10 +85,15 @@ void tc__barrier_shade(tc__marker *w, void *old_ref, void *new_ref) {
 
 void tc__wb_flush(tc__pgc *g) {
   uint32_t n = g->wbn;
+  if (n == 0)
+    return;
   g->wbn = 0;
-  for (uint32_t i = 0; i < n; i++)
-    if (g->wb[i])
-      tc__shade_into(&g->w, g->wb[i]);
+  tc__marker *w = &g->w;
+  /* stores recorded: two entries each in hybrid, one in the others */
+  w->wb_slow += tc__barrier_mode() == TC_BARRIER_HYBRID ? n / 2 : n;
+  w->wb_shaded += tc__mark_batch(w, g->wb, n);
+  if (TC__UNLIKELY(w->n >= 2 * TC__PACKET))
+    tc__pool_put(w, TC__PACKET); /* as tc__shade_into spills */
 }
 
 /* Records a store for its P's buffer (the common case while marking):
@@ -98,27 +103,26 @@ void tc__wb_flush(tc__pgc *g) {
  * same).  Flushed when full, at switch-out and syscall entry, at the
  * handshake's safepoint and by mark termination (collector/gcwork.c,
  * collector/world.c). */
-static inline void wb_record(tc__pgc *g, void *old_ref, void *new_ref) {
+static TC_NOINLINE TC_COLD void wb_full(tc__pgc *g) { tc__wb_flush(g); }
+
+static inline __attribute__((always_inline)) void
+wb_record(tc__pgc *g, void *old_ref, void *new_ref) {
   uint32_t n = g->wbn;
-  switch (tc__barrier_cur) {
-  case TC_BARRIER_HYBRID:
+  int mode = tc__barrier_mode();
+  if (TC__LIKELY(mode == TC_BARRIER_HYBRID)) {
     g->wb[n] = old_ref;
     g->wb[n + 1] = new_ref;
     n += 2;
-    break;
-  case TC_BARRIER_INSERTION:
+  } else if (mode == TC_BARRIER_INSERTION) {
     g->wb[n++] = new_ref;
-    break;
-  case TC_BARRIER_DELETION:
+  } else if (mode == TC_BARRIER_DELETION) {
     g->wb[n++] = old_ref;
-    break;
-  default: /* TC__BARRIER_NONE; stw never marks concurrently */
-    return;
+  } else {
+    return; /* TC__BARRIER_NONE; stw never marks concurrently */
   }
-  g->w.wb_slow++;
   g->wbn = n;
   if (TC__UNLIKELY(n > TC__WBBUF - 2))
-    tc__wb_flush(g);
+    wb_full(g);
 }
 
 /* A thread without a P buffer (a G inside a system call) shades at once,

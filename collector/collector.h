@@ -100,6 +100,9 @@ static inline void tc__marker_forget_span(tc__marker *m) {
 /* Greys p if it is a white heap object; `from` names the referrer for
  * messages (an object or a root slot), may be NULL. */
 void tc__mark_ref(tc__marker *m, void *p, const void *from);
+/* Greys each non-NULL reference of refs[0, n) into m (the barrier
+ * buffer's flush); returns how many it greyed (were white). */
+uint32_t tc__mark_batch(tc__marker *m, void *const *refs, uint32_t n);
 /* Greys everything obj references, without colouring obj itself. */
 void tc__mark_scan_object(tc__marker *m, char *obj);
 /* Scans m's grey objects until its stack is empty (sharing work when

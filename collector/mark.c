@@ -157,6 +157,21 @@ void tc__mark_ref(tc__marker *m, void *p, const void *from) {
   mark_one(m, p, from);
 }
 
+uint32_t tc__mark_batch(tc__marker *m, void *const *refs, uint32_t n) {
+  uint64_t before = m->marked;
+  uint32_t greyed = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    void *p = refs[i];
+    if (p == NULL)
+      continue;
+    uint64_t b = m->marked;
+    mark_one(m, p, NULL);
+    greyed += m->marked != b;
+  }
+  (void)before;
+  return greyed;
+}
+
 tc__marker *tc__visitor_marker(tc_visitor *v) { return v->m; }
 
 bool tc__marker_is_marked(tc__marker *m, const void *p) {

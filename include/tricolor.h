@@ -206,6 +206,10 @@ typedef struct tc_config {
   size_t mem_limit;        /* soft limit on heap memory in bytes: the goal
                               shrinks to stay under it; 0 = none
                               (TRICOLOR_MEMLIMIT=N[KiB|MiB|GiB] overrides) */
+  bool foreign_threads;    /* threads of yours will tc_thread_attach: the
+                              deadlock report stays off, since a coroutine
+                              waiting for one of them is not stuck (Go's
+                              check is off once cgo callbacks may come) */
 } tc_config;
 
 /* Initialises the runtime; the calling thread becomes the mutator.
@@ -399,6 +403,9 @@ TC_API int tc__go(tc_fn fn, void *arg, const char *file, int line,
  *     own code does so between tc_syscall_enter and tc_syscall_exit (or
  *     calls tc_safepoint in its loops); otherwise a stop-the-world waits
  *     for it, as for a coroutine that never reaches a safepoint.
+ *   - Set tc_config.foreign_threads: coroutines may wait for threads that
+ *     have not attached yet, which the deadlock report cannot tell from a
+ *     deadlock.
  *   - tc_thread_detach (every TC_LOCALS frame popped) makes it a plain
  *     thread again; attach and detach may repeat.  Detach before main
  *     returns: tc_run aborts naming the count of threads still attached.

@@ -73,7 +73,8 @@ void tc__deadlock_report(void) {
 }
 
 void tc__sched_checkdead(void) {
-  if (!tc__sched.running || tc__load_acquire(&tc__sched.exiting))
+  if (!tc__sched.running || tc__load_acquire(&tc__sched.exiting) ||
+      tc__sched.foreign_threads)
     return;
   /* Ms neither idle nor detached (foreign Ms waiting for reuse): an
    * attached thread counts as running, as it may always come back */

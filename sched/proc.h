@@ -123,6 +123,8 @@ typedef struct tc__sched_t {
   tc__m *mfree;               /* detached foreign Ms (sched lock) */
   uint32_t nmfree;            /* how many: not running, not idle either */
   uint32_t nattached;         /* threads attached now (sched lock) */
+  bool foreign_threads;       /* tc_config.foreign_threads: no deadlock
+                                 report (an attach may come at any time) */
 } tc__sched_t;
 
 extern tc__sched_t tc__sched;

@@ -181,6 +181,7 @@ int tc_run(const tc_config *cfg, tc_fn main_fn, void *arg) {
   tc__sched.nprocs = tc__gc_procs();
   tc__sched.maxmcount = cfg->max_threads > 0 ? (uint32_t)cfg->max_threads : 10000u;
   tc__sched.stack_size = cfg->stack_size ? cfg->stack_size : 64 * 1024;
+  tc__sched.foreign_threads = cfg->foreign_threads;
   tc__sched.start_ns = (int64_t)tc__nanotime();
   rc = tc__stacks_init(tc__sched.stack_size);
   if (rc) {

@@ -170,7 +170,8 @@ static void run_pool(const char *mode) {
   char env[96];
   snprintf(env, sizeof env, "barrier=%s,gccheckmark=1", mode);
   tc_test_debug_env(env);
-  run(2, pool_main, NULL);
+  tc_config cfg = {.procs = 2, .foreign_threads = true};
+  run_cfg(&cfg, pool_main, NULL);
   tc_test_debug_env(NULL);
   int want = THREADS * P.rounds * P.requests;
   print_message("%-9s: %d answers of %d, %d wrong, %d cycles meanwhile\n",
@@ -197,6 +198,43 @@ static void test_attach_pool_deletion(void **state) {
 static void test_attach_pool_stw(void **state) {
   (void)state;
   run_pool("stw");
+}
+
+/* ---------------------------------------------------------------- late attach */
+
+static void *late_sender(void *arg) {
+  (void)arg;
+  usleep(20000); /* main is blocked on the channel long before */
+  if (tc_thread_attach() != TC_OK)
+    return NULL;
+  tc_chan_send(chans[1], chans[1]);
+  tc_thread_detach();
+  return NULL;
+}
+
+static bool late_ok;
+
+static void late_main(void *arg) {
+  (void)arg;
+  tc_root_add(chans, 2);
+  tc_store(&chans[1], tc_chan_new(0, 0));
+  pthread_t t;
+  pthread_create(&t, NULL, late_sender, NULL);
+  /* every coroutine is blocked until the thread attaches: with
+   * foreign_threads that is not a deadlock */
+  late_ok = tc_chan_recv(chans[1], NULL) == chans[1];
+  tc_syscall_enter();
+  pthread_join(t, NULL);
+  tc_syscall_exit();
+  tc_root_remove(chans);
+}
+
+static void test_attach_late_no_deadlock(void **state) {
+  (void)state;
+  late_ok = false;
+  tc_config cfg = {.procs = 2, .foreign_threads = true};
+  run_cfg(&cfg, late_main, NULL);
+  assert_true(late_ok);
 }
 
 /* ---------------------------------------------------------------- misuse */
@@ -319,6 +357,7 @@ int main(void) {
       cmocka_unit_test(test_attach_pool_insertion),
       cmocka_unit_test(test_attach_pool_deletion),
       cmocka_unit_test(test_attach_pool_stw),
+      cmocka_unit_test(test_attach_late_no_deadlock),
       cmocka_unit_test(test_attach_return_codes),
       cmocka_unit_test(test_attach_misuse_aborts),
   };
