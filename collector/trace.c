@@ -321,34 +321,38 @@ void tc__trace_pause(uint64_t start, uint64_t ns, int kind, uint64_t cycle,
   sb_emit(&s, start, true, TID_STW);
 }
 
+/* Opens a slice on the GC track: through the "args" object's first key,
+ * the cycle; false if there is nothing to draw. */
+static bool gc_slice_head(sbuf *s, const char *name, uint64_t start,
+                          uint64_t end, uint64_t cycle) {
+  if (start == 0 || end < start)
+    return false;
+  sb_head(s, "X", TID_GC, start);
+  sb_time(s, "dur", end - start);
+  sb_printf(s, ",\"name\":");
+  sb_str(s, name);
+  sb_printf(s, ",\"cat\":\"gc\",\"args\":{\"cycle\":%llu",
+            (unsigned long long)cycle);
+  return true;
+}
+
 void tc__trace_gc(const char *name, uint64_t start, uint64_t end,
                   uint64_t cycle) {
-  if (start == 0 || end < start)
-    return;
   sbuf s;
-  sb_head(&s, "X", TID_GC, start);
-  sb_time(&s, "dur", end - start);
-  sb_printf(&s, ",\"name\":");
-  sb_str(&s, name);
-  sb_printf(&s, ",\"cat\":\"gc\",\"args\":{\"cycle\":%llu}",
-            (unsigned long long)cycle);
+  if (!gc_slice_head(&s, name, start, end, cycle))
+    return;
+  sb_printf(&s, "}");
   sb_emit(&s, start, false, TID_GC);
 }
 
 void tc__trace_cycle(const char *name, uint64_t start, uint64_t end,
                      uint64_t cycle, const tc__weakstats *w) {
-  if (start == 0 || end < start)
-    return;
   sbuf s;
-  sb_head(&s, "X", TID_GC, start);
-  sb_time(&s, "dur", end - start);
-  sb_printf(&s, ",\"name\":");
-  sb_str(&s, name);
-  sb_printf(&s, ",\"cat\":\"gc\",\"args\":{\"cycle\":%llu,\"weak\":%llu,"
-                "\"weak_cleared\":%llu,\"ephemerons\":%llu,"
+  if (!gc_slice_head(&s, name, start, end, cycle))
+    return;
+  sb_printf(&s, ",\"weak\":%llu,\"weak_cleared\":%llu,\"ephemerons\":%llu,"
                 "\"ephemerons_cleared\":%llu,\"ephemerons_resolved\":%llu}",
-            (unsigned long long)cycle, (unsigned long long)w->weak,
-            (unsigned long long)w->weak_cleared,
+            (unsigned long long)w->weak, (unsigned long long)w->weak_cleared,
             (unsigned long long)w->ephemerons,
             (unsigned long long)w->ephemerons_cleared,
             (unsigned long long)w->ephemerons_resolved);

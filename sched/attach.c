@@ -86,16 +86,7 @@ int tc_thread_attach(void) {
   }
   tc__sched.nattached++;
   tc__spin_unlock(&tc__sched.lock);
-  tc__spin_lock(&tc__sched.allg_lock);
-  g->allnext = NULL;
-  g->allprev = tc__sched.allg_tail;
-  if (tc__sched.allg_tail)
-    tc__sched.allg_tail->allnext = g;
-  else
-    tc__sched.allg = g;
-  tc__sched.allg_tail = g;
-  tc__sched.ngoroutines++;
-  tc__spin_unlock(&tc__sched.allg_lock);
+  tc__proc_allg_add(g);
   /* come back from the "syscall": a P of our own */
   tc__g_cas(g, TC__G_SYSCALL, TC__G_RUNNABLE);
   tc__proc_foreign_run(m, g);
@@ -117,19 +108,9 @@ int tc_thread_detach(void) {
               g->rs.top->site->names, g->rs.top->site->file,
               g->rs.top->site->line);
   tc__proc_foreign_release(m);
-  /* Off the list of all Gs (the collector scans it under this lock), then
+  /* Off the list of all Gs (the collector scans it under its lock), then
    * dead: nothing refers to the G any more. */
-  tc__spin_lock(&tc__sched.allg_lock);
-  if (g->allprev)
-    g->allprev->allnext = g->allnext;
-  else
-    tc__sched.allg = g->allnext;
-  if (g->allnext)
-    g->allnext->allprev = g->allprev;
-  else
-    tc__sched.allg_tail = g->allprev;
-  tc__sched.ngoroutines--;
-  tc__spin_unlock(&tc__sched.allg_lock);
+  tc__proc_allg_remove(g);
   tc__g_cas(g, TC__G_RUNNING, TC__G_DEAD);
   free(g);
   m->curg = NULL;

@@ -755,15 +755,9 @@ void tc__proc_schedule(tc__m *m) {
  * So an attached thread takes its turn in the run queues like any G, and
  * a stop-the-world never waits for one that is blocked. */
 
-void tc__proc_foreign_run(tc__m *m, tc__g *g) {
-  tc__spin_lock(&tc__sched.lock);
-  tc__p *p = tc__sched.gcwaiting ? NULL : pidle_get();
-  if (p == NULL) {
-    /* clear first: a hand-off may come before we sleep */
-    __atomic_store_n(&m->park.key, 0u, __ATOMIC_SEQ_CST);
-    globrunq_put(g);
-  }
-  tc__spin_unlock(&tc__sched.lock);
+/* Runs m's G (RUNNABLE) with P p, or, if p is NULL, once an M that
+ * picked the G from a run queue has handed its P over (handoff_locked). */
+static void foreign_resume(tc__m *m, tc__g *g, tc__p *p) {
   if (p == NULL) {
     tc__note_sleep(&m->park, -1);
     if (tc__load_acquire(&tc__sched.exiting))
@@ -780,6 +774,18 @@ void tc__proc_foreign_run(tc__m *m, tc__g *g) {
     tc__preempt_set(m->ctx, TC__PREEMPT_YIELD);
   if (TC__TRACING())
     slice_begin(m);
+}
+
+void tc__proc_foreign_run(tc__m *m, tc__g *g) {
+  tc__spin_lock(&tc__sched.lock);
+  tc__p *p = tc__sched.gcwaiting ? NULL : pidle_get();
+  if (p == NULL) {
+    /* clear first: a hand-off may come before we sleep */
+    __atomic_store_n(&m->park.key, 0u, __ATOMIC_SEQ_CST);
+    globrunq_put(g);
+  }
+  tc__spin_unlock(&tc__sched.lock);
+  foreign_resume(m, g, p);
 }
 
 void tc__proc_foreign_release(tc__m *m) {
@@ -810,19 +816,7 @@ void tc__proc_foreign_block(tc__m *m, tc__g *g, bool yield,
       unlock(arg);
   }
   handoffp(p); /* the P runs other work (ours too) or goes idle */
-  tc__note_sleep(&m->park, -1);
-  if (tc__load_acquire(&tc__sched.exiting))
-    tc__fatal("tc_run ended while a thread was attached (call "
-              "tc_thread_detach before main returns)");
-  p = m->nextp;
-  m->nextp = NULL;
-  acquirep(m, p);
-  tc__g_cas(g, TC__G_RUNNABLE, TC__G_RUNNING);
-  tc__gscan_wait(g);
-  if (__atomic_load_n(&tc__sched.gcwaiting, __ATOMIC_SEQ_CST))
-    tc__preempt_set(m->ctx, TC__PREEMPT_YIELD);
-  if (TC__TRACING())
-    slice_begin(m);
+  foreign_resume(m, g, NULL);
 }
 
 void tc__proc_m_link(tc__m *m) {
@@ -964,9 +958,20 @@ static tc__g *galloc(tc__m *m) {
   return g;
 }
 
-void tc__proc_gfree(tc__m *m, tc__g *g) {
-  tc__g_cas(g, TC__G_RUNNING, TC__G_DEAD);
-  tc__sanitizer_g_exit(g);
+void tc__proc_allg_add(tc__g *g) {
+  tc__spin_lock(&tc__sched.allg_lock); /* appended: dumps list by age */
+  g->allnext = NULL;
+  g->allprev = tc__sched.allg_tail;
+  if (tc__sched.allg_tail)
+    tc__sched.allg_tail->allnext = g;
+  else
+    tc__sched.allg = g;
+  tc__sched.allg_tail = g;
+  tc__sched.ngoroutines++;
+  tc__spin_unlock(&tc__sched.allg_lock);
+}
+
+void tc__proc_allg_remove(tc__g *g) {
   tc__spin_lock(&tc__sched.allg_lock);
   if (g->allprev)
     g->allprev->allnext = g->allnext;
@@ -978,6 +983,12 @@ void tc__proc_gfree(tc__m *m, tc__g *g) {
     tc__sched.allg_tail = g->allprev;
   tc__sched.ngoroutines--;
   tc__spin_unlock(&tc__sched.allg_lock);
+}
+
+void tc__proc_gfree(tc__m *m, tc__g *g) {
+  tc__g_cas(g, TC__G_RUNNING, TC__G_DEAD);
+  tc__sanitizer_g_exit(g);
+  tc__proc_allg_remove(g);
   g->fn = NULL;
   g->arg = NULL;
   g->rs.top = NULL;
@@ -1030,16 +1041,7 @@ tc__g *tc__proc_newg(tc_fn fn, void *arg, const char *file, int line,
   tc__context_init(&g->ctx, g->stack->lo, g->stack->hi, g_main, g);
   tc__sanitizer_g_create(g);
   tc__gscan_newg(g);
-  tc__spin_lock(&tc__sched.allg_lock); /* appended: dumps list by age */
-  g->allnext = NULL;
-  g->allprev = tc__sched.allg_tail;
-  if (tc__sched.allg_tail)
-    tc__sched.allg_tail->allnext = g;
-  else
-    tc__sched.allg = g;
-  tc__sched.allg_tail = g;
-  tc__sched.ngoroutines++;
-  tc__spin_unlock(&tc__sched.allg_lock);
+  tc__proc_allg_add(g);
   tc__g_cas(g, TC__G_DEAD, TC__G_RUNNABLE);
   if (TC__TRACING())
     tc__trace_gcreate(g->id, g->go_func);

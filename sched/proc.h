@@ -145,6 +145,9 @@ void tc__proc_foreign_block(tc__m *m, tc__g *g, bool yield,
                             void (*unlock)(void *), void *arg);
 /* The M's P, released for good (detach): the P goes on to other work. */
 void tc__proc_foreign_release(tc__m *m);
+/* A G joins / leaves the list of all Gs (allg_lock inside). */
+void tc__proc_allg_add(tc__g *g);
+void tc__proc_allg_remove(tc__g *g);
 /* Under the sched lock: an M record joins allm (mcount). */
 void tc__proc_m_link(tc__m *m);
 bool tc__proc_retake_syscall(tc__p *p);
