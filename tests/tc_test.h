@@ -308,13 +308,13 @@ static TC_TEST_UNUSED int tc_test_count_entries(const char *path) {
     _fail((file), (line));                                                   \
   } while (0)
 
-/* Child side of tc_expect_death; never returns. */
-static TC_TEST_UNUSED void tc_test__death_child(void (*fn)(void *), void *arg,
-                                                int wfd, int retfd) {
-  /* cmocka catches these with handlers installed by signal() (no
-   * SA_SIGINFO) and longjmps into its runner: in the child that would run
-   * the rest of the suite a second time.  Handlers installed with
-   * SA_SIGINFO (the library's guard-page reporter, the sanitizers) stay. */
+/* In a forked child: back to the default actions of the signals cmocka
+ * catches with handlers installed by signal() (no SA_SIGINFO), which would
+ * longjmp into its runner and run the rest of the suite a second time in
+ * the child; and of SIGABRT and SIGALRM (a watchdog alarm ends it).
+ * Handlers installed with SA_SIGINFO (the library's guard-page reporter,
+ * the sanitizers) stay. */
+static TC_TEST_UNUSED void tc_test_child_signals(void) {
   static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGSYS};
   for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
     struct sigaction sa;
@@ -324,6 +324,12 @@ static TC_TEST_UNUSED void tc_test__death_child(void (*fn)(void *), void *arg,
   }
   signal(SIGABRT, SIG_DFL);
   signal(SIGALRM, SIG_DFL);
+}
+
+/* Child side of tc_expect_death; never returns. */
+static TC_TEST_UNUSED void tc_test__death_child(void (*fn)(void *), void *arg,
+                                                int wfd, int retfd) {
+  tc_test_child_signals();
   alarm(tc_test_under_valgrind() ? TC_TEST_DEATH_TIMEOUT_VALGRIND_S
                                  : TC_TEST_DEATH_TIMEOUT_S);
   if (dup2(wfd, STDERR_FILENO) < 0)
