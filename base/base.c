@@ -103,6 +103,8 @@ void tc__debug_parse(tc__debug *d, const char *s) {
         d->shadedelay = val;
       else if (klen == 11 && !strncmp(s, "noweakshade", 11))
         d->noweakshade = val;
+      else if (klen == 10 && !strncmp(s, "markthread", 10))
+        d->markthread = val;
       else if (klen == 11 && !strncmp(s, "retakedelay", 11))
         d->retakedelay = val;
       else if (klen == 7 && !strncmp(s, "gctrace", 7))

@@ -115,6 +115,9 @@ typedef struct tc__debug {
   int noweakshade;  /* noweakshade=1: (tests) tc_weak_get and the
                        ephemeron readers do not shade while marking: the
                        verifier must catch the lost object */
+  int markthread;   /* markthread=1: the collector thread does the
+                       background marking (the design before mark
+                       workers ran on the Ps; for comparisons) */
   int retakedelay;  /* retakedelay=US: (tests) sysmon waits this long right
                        after it took a P from a system call, before it
                        hands the P on (widens the retake window) */

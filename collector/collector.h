@@ -136,6 +136,10 @@ typedef struct tc__gcstate {
   uint64_t scan_done;          /* bytes scanned by markers (relaxed, lags) */
   uint32_t requested;          /* a cycle was asked of the collector thread */
   uint32_t assists;            /* assists draining right now (atomic) */
+  uint32_t workers;            /* mark workers on Ps draining right now
+                                  (atomic; they hold packets meanwhile) */
+  uint32_t workers_on;         /* this cycle marks on the Ps (release) */
+  uint64_t mark_start_ns;      /* the running cycle's mark began */
   tc__marker orphan;           /* greys from threads without a P buffer */
   tc__lock orphan_lock;        /* the door: held to grey into the orphan
                                   and to move the phase (gcwork.c) */
@@ -199,6 +203,7 @@ typedef struct tc__pgc {
   int64_t assist_debt;   /* bytes allocated while marking not yet paid for
                             with mark work */
   uint32_t ack;          /* last flush request this P answered */
+  uint64_t mark_ns;      /* this cycle's mark-worker time on this P */
   uint32_t wbn;          /* entries in wb */
   void *wb[TC__WBBUF];   /* references the barrier recorded while marking,
                             not yet shaded (barrier/barrier.c); NULLs
@@ -414,6 +419,9 @@ TC_COLD void tc__trace_gc(const char *name, uint64_t start, uint64_t end,
 struct tc__weakstats;
 TC_COLD void tc__trace_cycle(const char *name, uint64_t start, uint64_t end,
                              uint64_t cycle, const struct tc__weakstats *w);
+/* A mark worker's slice on the caller's P track; work in scan bytes. */
+TC_COLD void tc__trace_mark_worker(uint64_t start, uint64_t end,
+                                   uint64_t work, bool idle);
 /* An assist by the running G, on its P's track; work in scan bytes. */
 TC_COLD void tc__trace_assist(uint64_t start, uint64_t end, uint64_t work);
 

@@ -241,6 +241,11 @@ void tc__cycle_run(int reason) {
                       tc__h.marked ? tc__h.marked : r.heap0 / 2);
     tc__gc.heap_at_trigger = r.heap0;
     tc__pool_set_concurrent(true);
+    /* background marking: mark workers on the Ps, unless markthread=1
+     * (the collector thread marks, throttled; see concurrent_mark) */
+    tc__store_relaxed(&tc__gc.mark_start_ns, tc__nanotime());
+    tc__store_release(&tc__gc.workers_on,
+                      (uint32_t)!tc__debug_settings.markthread);
     set_phase(TC__PHASE_MARK);
     if (mode == TC_BARRIER_DELETION) {
       r.pause_slots += tc__gc_scan_stacks(m, false);
@@ -344,7 +349,21 @@ static void throttle(tc__marker *m, uint64_t t0, uint64_t cpu0, double u) {
   mark_slice_begin();
 }
 
+/* How long the collector thread sleeps between looks while the Ps mark
+ * (ns): short enough that a finished mark is noticed within a small share
+ * of a cycle, long enough that the thread is not a runnable competitor
+ * of the mutators. */
+#define WATCH_NS 200000
+/* With no marking progress for this long while work waits in the pool
+ * (every P runs a coroutine that never reaches a scheduling point and
+ * allocates nothing), the collector thread marks a slice itself. */
+#define STALL_NS 2000000
+
+static bool concurrent_mark_workers(tc__cycle_report *r);
+
 static bool concurrent_mark(tc__cycle_report *r) {
+  if (tc__load_acquire(&tc__gc.workers_on))
+    return concurrent_mark_workers(r);
   tc__marker *m = &tc__gc.marker;
   m->shared = true;
   double u = 0.25 * (double)tc__gc.procs;
@@ -397,6 +416,79 @@ static bool concurrent_mark(tc__cycle_report *r) {
       mark_slice_end();
       r->bg_ns = tc__thread_cputime() - cpu0;
       tc__add_relaxed(&tc__gcc.bg_mark_ns, r->bg_ns);
+      return true;
+    }
+  }
+}
+
+/* Step 2 with mark workers on the Ps (Go's design): the collector thread
+ * scans the globals and the root stacks, hands the work to the pool and
+ * then only watches: Ps mark in their scheduling loops (a fractional share
+ * of each P's time, and all of an idle P's), mutators assist.  It marks
+ * itself only when marking stalls (STALL_NS).  Done: as in the other
+ * loop, every stack black, the pool empty, nobody holding packets, the
+ * Ps' grey buffers flushed by the handshake, no ephemeron to resolve. */
+static bool concurrent_mark_workers(tc__cycle_report *r) {
+  tc__marker *m = &tc__gc.marker;
+  m->shared = true;
+  if (tc__debug_settings.gcmarkdelay > 0) {
+    struct timespec ts = {tc__debug_settings.gcmarkdelay / 1000000,
+                          (long)(tc__debug_settings.gcmarkdelay % 1000000) * 1000};
+    nanosleep(&ts, NULL);
+  }
+  uint64_t cpu0 = tc__thread_cputime();
+  uint64_t bg0 = tc__load_relaxed(&tc__gcc.bg_mark_ns);
+  mark_slice_begin();
+  if (r->mode != TC_BARRIER_DELETION) {
+    r->global_bytes = 8 * tc__roots_scan_globals(m);
+    tc__handles_scan(m);
+    tc__world_scan_timers(m);
+  }
+  bool stacks = r->mode == TC_BARRIER_DELETION;
+  uint64_t progress = tc__load_relaxed(&tc__gc.scan_done);
+  uint64_t progress_at = tc__nanotime();
+  for (;;) {
+    if (tc__world_exiting()) {
+      mark_slice_end();
+      return false;
+    }
+    if (!stacks)
+      stacks = tc__world_scan_stacks_concurrent(m);
+    if (m->n)
+      tc__pool_put(m, 0); /* to the Ps */
+    if (!tc__pool_empty() && tc__world_idle_procs() > 0)
+      tc__world_wake_idle(); /* an idle P marks (Go's idle worker) */
+    bool busy = tc__load_acquire(&tc__gc.workers) ||
+                tc__load_acquire(&tc__gc.assists);
+    if (!stacks || busy || !tc__pool_empty()) {
+      uint64_t now = tc__nanotime(), done = tc__load_relaxed(&tc__gc.scan_done);
+      if (done != progress) {
+        progress = done;
+        progress_at = now;
+      } else if (now - progress_at > STALL_NS && !tc__pool_empty() &&
+                 tc__pool_get(m)) {
+        tc__mark_drain_budget(m, DRAIN_SLICE); /* nobody else marks */
+        progress_at = tc__nanotime();
+        continue;
+      }
+      mark_slice_end();
+      struct timespec ts = {0, WATCH_NS};
+      nanosleep(&ts, NULL);
+      mark_slice_begin();
+      continue;
+    }
+    mark_slice_end(); /* the handshake waits for the Ps */
+    bool all = tc__world_flush_gcws(1000000);
+    mark_slice_begin();
+    if (all && m->n == 0 && tc__pool_empty() &&
+        tc__load_acquire(&tc__gc.workers) == 0 &&
+        tc__load_acquire(&tc__gc.assists) == 0 && tc__pool_empty()) {
+      if (tc__ephemerons_settle(m))
+        continue; /* more to mark: to the pool at the top of the loop */
+      mark_slice_end();
+      uint64_t own = tc__thread_cputime() - cpu0;
+      tc__add_relaxed(&tc__gcc.bg_mark_ns, own);
+      r->bg_ns = tc__load_relaxed(&tc__gcc.bg_mark_ns) - bg0;
       return true;
     }
   }

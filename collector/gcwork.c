@@ -133,6 +133,55 @@ bool tc__gc_p_acked(tc__mcache *c, uint32_t gen) {
   return c->gc == NULL || tc__load_acquire(&c->gc->ack) == gen;
 }
 
+/* ---- mark workers on the Ps (Go's fractional and idle workers) ---- */
+
+#define WORKER_SHARE 0.25 /* of each P's time while marking: Go gives its
+                             mark workers 25% of GOMAXPROCS */
+#define WORKER_SLICE ((uint64_t)64 << 10) /* scan bytes a slice (~50-100
+                             us here): a stop waits for at most this much */
+#define IDLE_SLICES 4     /* an idle P marks this many slices at a time */
+
+bool tc__gc_p_mark(tc__mcache *c, bool idle) {
+  tc__pgc *g = c->gc;
+  if (g == NULL || !tc__marking() || !tc__load_acquire(&tc__gc.workers_on))
+    return false;
+  uint64_t t0 = tc__nanotime();
+  if (!idle) {
+    uint64_t start = tc__load_relaxed(&tc__gc.mark_start_ns);
+    if ((double)g->mark_ns >= WORKER_SHARE * (double)(t0 - start))
+      return false; /* had its share */
+  }
+  tc__marker *w = &g->w;
+  tc__wb_flush(g);
+  if (w->n == 0 && !tc__pool_get(w))
+    return false;
+  /* counted while it holds packets: the termination check waits */
+  __atomic_add_fetch(&tc__gc.workers, 1, __ATOMIC_ACQ_REL);
+  tc__in_mark_work = 1;
+  uint64_t budget = idle ? IDLE_SLICES * WORKER_SLICE : WORKER_SLICE;
+  uint64_t did = 0;
+  while (did < budget) {
+    /* a stop request: the pause must not wait for a whole slice */
+    if (tc__load_relaxed(&tc__ctx_get()->preempt))
+      break;
+    if (w->n == 0 && !tc__pool_get(w))
+      break;
+    did += tc__mark_drain_budget(w, budget - did);
+  }
+  tc__in_mark_work = 0;
+  /* the leftovers to the pool: a P without a running G holds no grey
+   * entries (the handshake does not wait for it) */
+  if (w->n)
+    tc__pool_put(w, 0);
+  __atomic_sub_fetch(&tc__gc.workers, 1, __ATOMIC_ACQ_REL);
+  uint64_t t1 = tc__nanotime();
+  g->mark_ns += t1 - t0;
+  tc__add_relaxed(&tc__gcc.bg_mark_ns, t1 - t0);
+  if (TC__TRACING())
+    tc__trace_mark_worker(t0, t1, did, idle);
+  return did > 0;
+}
+
 void tc__assist_charge(tc__mcache *c, uint64_t bytes) {
   if (c->gc == NULL)
     return;

@@ -359,6 +359,18 @@ void tc__trace_cycle(const char *name, uint64_t start, uint64_t end,
   sb_emit(&s, start, false, TID_GC);
 }
 
+void tc__trace_mark_worker(uint64_t start, uint64_t end, uint64_t work,
+                           bool idle) {
+  int tid = current_tid();
+  sbuf s;
+  sb_head(&s, "X", tid, start);
+  sb_time(&s, "dur", end - start);
+  sb_printf(&s, ",\"name\":\"%s\",\"cat\":\"gc\",\"args\":{\"work\":%llu}",
+            idle ? "mark (idle P)" : "mark (worker)",
+            (unsigned long long)work);
+  sb_emit(&s, start, false, tid);
+}
+
 void tc__trace_assist(uint64_t start, uint64_t end, uint64_t work) {
   int tid = current_tid();
   sbuf s;

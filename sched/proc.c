@@ -545,6 +545,8 @@ static tc__g *find_runnable(tc__m *m, bool *inherit) {
     }
     tc__p *p = m->p;
     *inherit = false;
+    if (TC__UNLIKELY(tc__marking()))
+      tc__gc_p_mark(&p->cache, false); /* the P's share of the marking */
     if (tc__timers_pending())
       tc__timers_run(tc__nanotime());
     if (p->schedtick % 61 == 0 && tc__load_relaxed(&tc__sched.runqsize) > 0) {
@@ -576,6 +578,10 @@ static tc__g *find_runnable(tc__m *m, bool *inherit) {
       if (g)
         return g;
     }
+    /* Nothing to run: an idle P marks while a cycle does (Go's idle
+     * mark worker), then looks again. */
+    if (TC__UNLIKELY(tc__marking()) && tc__gc_p_mark(&p->cache, true))
+      continue;
     /* Nothing: give the P back, then re-check (the submit/unspin
      * protocol of the header comment, step 4). */
     tc__spin_lock(&tc__sched.lock);

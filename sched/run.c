@@ -304,6 +304,11 @@ uint64_t tc__world_restart_lag_max(void) {
   return tc__sched.running ? tc__load_relaxed(&tc__sched.restart_lag_max) : 0;
 }
 
+void tc__world_wake_idle(void) {
+  if (tc__sched.running)
+    tc__wakep();
+}
+
 unsigned tc__world_idle_procs(void) {
   return tc__sched.running ? tc__load_relaxed(&tc__sched.npidle) : 0;
 }

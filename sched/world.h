@@ -63,6 +63,9 @@ uint64_t tc__world_start(void);
 bool tc__world_exiting(void);
 /* Ps with nothing to run right now. */
 unsigned tc__world_idle_procs(void);
+/* Wakes an idle P, if there is one, so that its M looks for work (and,
+ * finding no coroutine, marks: tc__gc_p_mark). */
+void tc__world_wake_idle(void);
 /* The longest time from a world restart to the last of its Ms running. */
 uint64_t tc__world_restart_lag_max(void);
 /* Calls fn on every P's allocation cache.  World stopped. */
@@ -126,6 +129,10 @@ tc__marker *tc__gc_p_gcw(tc__mcache *c);
 /* A safepoint of the P's running G asked for GC work: flush the grey
  * buffer and acknowledge the flush generation. */
 void tc__gc_p_safepoint(tc__mcache *c);
+/* The P's M, in its scheduling loop while a cycle marks: marks a slice
+ * of the cycle's work if this P is behind its share of time (idle: the P
+ * has nothing else to run, so whatever there is).  True if it marked. */
+bool tc__gc_p_mark(tc__mcache *c, bool idle);
 /* Whether the P answered flush generation gen. */
 bool tc__gc_p_acked(tc__mcache *c, uint32_t gen);
 /* Starts a flush handshake: the new generation. */
