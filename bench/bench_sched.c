@@ -24,12 +24,28 @@
  *   rss_1m      receive, divided by N (bytes per parked coroutine; stacks
  *               are lazily committed, so this is what a parked one costs)
  *
+ * Foreign threads (tc_config.foreign_threads = true; a pthread made by
+ * this program, not by tricolor, while main waits in tc_waitgroup_wait,
+ * so the one P is idle; the loop is timed on that thread):
+ *   attach        tc_thread_attach + tc_thread_detach in a loop (after one
+ *                 untimed pair, which makes the M); per pair
+ *   attach_first  a new pthread's first attach + detach, timed inside it
+ *                 (thread creation excluded); mean over the threads, made
+ *                 one after another
+ *   foreign_rtt   the thread, attached once, sends on an unbuffered
+ *                 TC_CHAN_RAW channel to a coroutine that answers on
+ *                 another; per round trip (after one untimed).  Each
+ *                 crossing moves the P between the thread and the M that
+ *                 runs the coroutine: two OS-thread wake-ups per trip
+ * bench/go/cgo/attach.go is the Go peer (cgo callbacks from C threads).
+ *
  * pthread column (same machine, no runtime):
  *   yield       two threads pinned to CPU 0 calling sched_yield in turn;
  *               per sched_yield
  *   spawn       pthread_create of an empty function + pthread_join
  *   chan_unbuf  two threads ping-ponging through a mutex and two condition
- *               variables; per round trip
+ *   foreign_rtt variables; per round trip (the floor of a hand-off
+ *               between two OS threads)
  *
  * Method.  Each figure is the median of --runs runs (default 5); each
  * tricolor run is a fresh tc_run, timed inside main with tc_now() so that
@@ -277,9 +293,123 @@ static void rss_main(void *arg) {
   drop_roots();
 }
 
+/* ---- foreign threads ---- */
+
+static void attach_or_die(void) {
+  if (tc_thread_attach() != TC_OK)
+    die("tc_thread_attach");
+}
+
+static void detach_or_die(void) {
+  if (tc_thread_detach() != TC_OK)
+    die("tc_thread_detach");
+}
+
+/* Tells main this thread is done: attached, as only a mutator may. */
+static void foreign_done(void) {
+  attach_or_die();
+  tc_waitgroup_done(&wg);
+  detach_or_die();
+}
+
+/* Runs thread(a) on a pthread of ours and waits for its tc_waitgroup_done
+ * (wg counts it, and any coroutine the caller started), then joins it
+ * inside a syscall bracket: main must not return while it is attached. */
+static void foreign_wait(void *(*thread)(void *), run_arg *a) {
+  pthread_t t;
+  tc_waitgroup_add(&wg, 1);
+  if (pthread_create(&t, NULL, thread, a))
+    die("pthread_create");
+  tc_waitgroup_wait(&wg);
+  tc_syscall_enter();
+  pthread_join(t, NULL);
+  tc_syscall_exit();
+}
+
+/* attach */
+static void *attach_thread(void *arg) {
+  run_arg *a = arg;
+  long n = a->n;
+  attach_or_die(); /* untimed: the first attach of the run makes the M */
+  detach_or_die();
+  int64_t t0 = tc_now();
+  for (long i = 0; i < n; i++) {
+    attach_or_die();
+    detach_or_die();
+  }
+  a->result = (double)(tc_now() - t0) / (double)n;
+  foreign_done();
+  return NULL;
+}
+
+static void attach_main(void *arg) { foreign_wait(attach_thread, arg); }
+
+/* attach_first */
+static void *first_child(void *arg) {
+  int64_t t0 = tc_now();
+  attach_or_die();
+  detach_or_die();
+  *(int64_t *)arg = tc_now() - t0;
+  return NULL;
+}
+
+static void *attach_first_thread(void *arg) {
+  run_arg *a = arg;
+  int64_t sum = 0;
+  for (long i = 0; i < a->n; i++) {
+    pthread_t t;
+    int64_t ns = 0;
+    if (pthread_create(&t, NULL, first_child, &ns))
+      die("pthread_create");
+    pthread_join(t, NULL);
+    sum += ns;
+  }
+  a->result = (double)sum / (double)a->n;
+  foreign_done();
+  return NULL;
+}
+
+static void attach_first_main(void *arg) {
+  foreign_wait(attach_first_thread, arg);
+}
+
+/* foreign_rtt: echo() above answers */
+static void round_trip(uintptr_t v) {
+  tc_chan_send(ch[0], (void *)v);
+  if ((uintptr_t)tc_chan_recv(ch[1], NULL) != v)
+    die("foreign round trip: wrong value");
+}
+
+static void *rtt_thread(void *arg) {
+  run_arg *a = arg;
+  long n = a->n;
+  attach_or_die();
+  round_trip(1); /* untimed */
+  int64_t t0 = tc_now();
+  for (long i = 0; i < n; i++)
+    round_trip((uintptr_t)i + 2);
+  a->result = (double)(tc_now() - t0) / (double)n;
+  tc_chan_close(ch[0]);
+  tc_waitgroup_done(&wg);
+  detach_or_die();
+  return NULL;
+}
+
+static void foreign_rtt_main(void *arg) {
+  add_roots();
+  tc_store((void **)&ch[0], tc_chan_new(0, TC_CHAN_RAW));
+  tc_store((void **)&ch[1], tc_chan_new(0, TC_CHAN_RAW));
+  tc_waitgroup_add(&wg, 1);
+  tc_go(echo, NULL);
+  foreign_wait(rtt_thread, arg);
+  drop_roots();
+}
+
+static bool foreign_cfg; /* the op's tc_run sets tc_config.foreign_threads */
+
 static double run_tricolor(tc_fn fn, long n) {
   run_arg a = {n, 0};
-  tc_config cfg = {.procs = 1};
+  tc_config cfg = {.procs = 1, .foreign_threads = foreign_cfg};
   memset(&wg, 0, sizeof wg);
   if (tc_run(&cfg, fn, &a) != TC_OK)
     die("tc_run failed");
@@ -414,6 +544,7 @@ typedef struct op {
   double (*pt)(long n); /* pthread equivalent or NULL */
   long pt_n;
   bool once;            /* one run only (rss_1m) */
+  bool foreign;         /* tc_config.foreign_threads */
 } op;
 
 int main(int argc, char **argv) {
@@ -436,21 +567,27 @@ int main(int argc, char **argv) {
 
   const op ops[] = {
       {"yield", "yield (per tc_yield, 2 coroutines)", "ns", yield_main,
-       2000000, pt_yield, 200000, false},
+       2000000, pt_yield, 200000, false, false},
       {"spawn", "spawn+finish (tc_go + wait group)", "ns", spawn_main,
-       1000000, pt_spawn, 20000, false},
+       1000000, pt_spawn, 20000, false, false},
       {"chan_unbuf", "unbuffered chan round trip", "ns", unbuf_main, 1000000,
-       pt_pingpong, 100000, false},
+       pt_pingpong, 100000, false, false},
       {"chan_buf", "buffered chan round trip (cap 1)", "ns", buf_main,
-       1000000, NULL, 0, false},
+       1000000, NULL, 0, false, false},
       {"select2", "2-case select round trip", "ns", select_main, 1000000,
-       NULL, 0, false},
+       NULL, 0, false, false},
       {"wg_1e5", "wait group of 1e5 (per coroutine)", "ns", wg_main, 100000,
-       NULL, 0, false},
+       NULL, 0, false, false},
       {"rss_100k", "RSS per parked coroutine, 100k", "bytes", rss_main,
-       100000, NULL, 0, false},
+       100000, NULL, 0, false, false},
       {"rss_1m", "RSS per parked coroutine, 1M", "bytes", rss_main, 1000000,
-       NULL, 0, true},
+       NULL, 0, true, false},
+      {"attach", "attach+detach (foreign pthread)", "ns", attach_main,
+       100000, NULL, 0, false, true},
+      {"attach_first", "first attach+detach of a new pthread", "ns",
+       attach_first_main, 2000, NULL, 0, false, true},
+      {"foreign_rtt", "foreign thread -> coroutine round trip", "ns",
+       foreign_rtt_main, 50000, pt_pingpong, 50000, false, true},
   };
   size_t nops = sizeof ops / sizeof ops[0];
   double tcv[16], ptv[16];
@@ -473,6 +610,7 @@ int main(int argc, char **argv) {
     int r = o->once ? 1 : runs;
     double v[MAX_RUNS];
     bool rss = strcmp(o->unit, "bytes") == 0;
+    foreign_cfg = o->foreign;
     for (int i = 0; i < r; i++)
       v[i] = rss ? run_tricolor_fresh(o->tc, n) : run_tricolor(o->tc, n);
     tcv[k] = median(v, r);
