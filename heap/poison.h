@@ -1,7 +1,7 @@
 /*
  * heap/poison.h -- telling AddressSanitizer and valgrind which heap memory
  * holds objects, so that a use of a collected object is reported at the
- * faulting access.
+ * faulting access (docs/debugging.md).
  *
  * The rule: heap memory is accessible to the tools exactly while the heap
  * has handed it out.

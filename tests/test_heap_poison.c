@@ -1,6 +1,6 @@
 /*
  * test_heap_poison.c -- a use of a collected object is reported by the
- * tools at the faulting access (heap/poison.h).
+ * tools at the faulting access (heap/poison.h, docs/debugging.md).
  *
  * The scenarios, each a function of this file that tc_init()s its own
  * runtime:
@@ -121,8 +121,8 @@ static int rooted_run(void) {
 
 /* ---------------------------------------------------------- --case mode */
 
-/* Runs one scenario outside cmocka (the valgrind entries of
- * tests/CMakeLists.txt, or by hand); returns the exit status.  Under
+/* Runs one scenario outside cmocka (tests/CMakeLists.txt's valgrind
+ * entries; by hand: docs/debugging.md); returns the exit status.  Under
  * valgrind the write must be memcheck's one error and the rooted run must
  * have none; under ASan the write does not return. */
 static int run_case(const char *name) {
