@@ -12,13 +12,16 @@
  *    and are preferred over fresh ones.
  * 3. Arena memory is never unmapped before shutdown (Go does the same):
  *    free pages go back to the OS with madvise(MADV_DONTNEED) instead, which
- *    keeps the page map valid for every address ever handed out.
+ *    keeps the page map valid for every address ever handed out.  At
+ *    shutdown the pages ever handed out (below the growth window) lose
+ *    their ASan poison first, so the next mapping there starts clean
+ *    (heap/poison.h).
  *
  * Rejected: one giant up-front reservation (valgrind and qemu-user handle
  * tens of GiB of PROT_NONE poorly) and a hash from address to span (not
  * O(1) in the worst case).
  */
-#include "heap/heap.h"
+#include "heap/poison.h"
 
 #include <errno.h>
 #include <string.h>
@@ -53,13 +56,20 @@ int tc__heap_init(size_t max_heap) {
     return TC_ENOMEM;
   tc__h.max_heap = max_heap;
   tc__h.sweepgen = 2;
+  tc__poison_init();
   tc__store_release(&tc__h.dir, (tc__arena **)dir);
   return TC_OK;
 }
 
 void tc__heap_destroy(void) {
+  tc__poison_destroy();
   for (size_t i = 0; i < tc__h.narenas; i++) {
     tc__arena *ar = tc__h.arenas[i];
+    /* only pages below the growth window were ever handed out */
+    char *end = ar->base + TC__ARENA_SIZE;
+    if (tc__h.grow_next >= ar->base && tc__h.grow_next < end)
+      end = tc__h.grow_next;
+    tc__poison_unmap(ar->base, (size_t)(end - ar->base));
     munmap(ar->base, TC__ARENA_SIZE);
     munmap(ar, sizeof *ar);
   }

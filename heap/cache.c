@@ -15,7 +15,11 @@
  *   3. The whole run counts as live when handed out (like Go's mcache), so
  *      heap.live can trigger a cycle before the run is used up.
  *   4. A run whose span may hold old bytes (needzero) is zeroed here, just
- *      before use, so the inline path never writes into the object.
+ *      before use, so the inline path never writes into the object.  The
+ *      run is handed out to ASan and valgrind first (every slot, since the
+ *      inline path allocates without calling here), and its unused tail
+ *      made inaccessible again on release (heap/poison.h); a large object
+ *      likewise.
  *   5. While a cycle marks (heap.alloc_black), a run is handed out with
  *      all its mark bits set, so everything allocated from it is black; on
  *      release the unused tail is unmarked again.  Large objects are
@@ -24,7 +28,7 @@
  * The cache is owned by one P (outside tc_run: the bare mutator); the
  * heap lock guards the spans and lists it touches.
  */
-#include "heap/heap.h"
+#include "heap/poison.h"
 
 #include <string.h>
 
@@ -39,6 +43,8 @@ static void run_release(tc__run *r) {
   tc__bits_set_range(s->alloc_bits, s->run_start, used_end);
   s->nalloc += used_end - s->run_start;
   uint64_t unused = (uint64_t)(r->end - r->ptr);
+  tc__poison_objects_free(r->ptr, (uint32_t)(unused / s->elem_size),
+                          s->elem_size);
   tc__sub_relaxed(&tc__h.live, (uint64_t)(unused));
   tc__sub_relaxed(&tc__h.total_alloc, (uint64_t)(unused));
   if (s->run_black) {
@@ -66,6 +72,7 @@ static void run_set(tc__run *r, tc__span *s, uint32_t lo, uint32_t hi) {
   r->span = s;
   s->run = r;
   s->run_start = lo;
+  tc__poison_objects_out(r->ptr, hi - lo, s->elem_size);
   if (s->needzero)
     memset(r->ptr, 0, bytes);
   if (tc__load_relaxed(&tc__h.alloc_black)) {
@@ -157,6 +164,7 @@ void *tc__large_alloc(size_t size, uint16_t type_id, bool scan) {
     tc__lock_release(&tc__h.lock);
     return NULL;
   }
+  tc__poison_objects_out(s->base, 1, s->elem_size);
   if (s->needzero)
     memset(s->base, 0, s->elem_size);
   if (scan)

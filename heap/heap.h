@@ -25,6 +25,13 @@
  * termination.  span->sweepgen == heap.sweepgen - 2: not yet swept this
  * cycle; == heap.sweepgen: swept.  A span is swept before its free slots
  * are reused.
+ *
+ * Tools: under AddressSanitizer and valgrind, heap memory is accessible
+ * exactly while it is handed out (a run's slots, a large object, pages a
+ * caller took from the page heap); collected objects, unused run tails,
+ * free pages and freed metadata blocks are not, so a use of a collected
+ * object is reported at the faulting access.  The annotations and the
+ * places the heap itself touches free memory are in heap/poison.h.
  */
 #ifndef TC_HEAP_H
 #define TC_HEAP_H
@@ -150,6 +157,8 @@ typedef struct tc__heap {
   int64_t sweep_debt;            /* bytes in live that the sweep still has
                                     to free (the last mark left them
                                     white); the trigger looks past them */
+  bool valgrind;                 /* running under valgrind: the heap is
+                                    described to memcheck (heap/poison.h) */
 } tc__heap;
 
 extern tc__heap tc__h;

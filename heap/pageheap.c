@@ -22,9 +22,12 @@
  *      made only of released pages needs no zeroing.  Merging a released
  *      span with a dirty one makes the whole dirty (accounting errs on the
  *      side of counting memory as resident).
+ *   6. Under ASan and valgrind, freed pages are inaccessible and pages
+ *      handed out accessible (valgrind: defined when they read as zero);
+ *      the caller decides what of them holds objects (heap/poison.h).
  * All functions: heap lock held.
  */
-#include "heap/heap.h"
+#include "heap/poison.h"
 
 #include <string.h>
 #include <sys/mman.h>
@@ -129,6 +132,7 @@ tc__span *tc__pages_alloc(size_t npages, size_t meta_size) {
   s->npages = npages;
   s->needzero = !f->released;
   s->meta_size = meta_size;
+  tc__poison_pages_out(s->base, npages * TC__PAGE_SIZE, f->released);
   if (f->npages > npages) {
     /* Split: the remainder keeps f's record; its pages already map to f. */
     f->base += npages * TC__PAGE_SIZE;
@@ -171,6 +175,7 @@ static tc__span *merge(tc__span *lo, tc__span *hi) {
 void tc__pages_free(tc__span *s) {
   char *base = s->base;
   size_t npages = s->npages;
+  tc__poison_pages(base, npages * TC__PAGE_SIZE);
   tc__h.inuse -= npages * TC__PAGE_SIZE;
   tc__meta_free(s, s->meta_size);
   tc__span *f = free_record(base, npages, false);

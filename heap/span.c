@@ -12,9 +12,11 @@
  * Runs.  Allocation hands a cache the next maximal range of free slots
  * [lo, hi) at or after freeindex, found by scanning alloc_bits a word at a
  * time (count trailing zeros/ones), and moves freeindex to hi.  Slots below
- * freeindex are allocated or lie in the run the cache holds.
+ * freeindex are allocated or lie in the run the cache holds.  A new small
+ * span's pages are inaccessible to ASan and valgrind until runs hand its
+ * slots out; the tail past the last object stays so (heap/poison.h).
  */
-#include "heap/heap.h"
+#include "heap/poison.h"
 
 #include <string.h>
 
@@ -99,6 +101,8 @@ tc__span *tc__span_new_small(unsigned spanclass) {
   tc__span *s = tc__pages_alloc(c->pages, meta_bytes(c->objects, scan));
   if (s == NULL)
     return NULL;
+  /* no object yet: runs hand out the slots */
+  tc__poison_pages(s->base, s->npages * TC__PAGE_SIZE);
   layout(s, c->objects, scan);
   s->cls = (uint8_t)cls;
   s->elem_size = c->size;

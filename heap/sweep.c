@@ -12,14 +12,18 @@
  *    hold (tc__sweep_some), so refills rarely find unswept spans.
  * 3. Sweeping a small span: survivors are exactly the marked slots, so the
  *    mark bitmap becomes the alloc bitmap (the two pointers are swapped and
- *    the new mark bitmap cleared).  Freed slots are poisoned (TC_DEBUG >= 2)
- *    and the span is marked needzero so its runs are zeroed before reuse.
- *    A span left with no objects returns its pages to the page heap.
- * 4. A large span is either kept (mark cleared) or freed whole.
+ *    the new mark bitmap cleared).  Freed slots are filled with 0xdb
+ *    (TC_DEBUG >= 2), then made inaccessible to ASan and valgrind
+ *    (tc__poison_object_free, heap/poison.h; the loop over the dead slots
+ *    runs only when one of the two is on), and the span is marked needzero
+ *    so its runs are zeroed before reuse.  A span left with no objects
+ *    returns its pages to the page heap.
+ * 4. A large span is either kept (mark cleared) or freed whole, its
+ *    object filled and made inaccessible the same way.
  * Objects with finalizers are never freed here unfinalized: mark
  * termination resurrects (marks) them first (collector/finalizer.c).
  */
-#include "heap/heap.h"
+#include "heap/poison.h"
 
 #include <limits.h>
 #include <string.h>
@@ -54,10 +58,11 @@ static bool sweep_small(tc__span *s) {
   for (size_t w = 0; w < words; w++) {
     uint64_t dead = s->alloc_bits[w] & ~s->mark_bits[w];
     live += (uint32_t)__builtin_popcountll(s->mark_bits[w]);
-    if (TC_DEBUG >= 2) {
+    if (TC_DEBUG >= 2 || tc__poison_on()) {
       while (dead) {
         uint32_t i = (uint32_t)(w * 64 + (size_t)__builtin_ctzll(dead));
         tc__heap_poison(tc__span_obj(s, i), s->elem_size);
+        tc__poison_object_free(tc__span_obj(s, i), s->elem_size);
         dead &= dead - 1;
       }
     }
@@ -89,6 +94,7 @@ bool tc__sweep_span(tc__span *s) {
     s->sweepgen = tc__h.sweepgen;
     if (!keep) {
       tc__heap_poison(s->base, s->elem_size);
+      tc__poison_object_free(s->base, s->elem_size);
       tc__sub_relaxed(&tc__h.live, (uint64_t)(s->elem_size));
       tc__sub_relaxed(&tc__h.sweep_debt, (int64_t)s->elem_size);
       tc__add_relaxed(&tc__h.total_freed, (uint64_t)(s->elem_size));

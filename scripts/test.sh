@@ -9,7 +9,9 @@
 # Steps, each in its own build tree under build/, in this order:
 #   plain     build/test: RelWithDebInfo, -Werror; files named in comments
 #             and docs exist (scripts/check_comments.py); layer check of
-#             the objects (scripts/check_layers.sh); ctest (unit + stress)
+#             the objects (scripts/check_layers.sh); ctest (unit + stress,
+#             and the tests labelled valgrind, which run a test program
+#             under valgrind themselves)
 #   asan      build/asan: ASan + UBSan, TRICOLOR_DEBUG=2; ctest (all labels,
 #             the install test with sanitizer-built consumers included)
 #   tsan      build/tsan: ThreadSanitizer, TRICOLOR_DEBUG=2; ctest (all
