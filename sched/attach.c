@@ -88,6 +88,7 @@ int tc_thread_attach(void) {
   tc__spin_unlock(&tc__sched.lock);
   tc__proc_allg_add(g);
   /* come back from the "syscall": a P of our own */
+  m->entered = __builtin_return_address(0);
   tc__g_cas(g, TC__G_SYSCALL, TC__G_RUNNABLE);
   tc__proc_foreign_run(m, g);
   return TC_OK;

@@ -27,6 +27,13 @@
 
 /* Names the function at address pc, or "?" (libunwind: a local cursor
  * whose IP is moved to pc). */
+static const char *func_name(void *pc, char *buf, size_t len);
+
+const char *tc__func_name(const void *pc, char *buf, size_t len) {
+  /* func_name takes a function's first byte and looks up pc - 1 + 1 */
+  return func_name((void *)((uintptr_t)pc - 1), buf, len);
+}
+
 static const char *func_name(void *pc, char *buf, size_t len) {
   unw_context_t uc;
   unw_cursor_t cur;

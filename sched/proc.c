@@ -1012,12 +1012,15 @@ void tc__proc_gfree(tc__m *m, tc__g *g) {
   if (g == tc__sched.maing) {
     /* main returned: the program is over (step: tc_run returns) */
     __atomic_store_n(&tc__sched.exiting, 1u, __ATOMIC_SEQ_CST);
+    /* under the lock: an attaching thread may link a new M */
+    tc__spin_lock(&tc__sched.lock);
     for (tc__m *o = tc__sched.allm; o; o = o->alllink) {
       tc__ctx *c = tc__load_acquire(&o->ctx);
       if (c) /* running coroutines leave at their next safepoint */
         tc__preempt_set(c, TC__PREEMPT_YIELD);
       tc__note_wake(&o->park);
     }
+    tc__spin_unlock(&tc__sched.lock);
     /* Ms stopped for a collection: they look at exiting (seq_cst) after
      * reading the generation, so they either see it or see this move. */
     tc__gen_advance(&tc__sched.worldgen);
@@ -1149,6 +1152,8 @@ void tc_syscall_exit(void) {
     tc__fatal("tc_syscall_exit without tc_syscall_enter");
   tc__p *p = m->oldp;
   m->oldp = NULL;
+  if (m->foreign)
+    m->entered = __builtin_return_address(0);
   /* fast path: the old P is still in SYSCALL, so nobody took it.  (It may
    * have been retaken, run by another M and be back in SYSCALL for that
    * M's G: it is free then too, and that M looks elsewhere when it
@@ -1200,6 +1205,65 @@ bool tc__proc_retake_syscall(tc__p *p) {
 
 /* ---------------------------------------------------------------- the world */
 
+#define SLOW_STOP_NS 100000000 /* checked builds name the threads a stop
+                                  still waits for after 100 ms: far past
+                                  any time-to-safepoint of code that
+                                  follows the rules, even under the
+                                  sanitizers, and soon enough to catch one
+                                  that blocks outside a syscall bracket */
+#define SLOW_STOP_MAX 8       /* Ms named in one report */
+
+/* Names the Ms still running with a P during a stop that has waited
+ * long: an attached thread with where it last entered tricolor, a
+ * coroutine with its creation site.  Collected under the sched lock,
+ * printed after it (libunwind may take locks of its own). */
+static void report_slow_stop(uint64_t waited) {
+  struct {
+    uint32_t id;
+    bool foreign;
+    const void *pc;
+    uint64_t gid;
+    const char *func, *file;
+    int line;
+  } who[SLOW_STOP_MAX];
+  int n = 0;
+  tc__spin_lock(&tc__sched.lock);
+  for (tc__m *o = tc__sched.allm; o && n < SLOW_STOP_MAX; o = o->alllink) {
+    tc__p *p = tc__load_relaxed(&o->p);
+    if (p == NULL || tc__load_relaxed(&p->status) != TC__P_RUNNING)
+      continue;
+    tc__g *g = tc__load_relaxed(&o->curg);
+    who[n].id = o->id;
+    who[n].foreign = o->foreign;
+    who[n].pc = o->entered;
+    who[n].gid = g ? g->id : 0;
+    who[n].func = g ? g->go_func : NULL;
+    who[n].file = g ? g->go_file : NULL;
+    who[n].line = g ? g->go_line : 0;
+    n++;
+  }
+  tc__spin_unlock(&tc__sched.lock);
+  for (int i = 0; i < n; i++) {
+    char name[128];
+    if (who[i].foreign)
+      tc__warn("a stop-the-world has waited %llu ms for M%u, an attached "
+               "thread that last entered tricolor in %s() and has not "
+               "reached a safepoint (block between tc_syscall_enter and "
+               "tc_syscall_exit, or call tc_safepoint)",
+               (unsigned long long)(waited / 1000000), who[i].id,
+               who[i].pc ? tc__func_name(who[i].pc, name, sizeof name)
+                         : "?");
+    else
+      tc__warn("a stop-the-world has waited %llu ms for M%u running "
+               "coroutine %llu (%s, created at %s:%d), which has not "
+               "reached a safepoint",
+               (unsigned long long)(waited / 1000000), who[i].id,
+               (unsigned long long)who[i].gid,
+               who[i].func ? who[i].func : "?",
+               who[i].file ? who[i].file : "?", who[i].line);
+  }
+}
+
 bool tc__stop_the_world(const char *why) {
   (void)why;
   tc__m *m = getm();
@@ -1239,7 +1303,13 @@ bool tc__stop_the_world(const char *why) {
   if (wait)
     tc__note_clear(&tc__sched.stopnote);
   tc__spin_unlock(&tc__sched.lock);
+  uint64_t t0 = TC_DEBUG >= 2 ? tc__nanotime() : 0;
+  bool reported = false;
   while (wait) {
+    if (TC_DEBUG >= 2 && !reported && tc__nanotime() - t0 > SLOW_STOP_NS) {
+      report_slow_stop(tc__nanotime() - t0);
+      reported = true;
+    }
     tc__note_sleep(&tc__sched.stopnote, 100000); /* 100 us, then re-poke */
     tc__spin_lock(&tc__sched.lock);
     wait = tc__sched.stopwait > 0;

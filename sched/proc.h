@@ -81,6 +81,10 @@ struct tc__m {
   bool foreign;               /* a thread tricolor did not create, attached
                                  (sched/attach.c): no g0, runs only its G */
   tc__m *freelink;            /* detached foreign Ms, for reuse */
+  const void *entered;        /* an attached thread: where it last came
+                                 into tricolor (the return address of
+                                 tc_thread_attach or tc_syscall_exit), for
+                                 the slow-stop report */
 };
 
 typedef struct tc__sched_t {
@@ -136,6 +140,10 @@ void tc__proc_schedule(tc__m *m);
 tc__g *tc__proc_newg(tc_fn fn, void *arg, const char *file, int line,
                      const char *func);
 void tc__proc_gfree(tc__m *m, tc__g *g);
+/* Names the function containing code address pc in buf, or "?"
+ * (libunwind; deadlock.c).  Not async-signal-safe; takes no lock of
+ * ours. */
+const char *tc__func_name(const void *pc, char *buf, size_t len);
 /* Foreign Ms (sched/attach.c): m, holding no P, waits until it holds one
  * and runs its G (status RUNNABLE, on no queue); a P of the caller's
  * (RUNNING G) is given up and the G blocks the OS thread (yield: it goes

@@ -349,6 +349,55 @@ static void die_alloc_unattached(void *arg) {
   tc_run(NULL, unattached_main, NULL);
 }
 
+/* ---------------------------------------------------------------- slow stop */
+
+static atomic_int spin_go;
+
+/* An attached thread that breaks the rule: it spins in its own code,
+ * holding its P, without a safepoint or a syscall bracket. */
+static void *rule_breaker(void *arg) {
+  (void)arg;
+  tc_thread_attach();
+  atomic_store(&spin_go, 1);
+  int64_t until = tc_now() + 400 * 1000000LL; /* longer than the report's
+                                                 100 ms threshold */
+  while (tc_now() < until)
+    ;
+  tc_thread_detach();
+  return NULL;
+}
+
+static void slow_main(void *arg) {
+  (void)arg;
+  pthread_t t;
+  pthread_create(&t, NULL, rule_breaker, NULL);
+  while (!atomic_load(&spin_go))
+    tc_yield();
+  tc_gc(); /* its stop waits for the spinner */
+  tc_syscall_enter();
+  pthread_join(t, NULL);
+  tc_syscall_exit();
+  abort(); /* the report is in stderr; end the child */
+}
+
+static void die_slow_stop(void *arg) {
+  (void)arg;
+  tc_config cfg = {.procs = 2, .foreign_threads = true};
+  tc_run(&cfg, slow_main, NULL);
+}
+
+static void test_attach_slow_stop_named(void **state) {
+  (void)state;
+  if (TC_DEBUG < 2) {
+    print_message("skipped: the slow-stop report is in checked builds "
+                  "(TRICOLOR_DEBUG >= 2)\n");
+    return;
+  }
+  tc_expect_death(die_slow_stop, NULL,
+                  "an attached thread that last entered tricolor in "
+                  "rule_breaker()");
+}
+
 static void test_attach_misuse_aborts(void **state) {
   (void)state;
   tc_expect_death(die_detach_with_frame, NULL,
@@ -370,6 +419,7 @@ int main(void) {
       cmocka_unit_test(test_attach_late_no_deadlock),
       cmocka_unit_test(test_attach_return_codes),
       cmocka_unit_test(test_attach_misuse_aborts),
+      cmocka_unit_test(test_attach_slow_stop_named),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
