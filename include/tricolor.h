@@ -67,6 +67,9 @@
  *                          CMake TRICOLOR_DEBUG >= 2)
  *     gcstress=1           a whole cycle at every allocation (under tc_run
  *                          the allocating coroutine waits for it)
+ *     markthread=1         the collector thread does the background
+ *                          marking, throttled to 25% (the design before
+ *                          mark workers ran on the Ps; for comparisons)
  *   and test hooks: three widen race windows, in microseconds, and one
  *   breaks the collector on purpose so the verifier must catch it:
  *     gcmarkdelay=US       the collector waits after the mark-start pause
