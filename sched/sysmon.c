@@ -155,7 +155,8 @@ static const char *g_status_code(const tc__g *g, int *code) {
   case TC__G_DEAD: *code = 6; break;
   default: *code = 0; break;
   }
-  return g->waitreason ? g->waitreason : "";
+  const char *why = tc__load_relaxed(&g->waitreason);
+  return why ? why : "";
 }
 
 static void print_g(tc__g *g, void *arg) {
