@@ -223,6 +223,8 @@ void tc__dump_stderr(void);
  * disposition; puts the old one back (before the teardown). */
 void tc__sigquit_install(void);
 void tc__sigquit_restore(void);
+/* sysmon, each round: does the dump a SIGQUIT asked for, and exits. */
+void tc__sigquit_poll(void);
 /* tc_run's teardown, after `running` is cleared: waits until no dump
  * (tc_dump_coroutines, SIGQUIT) reads the Gs. */
 void tc__dump_wait(void);

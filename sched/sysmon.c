@@ -16,9 +16,14 @@
  *      tc_config.force_period_ms), it asks the collector thread for one.
  *   4. With TRICOLOR_DEBUG=schedtrace=MS it prints Go's SCHED line every
  *      MS milliseconds (scheddetail=1 adds P, M and G lines).
+ *   5. SIGQUIT: the handler freezes the thread it interrupted and leaves
+ *      the dump to sysmon, which looks for it first in every round and
+ *      then exits the process (sched/traceback.c).  sysmon blocks SIGQUIT,
+ *      so the signal always lands on another thread.
  */
 #include "sched/proc.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +86,11 @@ static bool retake(int64_t now) {
 
 static void *sysmon_main(void *arg) {
   (void)arg;
+  /* SIGQUIT goes to other threads: sysmon dumps for them (step 5) */
+  sigset_t quit;
+  sigemptyset(&quit);
+  sigaddset(&quit, SIGQUIT);
+  pthread_sigmask(SIG_BLOCK, &quit, NULL);
   int64_t delay_us = DELAY_MIN_US;
   int idle = 0;
   int trace_ms = tc__debug_settings.schedtrace;
@@ -103,6 +113,7 @@ static void *sysmon_main(void *arg) {
     }
     if (tc__load_acquire(&tc__sched.exiting))
       break;
+    tc__sigquit_poll(); /* first: before any lock the frozen thread may hold */
     now = (int64_t)tc__nanotime();
     bool did = false;
     next = tc__timers_next();

@@ -72,13 +72,22 @@
  * SIGQUIT (Go's default: dump, then exit status 2): tc_run installs the
  * handler only when SIGQUIT has its default disposition (an application's
  * handler and SIG_IGN are left alone) and puts the old disposition back
- * when it returns, unless someone replaced ours meanwhile.  The handler
- * runs on the thread's alternate signal stack (every M has one,
- * sched/stack.c), prints "SIGQUIT: quit" and the dump to stderr and
- * _exits with status 2; a second SIGQUIT during the dump waits for it.
- * It takes the G list with a bounded trylock (the interrupted thread may
- * hold it) and walks it unlocked after ~1 s, as Go's dump does
- * best-effort.
+ * when it returns, unless someone replaced ours meanwhile.
+ *   1. The handler (on the thread's alternate signal stack: every M has
+ *      one, sched/stack.c) prints "SIGQUIT: quit", records the context it
+ *      interrupted and that thread's coroutine, asks sysmon, and freezes
+ *      its thread in pause(); a second SIGQUIT meanwhile just freezes.
+ *   2. sysmon polls for the request each round (it blocks SIGQUIT
+ *      itself), dumps every G, the frozen thread's from the recorded
+ *      context, and _exits with status 2.
+ *   3. Not in the handler, because libunwind's symbol lookup allocates and
+ *      malloc is not async-signal-safe (the interrupted code may hold its
+ *      lock; ThreadSanitizer reports it).  If sysmon has not taken the
+ *      request after a second (stuck on a lock the frozen thread holds),
+ *      a CAS on the request lets the handler dump by itself, best-effort.
+ *   4. The dump takes the G list with a bounded trylock (the frozen thread
+ *      may hold it) and walks it unlocked after a second, as Go's dump is
+ *      best-effort too.
  */
 #define _GNU_SOURCE 1 /* REG_RIP and friends in <sys/ucontext.h> */
 #include "sched/proc.h"
@@ -98,9 +107,13 @@
 /* Frames printed per coroutine, then "...": a runaway recursion must not
  * flood the dump (Go prints 100). */
 #define MAX_FRAMES 64
-/* Attempts (1 ms apart) of the SIGQUIT handler to take the G list before
- * it walks it without the lock. */
+/* Attempts (1 ms apart) of the SIGQUIT dump to take the G list before it
+ * walks it without the lock (the frozen thread may hold it). */
 #define QUIT_LOCK_TRIES 1000
+/* How long (ms) the SIGQUIT handler waits for sysmon to take the dump
+ * before it dumps by itself: sysmon polls at least every 10 ms, so a
+ * second means it is stuck. */
+#define QUIT_SYSMON_WAIT_MS 1000
 
 /* Dumps reading the Gs right now (tc_dump_coroutines, SIGQUIT): tc_run's
  * teardown waits for none (tc__dump_wait). */
@@ -405,32 +418,25 @@ int tc_dump_coroutines(FILE *out) {
 
 static struct sigaction quit_old; /* the disposition before tc_run */
 static bool quit_installed;
-static uint32_t quit_once;
 
-static void quit_handler(int sig, siginfo_t *info, void *uctx) {
-  (void)sig;
-  (void)info;
-  if (__atomic_exchange_n(&quit_once, 1u, __ATOMIC_ACQ_REL) != 0)
-    for (;;)
-      pause(); /* another thread dumps; it exits the process */
-  tc__print("SIGQUIT: quit");
-  tc__print("%s", "");
+/* A SIGQUIT's dump, handed from the handler to sysmon: */
+enum { QUIT_NONE, QUIT_ASKED, QUIT_SYSMON, QUIT_HANDLER };
+static struct {
+  uint32_t state;          /* QUIT_*: CAS from ASKED decides who dumps */
+  uint32_t once;           /* a handler is running (0 -> 1) */
+  void *uc;                /* the interrupted context (the frozen thread's
+                              signal frame) */
+  tc__g *g;                /* its coroutine, or NULL */
+} quit;
+
+/* Prints the SIGQUIT dump to stderr and exits with status 2.  Any
+ * thread: sysmon, or the handler itself. */
+static TC_NORETURN void quit_dump(void) {
+  dump_self self = {tc__load_relaxed(&quit.g), tc__load_relaxed(&quit.uc),
+                    UNW_INIT_SIGNAL_FRAME, 0};
   if (!dump_enter()) {
     tc__print("tricolor: the scheduler is not running: no coroutines");
     _exit(2);
-  }
-  /* The interrupted coroutine of this thread, if it was on its stack (an
-   * attached thread's G always is: it runs on the thread's own). */
-  dump_self self = {NULL, NULL, UNW_INIT_SIGNAL_FRAME, 0};
-  tc__ctx *ctx = tc__ctx_current();
-  tc__m *m = ctx ? (tc__m *)ctx->owner : NULL;
-  tc__g *g = m ? tc__load_relaxed(&m->curg) : NULL;
-  uintptr_t sp = ucontext_sp(uctx);
-  if (g && (g->lockedm == m ||
-            (g->stack && sp >= (uintptr_t)g->stack->lo &&
-             sp < (uintptr_t)g->stack->hi))) {
-    self.g = g;
-    self.uc = uctx; /* a kernel ucontext_t: unw_context_t's layout */
   }
   bool locked = false;
   for (int i = 0; i < QUIT_LOCK_TRIES && !locked; i++) {
@@ -448,10 +454,61 @@ static void quit_handler(int sig, siginfo_t *info, void *uctx) {
   _exit(2);
 }
 
+void tc__sigquit_poll(void) {
+  uint32_t asked = QUIT_ASKED;
+  if (tc__load_acquire(&quit.state) == QUIT_ASKED &&
+      __atomic_compare_exchange_n(&quit.state, &asked, (uint32_t)QUIT_SYSMON,
+                                  false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+    quit_dump();
+}
+
+/* The handler freezes the thread it interrupted and has sysmon dump: the
+ * dump calls libunwind's symbol lookup, which allocates, and malloc is
+ * not async-signal-safe (the interrupted code may hold its lock; TSan
+ * reports it).  Only if sysmon does not take the request within a second
+ * (it may itself wait for a lock the frozen thread holds) does the handler
+ * dump by itself, best-effort. */
+static void quit_handler(int sig, siginfo_t *info, void *uctx) {
+  (void)sig;
+  (void)info;
+  if (__atomic_exchange_n(&quit.once, 1u, __ATOMIC_ACQ_REL) != 0)
+    for (;;)
+      pause(); /* another thread dumps; it exits the process */
+  tc__print("SIGQUIT: quit");
+  tc__print("%s", "");
+  /* The interrupted coroutine of this thread, if it was on its stack (an
+   * attached thread's G always is: it runs on the thread's own). */
+  tc__ctx *ctx = tc__ctx_current();
+  tc__m *m = ctx ? (tc__m *)ctx->owner : NULL;
+  tc__g *g = m ? tc__load_relaxed(&m->curg) : NULL;
+  uintptr_t sp = ucontext_sp(uctx);
+  if (!(g && (g->lockedm == m ||
+              (g->stack && sp >= (uintptr_t)g->stack->lo &&
+               sp < (uintptr_t)g->stack->hi))))
+    g = NULL;
+  tc__store_relaxed(&quit.uc, uctx);
+  tc__store_relaxed(&quit.g, g);
+  tc__store_release(&quit.state, (uint32_t)QUIT_ASKED);
+  tc__sysmon_wake();
+  for (int i = 0; i < QUIT_SYSMON_WAIT_MS; i++) {
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, NULL);
+    if (tc__load_acquire(&quit.state) != QUIT_ASKED)
+      break;
+  }
+  uint32_t asked = QUIT_ASKED;
+  if (__atomic_compare_exchange_n(&quit.state, &asked,
+                                  (uint32_t)QUIT_HANDLER, false,
+                                  __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+    quit_dump();
+  for (;;)
+    pause(); /* frozen: sysmon unwinds this thread's stack, then exits */
+}
+
 void tc__sigquit_install(void) {
   struct sigaction cur;
   quit_installed = false;
-  __atomic_store_n(&quit_once, 0u, __ATOMIC_RELAXED);
+  memset(&quit, 0, sizeof quit);
   if (sigaction(SIGQUIT, NULL, &cur) != 0)
     return;
   if ((cur.sa_flags & SA_SIGINFO) || cur.sa_handler != SIG_DFL)
