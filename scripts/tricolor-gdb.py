@@ -20,6 +20,7 @@
 #     gdb -iex "set auto-load safe-path /" ...               (everything)
 # or by hand, for a stripped library or after `set auto-load off`:
 #     (gdb) source /path/to/tricolor-gdb.py
+# docs/debugging.md shows the commands' output.
 # The commands need tricolor's debug information (CMake RelWithDebInfo or
 # Debug: -g).  `coroutine N` writes the selected thread's registers for
 # the duration of CMD, so it needs a live process (not a core file); the
@@ -262,7 +263,15 @@ def _run_on_g(g, cmd):
     newest.select()  # registers are written in frame 0, never in a caller
     saved = [(name, int(newest.read_register(name))) for name, _ in regs]
     try:
-        for name, value in regs:
+        _set_reg(regs[0][0], regs[0][1])  # the pc first: writable at all?
+    except gdb.error as e:
+        selected.select()
+        raise gdb.GdbError("coroutine %d: cannot load its registers (%s); "
+                           "a core file has no writable registers: info "
+                           "coroutines, tricolor stats and tricolor spans "
+                           "work there" % (goid, e))
+    try:
+        for name, value in regs[1:]:
             _set_reg(name, value)
         gdb.execute(cmd)
     finally:
@@ -379,12 +388,14 @@ collector/stats.c's st, tc__sched)."""
         print("  allocated %s in total, freed %s"
               % (_size(h["total_alloc"]), _size(h["total_freed"])))
         mode = str(_val("(tc_barrier_mode)%d" % int(st["last_mode"])))
+        mode = mode.replace("TC_BARRIER_", "").lower() \
+            if int(st["cycles"]) else "none yet"
         print("collector: cycles %d (%d forced, %d by time), phase %s, "
               "last cycle's barrier %s, %d marking threads"
               % (int(st["cycles"]), int(st["forced_cycles"]),
                  int(st["time_cycles"]),
-                 PHASES.get(int(_val("tc__phase")), "?"),
-                 mode.replace("TC_BARRIER_", "").lower(), int(gc["procs"])))
+                 PHASES.get(int(_val("tc__phase")), "?"), mode,
+                 int(gc["procs"])))
         n = int(st["pauses"])
         ring = st["pause_ns"]
         nring = ring.type.range()[1] + 1

@@ -10,11 +10,14 @@
  * tail call and the coroutine's own function stays in its backtrace.
  * main knows the others are parked when tc_dump_coroutines shows each
  * with its wait reason.  The program exits with status 0 once gdb lets
- * it go on.
+ * it go on.  GDB_TARGET_DUMP=1 in the environment prints
+ * tc_dump_coroutines there, GDB_TARGET_QUIT=1 raises SIGQUIT (the samples
+ * in docs/debugging.md).
  */
 #define _GNU_SOURCE 1
 #include <tricolor.h>
 
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,6 +114,11 @@ static void target_main(void *arg) {
   int tries = 0;
   while (!all_parked() && tries++ < 20000)
     tc_sleep(1000000);
+  /* docs/debugging.md's samples of the dump and of SIGQUIT */
+  if (getenv("GDB_TARGET_DUMP"))
+    tc_dump_coroutines(stdout);
+  if (getenv("GDB_TARGET_QUIT"))
+    raise(SIGQUIT);
   gdb_target_ready(tries < 20000);
   tc_chan_close(recv_chan);
   tc_chan_close(sel_chan);
