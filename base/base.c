@@ -23,7 +23,7 @@
  * .debug_gdb_scripts section (gdb's "script text entry": a 4, the
  * script's name on the first line, its text, a NUL), so gdb loads it with
  * the library's symbols, once auto-loading is allowed for the library
- * (the script's header says how).  Here because every program that links
+ * (docs/debugging.md says how).  Here because every program that links
  * tricolor, statically too, links this file.  Rejected: a file entry (a 1
  * and a path, Go's way), since the path differs between the build tree
  * and an install; a libtricolor.so.*-gdb.py beside the library, which a
