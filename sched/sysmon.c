@@ -18,12 +18,13 @@
  *      MS milliseconds (scheddetail=1 adds P, M and G lines).
  *   5. SIGQUIT: the handler freezes the thread it interrupted and leaves
  *      the dump to sysmon, which looks for it first in every round and
- *      then exits the process (sched/traceback.c).  sysmon blocks SIGQUIT,
- *      so the signal always lands on another thread.
+ *      then exits the process (sched/traceback.c); a SIGQUIT that lands on
+ *      sysmon itself is dumped by its handler.  (Blocking SIGQUIT in
+ *      sysmon was rejected: the Ms sysmon starts, and the threads their
+ *      coroutines start, would inherit the mask.)
  */
 #include "sched/proc.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,10 @@ static struct {
   uint32_t sleeping;
   int64_t last_trace;
 } mon;
+
+bool tc__sysmon_is_current(void) {
+  return mon.started && pthread_equal(pthread_self(), mon.thread);
+}
 
 void tc__sysmon_wake(void) {
   if (tc__load_relaxed(&mon.sleeping))
@@ -86,11 +91,6 @@ static bool retake(int64_t now) {
 
 static void *sysmon_main(void *arg) {
   (void)arg;
-  /* SIGQUIT goes to other threads: sysmon dumps for them (step 5) */
-  sigset_t quit;
-  sigemptyset(&quit);
-  sigaddset(&quit, SIGQUIT);
-  pthread_sigmask(SIG_BLOCK, &quit, NULL);
   int64_t delay_us = DELAY_MIN_US;
   int idle = 0;
   int trace_ms = tc__debug_settings.schedtrace;

@@ -77,14 +77,17 @@
  *      one, sched/stack.c) prints "SIGQUIT: quit", records the context it
  *      interrupted and that thread's coroutine, asks sysmon, and freezes
  *      its thread in pause(); a second SIGQUIT meanwhile just freezes.
- *   2. sysmon polls for the request each round (it blocks SIGQUIT
- *      itself), dumps every G, the frozen thread's from the recorded
- *      context, and _exits with status 2.
+ *   2. sysmon polls for the request each round, dumps every G, the
+ *      frozen thread's from the recorded context, and _exits with status
+ *      2.  A SIGQUIT that lands on sysmon itself is dumped by the handler
+ *      at once, as in step 3.
  *   3. Not in the handler, because libunwind's symbol lookup allocates and
  *      malloc is not async-signal-safe (the interrupted code may hold its
  *      lock; ThreadSanitizer reports it).  If sysmon has not taken the
  *      request after a second (stuck on a lock the frozen thread holds),
  *      a CAS on the request lets the handler dump by itself, best-effort.
+ *      (Blocking SIGQUIT in sysmon instead was rejected: the Ms it starts
+ *      and the threads their coroutines start would inherit the mask.)
  *   4. The dump takes the G list with a bounded trylock (the frozen thread
  *      may hold it) and walks it unlocked after a second, as Go's dump is
  *      best-effort too.
@@ -245,6 +248,16 @@ typedef struct dump_self {
   int skip;                /* frames of the dump itself, not printed */
 } dump_self;
 
+/* The address of tc__context_trampoline, where every coroutine's stack
+ * begins (0 with the portable switch). */
+static unw_word_t trampoline_ip(void) {
+#if defined(TC__SWITCH_ASM)
+  return (unw_word_t)(uintptr_t)tc__context_trampoline;
+#else
+  return 0;
+#endif
+}
+
 /* Prints the frames from cursor cur on, after skipping `skip`. */
 static void walk(sink *s, unw_cursor_t *cur, int skip) {
   for (int i = 0; i < skip; i++)
@@ -268,6 +281,11 @@ static void walk(sink *s, unw_cursor_t *cur, int skip) {
                (unsigned long long)ip, name, (unsigned long long)off);
     }
     n++;
+    /* A coroutine's first frame: nothing called it.  Stop here rather
+     * than ask libunwind to step past its undefined return address. */
+    unw_proc_info_t pi;
+    if (unw_get_proc_info(cur, &pi) == 0 && pi.start_ip == trampoline_ip())
+      break;
   } while (unw_step(cur) > 0);
   if (n == 0)
     out_line(s, "\t(no frames: the unwinder found none)");
@@ -281,7 +299,7 @@ static void walk_saved(sink *s, tc__g *g, uint32_t status) {
   uint64_t sp0, pc0;
   ctx_sp_pc(&c, &sp0, &pc0);
 #if defined(TC__SWITCH_ASM)
-  if (pc0 == (uint64_t)(uintptr_t)tc__context_trampoline) {
+  if (pc0 == (uint64_t)trampoline_ip()) {
     out_line(s, "\t(not started yet)");
     return;
   }
@@ -490,7 +508,7 @@ static void quit_handler(int sig, siginfo_t *info, void *uctx) {
   tc__store_relaxed(&quit.g, g);
   tc__store_release(&quit.state, (uint32_t)QUIT_ASKED);
   tc__sysmon_wake();
-  for (int i = 0; i < QUIT_SYSMON_WAIT_MS; i++) {
+  for (int i = 0; i < QUIT_SYSMON_WAIT_MS && !tc__sysmon_is_current(); i++) {
     struct timespec ts = {0, 1000000};
     nanosleep(&ts, NULL);
     if (tc__load_acquire(&quit.state) != QUIT_ASKED)
