@@ -17,6 +17,19 @@
  * into it before it starts any thread; afterwards the settings are only
  * read, so plain loads suffice.  An unknown key or a malformed entry warns
  * and is skipped: a typo must not stop the program it was meant to debug.
+ *
+ * The gdb extension (scripts/tricolor-gdb.py: info coroutines, coroutine
+ * N bt, tricolor stats, tricolor spans) rides along inline in a
+ * .debug_gdb_scripts section (gdb's "script text entry": a 4, the
+ * script's name on the first line, its text, a NUL), so gdb loads it with
+ * the library's symbols, once auto-loading is allowed for the library
+ * (docs/debugging.md says how).  Here because every program that links
+ * tricolor, statically too, links this file.  Rejected: a file entry (a 1
+ * and a path, Go's way), since the path differs between the build tree
+ * and an install; a libtricolor.so.*-gdb.py beside the library, which a
+ * static link loses.  The section is not loaded into memory (no
+ * SHF_ALLOC) and `strip --strip-debug` removes it with the debug
+ * information.
  */
 #include "base/base.h"
 
@@ -26,6 +39,16 @@
 #include <unistd.h>
 
 tc__debug tc__debug_settings;
+
+/* ---- the gdb extension ---- */
+#if defined(TC_GDB_SCRIPT) /* CMake passes the script's path */
+__asm__(".pushsection .debug_gdb_scripts, \"MS\", %progbits, 1\n"
+        ".byte 4\n" /* SECTION_SCRIPT_ID_PYTHON_TEXT */
+        ".ascii \"tricolor-gdb.py\\n\"\n"
+        ".incbin \"" TC_GDB_SCRIPT "\"\n"
+        ".byte 0\n"
+        ".popsection\n");
+#endif
 
 /* ---- messages ---- */
 

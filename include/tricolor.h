@@ -21,7 +21,8 @@
  * that called tc_run) may call only:
  *     tc_init, tc_run, tc_thread_attach, tc_root_add, tc_root_remove,
  *     tc_read_stats, tc_stats_pause_quantile, tc_get_barrier,
- *     tc_strerror, tc_barrier_name, tc_now, tc_trace_start, tc_trace_stop.
+ *     tc_strerror, tc_barrier_name, tc_now, tc_trace_start, tc_trace_stop,
+ *     tc_dump_coroutines.
  * It holds no root stack, so nothing it keeps in its own variables is kept
  * alive: it may register ranges of slots and move references between
  * ranges it owns, but must not keep a heap reference anywhere else.  Any
@@ -87,6 +88,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h> /* FILE: tc_dump_coroutines */
 
 #ifdef __cplusplus
 extern "C" {
@@ -383,7 +385,15 @@ typedef void (*tc_fn)(void *arg);
 /* Runs main(arg) as the first coroutine on a fresh runtime (tc_init is
  * implied; cfg may be NULL).  Returns 0 after main returns and the runtime
  * is torn down, or a TC_E* code if it could not start.  May be called
- * again.  Calling thread: not a mutator. */
+ * again.  Calling thread: not a mutator.
+ *
+ * SIGQUIT (Ctrl-\ or kill -QUIT), as in Go: while tc_run runs, it prints
+ * "SIGQUIT: quit" and the coroutine dump (tc_dump_coroutines) to stderr
+ * and exits with status 2.  tc_run installs that handler only if SIGQUIT
+ * has its default disposition when it starts: a handler of the
+ * application's, or SIG_IGN, is left alone.  tc_run puts the previous
+ * disposition back before it returns (unless the application replaced the
+ * handler meanwhile). */
 TC_API int tc_run(const tc_config *cfg, tc_fn main, void *arg);
 
 /* Starts fn(arg) as a new coroutine; it runs next on this processor.  arg
@@ -436,6 +446,32 @@ TC_API void tc_sleep(int64_t ns);
 TC_API int64_t tc_now(void);
 /* The running coroutine's id (1 for main).  Coroutine. */
 TC_API uint64_t tc_self(void);
+
+/* Writes every live coroutine to out, oldest first (Go's SIGQUIT dump):
+ *     coroutine 7 [chan receive]: worker(), created by serve at srv/conn.c:42
+ *         #0  0x00007f3c2a1b0c4f in tc__park+0x5f
+ *         #1  0x00007f3c2a1b4a10 in tc_chan_recv+0x1c0
+ *         #2  0x000055d0c0de1234 in worker+0x24
+ * one entry each: id, status in brackets (runnable, running, syscall, or a
+ * waiting coroutine's wait reason: "chan receive", "sleep", "select",
+ * "semacquire", ...), entry function, creation site (the function, file
+ * and line of its tc_go; the main coroutine says it was created by
+ * tc_run), then a backtrace of where it is parked, unwound with libunwind
+ * from the registers it saved when it switched out.  The calling
+ * coroutine's backtrace is its current stack from the caller of
+ * tc_dump_coroutines; coroutines running on other threads or inside a
+ * system call are listed without one, as are threads attached with
+ * tc_thread_attach ("an attached thread"), unless it is the caller.  Frame names need a symbol table
+ * (an unstripped binary; static functions too); "?" otherwise.
+ * Returns TC_OK; TC_ESTATE when tc_run is not running; TC_EINVAL for a
+ * NULL out or a failed write; TC_ENOMEM.  Any thread while tc_run runs:
+ * a coroutine, an attached thread or a thread of your own.  It races with the coroutines it lists: it holds the list
+ * of coroutines while it walks (tc_go and coroutine exits wait for it,
+ * never for `out`: the dump is formatted in memory first), but a parked
+ * coroutine may resume while its stack is unwound; its backtrace may then
+ * be wrong and ends with "(resumed while dumped: frames may be wrong)".
+ * Costs milliseconds per coroutine (symbol lookups): for debugging. */
+TC_API int tc_dump_coroutines(FILE *out);
 
 /* Bracket a blocking system call: the processor is handed to another
  * thread while the call blocks, so other coroutines keep running.  No

@@ -8,74 +8,19 @@
  * sleeper will wake), the runtime is not exiting, and coroutines exist.
  * Then it prints
  *     tricolor: all coroutines are asleep - deadlock!
- * and one line per coroutine: id, status and wait reason, entry function,
- * and where tc_go created it, and exits with status 2 (as Go does).
- *
- * Creation sites cost nothing at tc_go: the tc_go macro passes __FILE__,
- * __LINE__ and __func__.  The main coroutine has no tc_go site (tc_run is
- * a plain function: its caller's line is not known), so its line says
- * "created by tc_run (the main coroutine)" instead.  The entry function's
- * name is found with libunwind only here, when reporting.
+ * and an entry per coroutine, and exits with status 2 (as Go does).  The
+ * entry (id, wait reason, entry function, where tc_go created it, and a
+ * backtrace of where it is parked) is the coroutine dump's
+ * (sched/traceback.c): the same function prints both.
  */
 #include "sched/proc.h"
 
-#include <stdlib.h>
 #include <unistd.h>
-
-#define UNW_LOCAL_ONLY
-#include <libunwind.h>
-
-/* Names the function at address pc, or "?" (libunwind: a local cursor
- * whose IP is moved to pc). */
-static const char *func_name(void *pc, char *buf, size_t len);
-
-const char *tc__func_name(const void *pc, char *buf, size_t len) {
-  /* func_name takes a function's first byte and looks up pc - 1 + 1 */
-  return func_name((void *)((uintptr_t)pc - 1), buf, len);
-}
-
-static const char *func_name(void *pc, char *buf, size_t len) {
-  unw_context_t uc;
-  unw_cursor_t cur;
-  unw_word_t off = 0;
-  if (unw_getcontext(&uc) != 0 || unw_init_local(&cur, &uc) != 0)
-    return "?";
-  /* +1: libunwind looks up ip - 1 (it takes IPs for return addresses),
-   * and pc is a function's first byte. */
-  if (unw_set_reg(&cur, UNW_REG_IP, (unw_word_t)(uintptr_t)pc + 1) != 0)
-    return "?";
-  if (unw_get_proc_name(&cur, buf, len, &off) == 0)
-    return buf;
-  return "?";
-}
-
-static void report_g(tc__g *g, void *arg) {
-  (void)arg;
-  uint32_t status = tc__load_relaxed(&g->status);
-  if (status == TC__G_DEAD)
-    return;
-  char name[128];
-  const char *what = status == TC__G_WAITING && g->waitreason
-                         ? g->waitreason
-                         : (status == TC__G_RUNNABLE ? "runnable" : "?");
-  if (g == tc__sched.maing) {
-    tc__print("coroutine %llu [%s]: %s(), created by tc_run (the main "
-              "coroutine)",
-              (unsigned long long)g->id, what,
-              func_name((void *)(uintptr_t)g->fn, name, sizeof name));
-    return;
-  }
-  tc__print("coroutine %llu [%s]: %s(), created by %s at %s:%d",
-            (unsigned long long)g->id, what,
-            func_name((void *)(uintptr_t)g->fn, name, sizeof name),
-            g->go_func ? g->go_func : "?", g->go_file ? g->go_file : "?",
-            g->go_line);
-}
 
 void tc__deadlock_report(void) {
   tc__print("tricolor: all coroutines are asleep - deadlock!");
   tc__print("%s", "");
-  tc__for_each_g(report_g, NULL);
+  tc__dump_stderr();
   _exit(2);
 }
 

@@ -98,7 +98,7 @@ tc__g *tc__needg(const char *call) {
   return g;
 }
 
-static const char *status_name(uint32_t s) {
+const char *tc__g_status_name(uint32_t s) {
   switch (s) {
   case TC__G_IDLE: return "idle";
   case TC__G_RUNNABLE: return "runnable";
@@ -125,12 +125,13 @@ static const uint8_t legal[TC__G_DEAD + 1] = {
 void tc__g_cas(tc__g *g, uint32_t from, uint32_t to) {
   if (from > TC__G_DEAD || to > TC__G_DEAD || !(legal[from] & (1u << to)))
     tc__fatal("coroutine %llu: illegal status change %s -> %s",
-              (unsigned long long)g->id, status_name(from), status_name(to));
+              (unsigned long long)g->id, tc__g_status_name(from),
+              tc__g_status_name(to));
   uint32_t old = from;
   if (!tc__cas_acq_rel(&g->status, &old, to))
     tc__fatal("coroutine %llu: status is %s, expected %s (going to %s)",
-              (unsigned long long)g->id, status_name(old), status_name(from),
-              status_name(to));
+              (unsigned long long)g->id, tc__g_status_name(old),
+              tc__g_status_name(from), tc__g_status_name(to));
 }
 
 /* ---------------------------------------------------------------- queues */
@@ -687,7 +688,9 @@ static void after_switch(tc__m *m) {
   if (TC__TRACING())
     slice_end(m, g, after_name(what));
   tc__store_relaxed(&m->curg, (tc__g *)NULL);
-  tc__store_relaxed(&g->m, (tc__m *)NULL);
+  /* release: a dump that reads NULL reads the complete saved context
+   * (sched/traceback.c) */
+  tc__store_release(&g->m, (tc__m *)NULL);
   m->ctx->rs = NULL;
   /* A P without a running G holds no grey entries (the handshake of
    * tc__world_flush_gcws need not wait for it). */
@@ -842,19 +845,19 @@ static void to_g0(tc__m *m, tc__g *g, int what) {
 void tc__park(const char *reason, void (*unlock)(void *), void *arg) {
   tc__m *m = getm();
   tc__g *g = m->curg;
-  g->waitreason = reason;
+  tc__store_relaxed(&g->waitreason, reason); /* dumps read it (relaxed) */
   if (TC__TRACING())
     tc__trace_gblock(g->id, reason);
   if (m->foreign) {
     tc__proc_foreign_block(m, g, false, unlock, arg);
-    g->waitreason = NULL;
+    tc__store_relaxed(&g->waitreason, (const char *)NULL);
     return;
   }
   m->unlockf = unlock;
   m->unlockarg = arg;
   tc__g_cas(g, TC__G_RUNNING, TC__G_WAITING);
   to_g0(m, g, TC__AFTER_PARK);
-  g->waitreason = NULL;
+  tc__store_relaxed(&g->waitreason, (const char *)NULL);
 }
 
 void tc__ready(tc__g *g) {

@@ -192,5 +192,8 @@ void tc__sched_checkdead(void);
 
 /* sysmon.c */
 void tc__sysmon_wake(void);
+/* True on the sysmon thread (the SIGQUIT handler: sysmon cannot wait for
+ * itself). */
+bool tc__sysmon_is_current(void);
 
 #endif /* TC_SCHED_PROC_H */

@@ -8,11 +8,13 @@
  *   1. tc_init (heap, collector), then P records, then the calling thread
  *      becomes M0 and main(arg) becomes G1 on P0.
  *   2. M0 runs the scheduling loop; other Ms start as work appears
- *      (wakep).  sysmon starts with the scheduler.
+ *      (wakep).  sysmon starts with the scheduler, and the SIGQUIT dump
+ *      is installed over a default disposition (sched/traceback.c).
  *   3. When G1 returns, `exiting` is set and every M is woken; each leaves
- *      its loop (M0 returns into tc_run), sysmon stops, the other threads
- *      are joined, every G and stack is freed and tc_shutdown releases the
- *      heap.  Coroutines still alive are dropped, as in Go.
+ *      its loop (M0 returns into tc_run), the SIGQUIT disposition goes
+ *      back, sysmon stops, the other threads are joined, a coroutine dump
+ *      still reading the Gs is waited for, every G and stack is freed and
+ *      tc_shutdown releases the heap.  Coroutines still alive are dropped, as in Go.
  *
  * The world side of sched/world.h (tc__world_*): the world is stopped
  * through the Ps, and every G's root stack, its tc_go argument and the
@@ -237,9 +239,11 @@ int tc_run(const tc_config *cfg, tc_fn main_fn, void *arg) {
   tc__sched.runqsize = 1;
   tc__spin_unlock(&tc__sched.lock);
   tc__sysmon_start();
+  tc__sigquit_install(); /* Go's SIGQUIT dump, unless the program has one */
 
   tc__proc_schedule(m0); /* returns when main has returned */
 
+  tc__sigquit_restore();
   tc__gc_sched_stop(); /* abandons a cycle in progress */
   tc__sysmon_stop();
   if (tc__sched.nattached)
@@ -250,7 +254,10 @@ int tc_run(const tc_config *cfg, tc_fn main_fn, void *arg) {
     if (m != m0 && !m->foreign)
       pthread_join(m->thread, NULL);
   m_leave(m0);
-  tc__store_release(&tc__sched.running, false);
+  /* seq_cst: pairs with a dump's entry (sched/traceback.c); a dump that
+   * saw `running` finishes before the Gs and stacks go */
+  __atomic_store_n(&tc__sched.running, false, __ATOMIC_SEQ_CST);
+  tc__dump_wait();
   /* Caches go back to the heap before it is torn down (accounting). */
   for (unsigned i = 0; i < tc__sched.nprocs; i++) {
     tc__cache_flush(&tc__sched.allp[i].cache);

@@ -125,6 +125,8 @@ struct tc__g {
  * not in the transition table (proc.c) or the status was not `from`
  * (Go's casgstatus). */
 void tc__g_cas(tc__g *g, uint32_t from, uint32_t to);
+/* Names a G status: "runnable", "waiting", ... */
+const char *tc__g_status_name(uint32_t status);
 /* Returns the running G (NULL on g0 or outside the scheduler). */
 tc__g *tc__getg(void);
 /* tc__needg, tc__park, tc__ready_global, tc__g_push: sched/world.h.
@@ -211,5 +213,20 @@ void tc__schedtrace(bool detailed);
 /* ---- deadlock (deadlock.c) ---- */
 /* Prints the deadlock report and exits with status 2. */
 __attribute__((noreturn)) void tc__deadlock_report(void);
+
+/* ---- the coroutine dump (traceback.c) ---- */
+/* Prints every coroutine's entry (id, status or wait reason, entry
+ * function, creation site, backtrace) to stderr, a write(2) per line:
+ * the deadlock report's body.  Takes allg_lock. */
+void tc__dump_stderr(void);
+/* tc_run: installs the SIGQUIT dump if SIGQUIT has its default
+ * disposition; puts the old one back (before the teardown). */
+void tc__sigquit_install(void);
+void tc__sigquit_restore(void);
+/* sysmon, each round: does the dump a SIGQUIT asked for, and exits. */
+void tc__sigquit_poll(void);
+/* tc_run's teardown, after `running` is cleared: waits until no dump
+ * (tc_dump_coroutines, SIGQUIT) reads the Gs. */
+void tc__dump_wait(void);
 
 #endif /* TC_SCHED_H */

@@ -16,6 +16,12 @@
  *      tc_config.force_period_ms), it asks the collector thread for one.
  *   4. With TRICOLOR_DEBUG=schedtrace=MS it prints Go's SCHED line every
  *      MS milliseconds (scheddetail=1 adds P, M and G lines).
+ *   5. SIGQUIT: the handler freezes the thread it interrupted and leaves
+ *      the dump to sysmon, which looks for it first in every round and
+ *      then exits the process (sched/traceback.c); a SIGQUIT that lands on
+ *      sysmon itself is dumped by its handler.  (Blocking SIGQUIT in
+ *      sysmon was rejected: the Ms sysmon starts, and the threads their
+ *      coroutines start, would inherit the mask.)
  */
 #include "sched/proc.h"
 
@@ -34,6 +40,10 @@ static struct {
   uint32_t sleeping;
   int64_t last_trace;
 } mon;
+
+bool tc__sysmon_is_current(void) {
+  return mon.started && pthread_equal(pthread_self(), mon.thread);
+}
 
 void tc__sysmon_wake(void) {
   if (tc__load_relaxed(&mon.sleeping))
@@ -103,6 +113,7 @@ static void *sysmon_main(void *arg) {
     }
     if (tc__load_acquire(&tc__sched.exiting))
       break;
+    tc__sigquit_poll(); /* first: before any lock the frozen thread may hold */
     now = (int64_t)tc__nanotime();
     bool did = false;
     next = tc__timers_next();
@@ -155,7 +166,8 @@ static const char *g_status_code(const tc__g *g, int *code) {
   case TC__G_DEAD: *code = 6; break;
   default: *code = 0; break;
   }
-  return g->waitreason ? g->waitreason : "";
+  const char *why = tc__load_relaxed(&g->waitreason);
+  return why ? why : "";
 }
 
 static void print_g(tc__g *g, void *arg) {

@@ -26,6 +26,7 @@ PACKAGES=(
   libmimalloc-dev             # bench peer: mimalloc
   libjemalloc-dev             # bench peer: jemalloc
   valgrind                    # memcheck step of scripts/test.sh
+  gdb                         # the gdb extension's test (ctest label gdb)
   python3                     # bench/run.py, scripts/memcheck.py
   golang-go                   # bench peer: Go's own GC
 )

@@ -18,8 +18,8 @@ memory behind, which is no leak of the parent.
 
 Extra valgrind arguments, after the defaults (valgrind takes the last of a
 repeated option): TRICOLOR_VALGRIND_ARGS="--track-origins=no".
-Suppressions: valgrind.supp next to this script, when present (none is
-shipped).
+Suppressions: valgrind.supp next to this script, when present (it holds
+libunwind's memory probes, which the coroutine dump's unwinding makes).
 """
 import argparse
 import concurrent.futures

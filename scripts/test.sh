@@ -10,15 +10,17 @@
 #   plain     build/test: RelWithDebInfo, -Werror; files named in comments
 #             and docs exist (scripts/check_comments.py); layer check of
 #             the objects (scripts/check_layers.sh); ctest (unit + stress,
-#             and the tests labelled valgrind, which run a test program
-#             under valgrind themselves)
+#             the tests labelled valgrind, which run a test program under
+#             valgrind themselves, and gdb: the gdb extension under gdb,
+#             tests/gdb/)
 #   asan      build/asan: ASan + UBSan, TRICOLOR_DEBUG=2; ctest (all labels,
 #             the install test with sanitizer-built consumers included)
 #   tsan      build/tsan: ThreadSanitizer, TRICOLOR_DEBUG=2; ctest (all
 #             labels; halt_on_error, so the first report fails the test)
 #   aarch64   build/aarch64: cross build with cmake/aarch64-linux-gnu.cmake,
 #             -Werror, TRICOLOR_DEBUG=2; ctest runs each test under
-#             qemu-aarch64 (unit + stress + death; not install, not valgrind)
+#             qemu-aarch64 (unit + stress + death; not install, not
+#             valgrind, not gdb: the host's gdb cannot debug it there)
 #   valgrind  build/test: memcheck of the tests labelled unit
 #             (scripts/memcheck.py; death tests run with silent children)
 #   install   build/test: install into a scratch prefix, build

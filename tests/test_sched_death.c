@@ -12,6 +12,14 @@
  *     (file:line of the tc_go), the main coroutine's line saying it was
  *     created by tc_run (no made-up site like "tc_run:0"); main alone
  *     blocked on a channel; on 1 and 2 Ps;
+ *     every blocked coroutine's entry has a backtrace with its own
+ *     function and tc__park (the report's entries are the coroutine
+ *     dump's, sched/traceback.c);
+ *   - SIGQUIT under tc_run: "SIGQUIT: quit", then the dump (each parked
+ *     coroutine with its wait reason, creation site and a frame of the
+ *     function it parked in; main [running] with its own frame when the
+ *     signal interrupted it, [syscall] when a plain thread took it), then
+ *     exit status 2 without going on;
  *   - no false deadlock: a program whose coroutines wait for a sleeper, or
  *     for one blocked in a system call, finishes normally (status 0, no
  *     report); so does one that sleeps 1 us at a time 20000 times on one
@@ -38,6 +46,7 @@
 #include "tc_test.h"
 
 #include "sched/sched.h" /* white-box: tc__g_cas (the status table) */
+#include "tc_dump_check.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -171,12 +180,14 @@ static void dl_recv_forever(void *arg) {
   (void)arg;
   announce("chan receive", "dl_recv_forever");
   (void)tc_chan_recv(dl_chan, NULL);
+  fprintf(stderr, "dl_recv_forever woke up\n"); /* not a tail call */
 }
 
 static void dl_sema_forever(void *arg) {
   (void)arg;
   announce("semacquire", "dl_sema_forever");
   tc_sema_acquire(&dl_sema);
+  fprintf(stderr, "dl_sema_forever woke up\n");
 }
 
 static void dl_select_forever(void *arg) {
@@ -184,6 +195,7 @@ static void dl_select_forever(void *arg) {
   announce("select", "dl_select_forever");
   tc_select_case c[1] = {{.chan = dl_chan, .dir = TC_SELECT_RECV}};
   (void)tc_select(c, 1, true);
+  fprintf(stderr, "dl_select_forever woke up\n");
 }
 
 static void deadlock_main(void *arg) {
@@ -215,7 +227,7 @@ static void check_deadlock_report(child_result *r, int nexpect) {
       strstr(r->out, "tricolor: all coroutines are asleep - deadlock!");
   if (hdr == NULL)
     child_fail(r, "no deadlock header");
-  if (strstr(r->out, "main woke up") || strstr(r->out, "tc_run returned"))
+  if (strstr(r->out, "woke up") || strstr(r->out, "tc_run returned"))
     child_fail(r, "the program went on after the deadlock");
   /* every announced coroutine has its line: coroutine <id> [<reason>]:
    * <fn>(), created by ... */
@@ -235,6 +247,12 @@ static void check_deadlock_report(child_result *r, int nexpect) {
              fn);
     if (line_with(hdr, prefix, line, sizeof line) == NULL)
       child_fail(r, "no report line starting with \"%s\"", prefix);
+    /* and a backtrace of where it parked: its own function, tc__park */
+    static char entry[8192];
+    if (dump_entry(hdr, id, entry, sizeof entry) == NULL ||
+        !dump_has_frame(entry, fn) || !dump_has_frame(entry, "tc__park"))
+      child_fail(r, "coroutine %llu's entry has no frame %s and tc__park",
+                 id, fn);
     found++;
   }
   if (found != nexpect)
@@ -299,6 +317,144 @@ static void test_deadlock_main_alone(void **state) {
   child_result r = run_child(lonely_child, NULL);
   check_deadlock_report(&r, 1); /* main's line included */
   free(r.out);
+}
+
+/* ------------------------------------------------------------------ */
+/* SIGQUIT: the coroutine dump, then exit status 2                      */
+
+static tc_chan *sq_chan; /* a global root, registered by sq_main */
+static atomic_ullong sq_ids[2];
+
+static void sq_recv(void *arg) {
+  (void)arg;
+  atomic_store(&sq_ids[0], tc_self());
+  announce("chan receive", "sq_recv");
+  (void)tc_chan_recv(sq_chan, NULL);
+  fprintf(stderr, "sq_recv woke up\n"); /* not a tail call */
+}
+
+static void sq_sleep(void *arg) {
+  (void)arg;
+  atomic_store(&sq_ids[1], tc_self());
+  announce("sleep", "sq_sleep");
+  tc_sleep((int64_t)3600 * 1000000000);
+  fprintf(stderr, "sq_sleep woke up\n");
+}
+
+/* A thread that is not a mutator sends SIGQUIT to itself. */
+static void *sq_thread(void *arg) {
+  (void)arg;
+  raise(SIGQUIT);
+  fprintf(stderr, "the thread went on after SIGQUIT\n");
+  return NULL;
+}
+
+static void sq_main(void *arg) {
+  bool from_thread = arg != NULL;
+  if (tc_root_add((void **)&sq_chan, 1) != TC_OK)
+    fprintf(stderr, "tc_root_add failed\n");
+  tc_store((void **)&sq_chan, tc_chan_new(0, TC_CHAN_RAW));
+  tc_go(sq_recv, NULL); ANNOUNCE_SITE(sq_recv);
+  tc_go(sq_sleep, NULL); ANNOUNCE_SITE(sq_sleep);
+  unsigned long long ids[2];
+  for (int i = 0; i < 2; i++) {
+    while (atomic_load(&sq_ids[i]) == 0)
+      tc_sleep(100000);
+    ids[i] = atomic_load(&sq_ids[i]);
+  }
+  if (!dump_wait_parked(ids, 2))
+    fprintf(stderr, "the coroutines did not park\n");
+  if (from_thread) {
+    pthread_t t;
+    tc_syscall_enter(); /* main: [syscall] in the dump */
+    if (pthread_create(&t, NULL, sq_thread, NULL) == 0)
+      pthread_join(t, NULL);
+    tc_syscall_exit();
+  } else {
+    raise(SIGQUIT); /* main is the interrupted coroutine */
+  }
+  fprintf(stderr, "main went on after SIGQUIT\n");
+}
+
+static void sq_child(void *arg) {
+  tc_config cfg = {.procs = 2};
+  signal(SIGQUIT, SIG_DFL); /* whatever the test runner inherited */
+  int rc = tc_run(&cfg, sq_main, arg);
+  fprintf(stderr, "tc_run returned %d\n", rc);
+}
+
+static void check_sigquit_dump(child_result *r, bool from_thread) {
+  if (!WIFEXITED(r->status) || WEXITSTATUS(r->status) != 2)
+    child_fail(r, "expected exit status 2 after SIGQUIT");
+  const char *hdr = strstr(r->out, "SIGQUIT: quit\n");
+  if (hdr == NULL)
+    child_fail(r, "no \"SIGQUIT: quit\" header");
+  if (strstr(r->out, "went on") || strstr(r->out, "woke up") ||
+      strstr(r->out, "tc_run returned"))
+    child_fail(r, "the program went on after SIGQUIT");
+  static char entry[8192];
+  int found = 0;
+  for (const char *p = r->out; (p = strstr(p, "expect ")) != NULL; p++) {
+    unsigned long long id;
+    char rest[256];
+    if (sscanf(p, "expect %llu %255[^\n]", &id, rest) != 2)
+      continue;
+    char *bar = strchr(rest, '|');
+    if (bar == NULL)
+      continue;
+    *bar = '\0';
+    const char *reason = rest, *fn = bar + 1;
+    char want[320];
+    snprintf(want, sizeof want, "coroutine %llu [%s]: %s(), created by "
+             "sq_main at ", id, reason, fn);
+    if (dump_entry(hdr, id, entry, sizeof entry) == NULL ||
+        strncmp(entry, want, strlen(want)) != 0)
+      child_fail(r, "no entry starting with \"%s\"", want);
+    if (!dump_has_frame(entry, fn) || !dump_has_frame(entry, "tc__park"))
+      child_fail(r, "coroutine %llu's entry has no frame %s and tc__park",
+                 id, fn);
+    found++;
+  }
+  if (found != 2)
+    child_fail(r, "%d coroutines announced, 2 expected", found);
+  for (const char *p = r->out; (p = strstr(p, "site ")) != NULL; p++) {
+    char fn[128], where[512], want[700];
+    if (sscanf(p, "site %127s %511s", fn, where) != 2)
+      continue;
+    snprintf(want, sizeof want, "%s(), created by sq_main at %s\n", fn,
+             where);
+    if (strstr(hdr, want) == NULL)
+      child_fail(r, "dump lacks \"%s\"", want);
+  }
+  /* main: interrupted by the signal on its own stack, or in a system
+   * call while a plain thread took the signal */
+  if (dump_entry(hdr, 1, entry, sizeof entry) == NULL)
+    child_fail(r, "no entry for the main coroutine");
+  if (from_thread) {
+    static const char want[] = "coroutine 1 [syscall]: sq_main(), created "
+                               "by tc_run (the main coroutine)\n\t(in a "
+                               "system call";
+    if (strncmp(entry, want, strlen(want)) != 0)
+      child_fail(r, "main's entry is not [syscall] without a backtrace");
+  } else {
+    static const char want[] = "coroutine 1 [running]: sq_main(), created "
+                               "by tc_run (the main coroutine)\n";
+    if (strncmp(entry, want, strlen(want)) != 0 ||
+        !dump_has_frame(entry, "sq_main"))
+      child_fail(r, "main's entry is not [running] with a frame sq_main");
+  }
+}
+
+static void test_sigquit_dump(void **state) {
+  (void)state;
+  if (skip_death())
+    skip();
+  for (int from_thread = 0; from_thread <= 1; from_thread++) {
+    child_result r =
+        run_child(sq_child, from_thread ? (void *)1 : NULL);
+    check_sigquit_dump(&r, from_thread);
+    free(r.out);
+  }
 }
 
 /* Not deadlocks: a sleeper or a system call will make progress. */
@@ -740,6 +896,7 @@ int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_deadlock_report),
       cmocka_unit_test(test_deadlock_main_alone),
+      cmocka_unit_test(test_sigquit_dump),
       cmocka_unit_test(test_no_false_deadlock),
       cmocka_unit_test(test_no_false_deadlock_short_sleeps),
       cmocka_unit_test(test_short_sleeps_no_lost_wakeup),
