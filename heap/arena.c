@@ -61,6 +61,8 @@ int tc__heap_init(size_t max_heap) {
   return TC_OK;
 }
 
+void tc__heap_abandon(void) { tc__poison_destroy(); }
+
 void tc__heap_destroy(void) {
   tc__poison_destroy();
   for (size_t i = 0; i < tc__h.narenas; i++) {

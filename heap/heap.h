@@ -227,6 +227,10 @@ static inline void tc__bits_set_range(uint64_t *bits, uint32_t lo, uint32_t hi) 
 /* ---- lifecycle (arena.c) ---- */
 int tc__heap_init(size_t max_heap);   /* any thread, once per runtime */
 void tc__heap_destroy(void);          /* unmaps everything */
+/* The process ends without tc_shutdown (a deadlock report, the SIGQUIT
+ * dump): the objects still on the heap are no leaks, so the tools that
+ * track them (valgrind's pool) forget them.  Any thread. */
+void tc__heap_abandon(void);
 
 /* ---- pages (pageheap.c); heap lock held ---- */
 /* Returns a span record of meta_size bytes (zeroed past the base fields)

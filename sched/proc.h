@@ -141,7 +141,7 @@ tc__g *tc__proc_newg(tc_fn fn, void *arg, const char *file, int line,
                      const char *func);
 void tc__proc_gfree(tc__m *m, tc__g *g);
 /* Names the function containing code address pc in buf, or "?"
- * (libunwind; deadlock.c).  Not async-signal-safe; takes no lock of
+ * (libunwind; traceback.c).  Not async-signal-safe; takes no lock of
  * ours. */
 const char *tc__func_name(const void *pc, char *buf, size_t len);
 /* Foreign Ms (sched/attach.c): m, holding no P, waits until it holds one
