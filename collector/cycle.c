@@ -350,14 +350,21 @@ static void throttle(tc__marker *m, uint64_t t0, uint64_t cpu0, double u) {
 }
 
 /* How long the collector thread sleeps between looks while the Ps mark
- * (ns): short enough that a finished mark is noticed within a small share
- * of a cycle, long enough that the thread is not a runnable competitor
- * of the mutators. */
+ * (ns): from WATCH_MIN_NS, doubling up to WATCH_NS while the mark goes
+ * on, so a small mark (a small heap, gcstress) is noticed finished within
+ * microseconds and a long one costs the thread a wake-up every 200 us,
+ * not a share of a CPU. */
+#define WATCH_MIN_NS 10000
 #define WATCH_NS 200000
 /* With no marking progress for this long while work waits in the pool
  * (every P runs a coroutine that never reaches a scheduling point and
  * allocates nothing), the collector thread marks a slice itself. */
 #define STALL_NS 2000000
+/* What the collector thread marks itself before it hands the rest to the
+ * Ps (scan bytes): a small mark (a small heap, gcstress's cycle at every
+ * allocation) ends here with no thread woken; a large one costs the
+ * thread ~0.2 ms of CPU before the Ps take over. */
+#define BURST ((uint64_t)256 << 10)
 
 static bool concurrent_mark_workers(tc__cycle_report *r);
 
@@ -447,6 +454,8 @@ static bool concurrent_mark_workers(tc__cycle_report *r) {
   bool stacks = r->mode == TC_BARRIER_DELETION;
   uint64_t progress = tc__load_relaxed(&tc__gc.scan_done);
   uint64_t progress_at = tc__nanotime();
+  long watch = WATCH_MIN_NS;
+  uint64_t burst = 0; /* scan bytes the thread marked itself (BURST) */
   for (;;) {
     if (tc__world_exiting()) {
       mark_slice_end();
@@ -454,6 +463,8 @@ static bool concurrent_mark_workers(tc__cycle_report *r) {
     }
     if (!stacks)
       stacks = tc__world_scan_stacks_concurrent(m);
+    if (burst < BURST && (m->n || tc__pool_get(m)))
+      burst += tc__mark_drain_budget(m, BURST - burst);
     if (m->n)
       tc__pool_put(m, 0); /* to the Ps */
     if (!tc__pool_empty() && tc__world_idle_procs() > 0)
@@ -472,14 +483,17 @@ static bool concurrent_mark_workers(tc__cycle_report *r) {
         continue;
       }
       mark_slice_end();
-      struct timespec ts = {0, WATCH_NS};
+      struct timespec ts = {0, watch};
       nanosleep(&ts, NULL);
+      if (watch < WATCH_NS)
+        watch *= 2;
       mark_slice_begin();
       continue;
     }
     mark_slice_end(); /* the handshake waits for the Ps */
     bool all = tc__world_flush_gcws(1000000);
     mark_slice_begin();
+    watch = WATCH_MIN_NS;
     if (all && m->n == 0 && tc__pool_empty() &&
         tc__load_acquire(&tc__gc.workers) == 0 &&
         tc__load_acquire(&tc__gc.assists) == 0 && tc__pool_empty()) {
