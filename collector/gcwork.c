@@ -161,8 +161,10 @@ bool tc__gc_p_mark(tc__mcache *c, bool idle) {
   uint64_t budget = idle ? IDLE_SLICES * WORKER_SLICE : WORKER_SLICE;
   uint64_t did = 0;
   while (did < budget) {
-    /* a stop request: the pause must not wait for a whole slice */
-    if (tc__load_relaxed(&tc__ctx_get()->preempt))
+    /* a stop under way: the pause must not wait for a whole slice (the
+     * M's preempt bits would not do: on g0 nobody clears them, and a
+     * poke left over from an earlier stop would end every slice) */
+    if (tc__world_stopping())
       break;
     if (w->n == 0 && !tc__pool_get(w))
       break;

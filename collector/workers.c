@@ -66,6 +66,11 @@ static struct {
   bool quit;
   uint32_t concurrent;      /* concurrent mark: share only when hungry */
   uint32_t hungry;          /* an assist or marker found the pool empty */
+  tc__marker *pauser;       /* the marker of tc__workers_mark while it
+                               runs: only it may start the helpers (a mark
+                               worker on a P draining after an abandoned
+                               cycle must not wake helpers nobody waits
+                               for: they would block tc__workers_stop) */
   uint32_t nfull;           /* packets on `full` (relaxed hint) */
   pthread_t *threads;
   tc__marker *markers;      /* the helpers' markers */
@@ -226,7 +231,8 @@ void tc__workers_share(tc__marker *m) {
     return;
   }
   if (!pool.started) {
-    if (pool.nmarkers > 1 && m->scanned - pool.solo_from >= WAKE_AFTER)
+    if (m == pool.pauser && pool.nmarkers > 1 &&
+        m->scanned - pool.solo_from >= WAKE_AFTER)
       start_helpers(m);
     return;
   }
@@ -317,7 +323,9 @@ uint64_t tc__workers_mark(tc__marker *m) {
   m->shared = false;
   pool.started = false;
   pool.solo_from = m->scanned;
+  pool.pauser = m;
   tc__mark_drain(m); /* may start the helpers (tc__workers_share) */
+  pool.pauser = NULL;
   if (!pool.started)
     return 0;
   mark_loop(m);

@@ -311,6 +311,10 @@ uint64_t tc__world_restart_lag_max(void) {
   return tc__sched.running ? tc__load_relaxed(&tc__sched.restart_lag_max) : 0;
 }
 
+bool tc__world_stopping(void) {
+  return tc__sched.running && tc__load_relaxed(&tc__sched.gcwaiting) != 0;
+}
+
 void tc__world_wake_idle(void) {
   if (tc__sched.running)
     tc__wakep();

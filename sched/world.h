@@ -63,6 +63,8 @@ uint64_t tc__world_start(void);
 bool tc__world_exiting(void);
 /* Ps with nothing to run right now. */
 unsigned tc__world_idle_procs(void);
+/* A stop-the-world is under way (a mark worker on g0 ends its slice). */
+bool tc__world_stopping(void);
 /* Wakes an idle P, if there is one, so that its M looks for work (and,
  * finding no coroutine, marks: tc__gc_p_mark). */
 void tc__world_wake_idle(void);
