@@ -165,7 +165,10 @@ bool tc__marker_is_marked(tc__marker *m, const void *p) {
   tc__span *s = tc__span_of(p);
   if (s == NULL)
     return true; /* not the heap's: never collected */
-  return tc__bit_get(s->mark_bits, tc__span_index(s, p));
+  /* other markers set bits of the word meanwhile (atomic OR): a relaxed
+   * load, as in mark_one */
+  uint32_t i = tc__span_index(s, p);
+  return (tc__load_relaxed(&s->mark_bits[i >> 6]) >> (i & 63)) & 1;
 }
 
 void tc_visit(tc_visitor *v, void *ref) {
