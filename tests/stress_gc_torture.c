@@ -1,10 +1,13 @@
 /*
  * stress_gc_torture.c -- many coroutines on two Ps allocate, link, unlink
- * and move references between heap objects, locals, globals and channels
- * while the collector marks concurrently, under every barrier mode with the
- * mark verifier on (TRICOLOR_DEBUG=gccheckmark=1), with fixed seeds; and a
- * negative control: the test-only mode that skips the barrier while marking
- * (barrier=none) must be caught by the verifier.
+ * and move references between heap objects, locals, globals and channels,
+ * and make and read weak references and ephemerons to them, while the
+ * collector marks concurrently, under every barrier mode with the mark
+ * verifier on (TRICOLOR_DEBUG=gccheckmark=1), with fixed seeds; and two
+ * negative controls: the test-only mode that skips the barrier while
+ * marking (barrier=none), and the test hook that skips the read shade of
+ * tc_weak_get and the ephemeron readers (noweakshade=1), must each be
+ * caught by the verifier.
  *
  * Objects.  A node has three traced reference fields, the id each of them
  * is expected to point to (ref_id, untraced), its own id, a payload length
@@ -23,8 +26,11 @@
  * unbuffered, buffered 16), two relay coroutines that move values between
  * them with blocking operations (so values sit in blocked senders' and
  * receivers' records and in rings); heap-to-heap links with TC_STORE.
+ * Weak references and ephemerons to nodes of the graph sit in two shared
+ * root arrays of NWEAK and NEPH slots, next to the ids of their targets
+ * (keys and values), under the graph's lock.
  *
- * Coroutines (22, fewer than ThreadSanitizer's limits by far):
+ * Coroutines (25, fewer than ThreadSanitizer's limits by far):
  *   torture x NTORTURE   a per-coroutine xorshift (fixed seed ^ index)
  *       chooses each step: allocate into a local; local -> global; global ->
  *       local; link X.ref[k] = Y (X and Y from locals or globals, Y may be
@@ -34,7 +40,17 @@
  *       global along non-NULL references that cuts the reference it meets
  *       at depth PRUNE_DEPTH (without it the shared graph grows into long
  *       chains and tens of MiB live); tc_yield; tc_safepoint; verify all
- *       locals.  The shared
+ *       locals; make a weak reference to a node of the graph (a local or
+ *       a global) in a shared slot; read one (tc_weak_get) and store what
+ *       it returns into a global, a local or a field of a node (a local
+ *       allocated while a cycle marks is black: the store into a black
+ *       object that only the read shade makes safe), after checking that
+ *       it is the node the slot was made for, intact; make an ephemeron
+ *       in a shared slot, keyed by a node of the graph or by another
+ *       ephemeron's value (so chains key_i -> value key_i+1 form), whose
+ *       value is a new node that may refer to its own key; read one (key
+ *       and value are both NULL or both the recorded nodes, intact) and
+ *       store the value into the graph.  The shared
  *       graph (globals and what they reach) is guarded by one tc_mutex, so
  *       the program is data-race free (the ids next to the references are
  *       plain words, and payloads are published under the lock or through a
@@ -60,32 +76,73 @@
  *       W in that cycle; with one, W survives and is checked after the
  *       cycle.  The summary line counts the rounds and those that ran
  *       while the cycle was marking ("in the window").
+ *   weak-read scenario (the second negative control's trigger, run in
+ *       every mode while --scenarios > 0).  T is reachable only through a
+ *       weak reference in a root slot, or (every other round) is the
+ *       value of an ephemeron whose key K only T refers to (a value that
+ *       refers to its own key: neither is alive), all allocated while no
+ *       cycle marks.  The coroutine polls every quarter of the mark delay
+ *       until a new cycle marks, then, with no safepoint in between,
+ *       creates a reader coroutine: created while marking, its root stack
+ *       is black from the start.  The reader reads T (and K), allocates B
+ *       (black), stores T into B and B into a root slot, keeps T on its
+ *       root stack until the cycle is over, then checks T, B and a second
+ *       read (B reaches T now, so it must not read NULL).  Only the read
+ *       shade marks T: without it the verifier reports T in that cycle.
+ *       The summary line counts the rounds and those whose read ran while
+ *       the reader's cycle marked ("in the window").
+ *   census    rounds, each with exact expectations: CT targets with two
+ *       weak references each; two chains E_i(key_i -> key_i+1) of CL
+ *       ephemerons whose last value refers to its own key, made in order
+ *       or in reverse; two ephemerons E(key -> value) whose value refers
+ *       to its key.  Target 0, one chain (through its head key) and one
+ *       self entry are kept; target 1, the other chain and the other self
+ *       entry are dropped; the seed decides for the other targets, and
+ *       keeps each in a root slot, on the root stack or in a field of a
+ *       holder node.  Before the drop every entry must read its
+ *       objects (reachable: never NULL).  After the drop and a tc_gc (a
+ *       cycle that began after the drop): each kept entry reads its
+ *       objects intact, each dropped one reads NULL (key and value), every
+ *       entry of the previous round (all of it garbage since this round
+ *       began) reads NULL, and tc_stats counted at least as many weak
+ *       references and ephemerons cleared.  At least one round runs.
  *   gc        tc_gc() every GC_PERIOD_MS; besides, min_heap = 1 MiB and
  *             gc_percent = 50 trigger cycles often.
  *   relays x 2, main.
  * At the end main stops everyone, closes the channels, verifies every
- * value left in them, verifies all of the graph the globals reach, collects
- * twice and verifies it again, and checks the stats: cycles >= a minimum
- * (the test cannot pass without collecting) and last_mode == the mode
- * under test.  (The first allocations of node_type happen on both Ps at
- * once: under ThreadSanitizer that checks the type registration against
- * tc_alloc's inline read of fast_id.)
+ * value left in them, verifies all of the graph the globals reach (with
+ * the collector's rule for ephemerons: a value is reached once its key
+ * is), collects twice and verifies it again, and checks the shared weak
+ * references and ephemerons against what the walk reached: a reached
+ * target or key reads its node, intact (before and after the collections),
+ * and after them every unreached one reads NULL, key and value; the
+ * summary line gives the counts.  Then it checks the stats: cycles >= a
+ * minimum (the test cannot pass without collecting), the census ran, and
+ * last_mode == the mode under test.  (The first allocations of node_type
+ * happen on both Ps at once: under ThreadSanitizer that checks the type
+ * registration against tc_alloc's inline read of fast_id.)
  *
  * Modes.  Each mode runs in a forked child (TRICOLOR_DEBUG is read at
  * tc_run start) with TRICOLOR_DEBUG=barrier=MODE,gccheckmark=1,
  * gcmarkdelay=US (after whatever TRICOLOR_DEBUG already held, so
  * gctrace=1 can be added by hand), TRICOLOR_GC and TRICOLOR_PROCS unset,
- * procs = 2; the child must exit with status 0.  The negative control runs
- * the same torture with barrier=none under tc_expect_death and requires an
- * abort whose stderr names "tricolor: gccheckmark: reachable object".
+ * procs = 2; the child must exit with status 0.  The negative controls run
+ * the same torture under tc_expect_death: with barrier=none, requiring an
+ * abort whose stderr names "tricolor: gccheckmark: reachable object", and
+ * in hybrid with noweakshade=1, requiring "(type torture_node) was not
+ * marked by the hybrid mark".  The weak-read scenario alone trips the
+ * second in its first round in the window, and so does the random
+ * workload alone (--scenarios 0).
  *
  * Arguments (all optional; ctest runs it without any):
- *   --mode M    hybrid|insertion|deletion|stw|none|all (default all: the
- *               four modes, then the negative control; none: only that)
+ *   --mode M    hybrid|insertion|deletion|stw|none|noweakshade|all
+ *               (default all: the four modes, then the negative controls;
+ *               none, noweakshade: only that control)
  *   --seed S    (default 20260301)   --iters N   steps per torture
  *               coroutine (default 250000)   --markdelay US  (default 2000)
- *   --scenarios N  lost-object scenario coroutines, 0..2 (default 2; 0
- *               shows what the random workload alone catches)
+ *   --scenarios N  lost-object scenario coroutines, 0..2, and the
+ *               weak-read scenario if N > 0 (default 2; 0 shows what the
+ *               random workload alone catches)
  * Iterations are divided by 8 under ThreadSanitizer or qemu-user (and
  * the mark delay multiplied by 10: a slower mutator needs a wider window),
  * by 2 under AddressSanitizer (delay x2), by 20 under valgrind (x10).
@@ -109,6 +166,12 @@
 #define GC_PERIOD_MS 2
 #define POLL_NS ((int64_t)50 * 1000) /* scenario: how often it looks */
 #define PRUNE_DEPTH 8 /* walks cut references this deep */
+#define NWEAK 64  /* shared weak-reference slots */
+#define NEPH 64   /* shared ephemeron slots */
+#define CT 6      /* census: targets per round, two weak references each */
+#define CL 5      /* census: ephemerons per chain: CL keys, then the value */
+#define AUX_PAUSE_MS 8 /* census, weak-read scenario: between rounds (x10
+                          in slow builds, like the mark delay) */
 
 static struct {
   uint64_t seed;
@@ -282,13 +345,22 @@ static uint64_t gid[NGLOBAL];       /* ids of globals[i]; world_mu */
 static tc_mutex world_mu;           /* the shared graph */
 static tc_chan *chans[NCHAN];       /* roots; set before the workers start */
 static node *scen_slots[2 * NSCEN]; /* roots: G1, G2 of each scenario */
+static tc_weak *weaks[NWEAK];       /* roots; world_mu */
+static uint64_t weak_tid[NWEAK];    /* id of weaks[i]'s target; world_mu */
+static tc_ephemeron *ephs[NEPH];    /* roots; world_mu */
+static uint64_t eph_kid[NEPH];      /* id of ephs[i]'s key; world_mu */
+static uint64_t eph_vid[NEPH];      /* id of ephs[i]'s value; world_mu */
 
 static tc_waitgroup wg_work, wg_aux;
 static atomic_int stop_aux;
 static atomic_long forced_gcs, scen_runs, scen_hits, sent, received;
+static atomic_long weak_reads, weak_nulls, eph_reads, eph_nulls;
+static atomic_long wread_runs, wread_hits;
+static atomic_long census_rounds, census_live, census_dead;
 static struct {
   tc_stats st;
   bool ran;
+  long weak_live, weak_dead, eph_live, eph_dead; /* the final exact check */
 } result;
 
 typedef struct worker {
@@ -297,7 +369,11 @@ typedef struct worker {
   uint64_t next_id;
 } worker;
 
-static worker workers[NTORTURE + NPRIVATE + NSCEN + 2];
+/* workers[]: torture, private, scenario, relay x 2, weak-read, census */
+#define W_RELAY (NTORTURE + NPRIVATE + NSCEN)
+#define W_WREAD (W_RELAY + 2)
+#define W_CENSUS (W_RELAY + 3)
+static worker workers[W_RELAY + 4];
 
 static uint64_t new_id(worker *w) {
   return ((uint64_t)(w->index + 1) << 40) | ++w->next_id;
@@ -314,21 +390,71 @@ static node *resolve(uint64_t r, node *const *loc, const uint64_t *lid,
   return tc_load((void *const *)&globals[g]);
 }
 
+static tc_weak *weak_new_or_die(void *target) {
+  tc_weak *w = tc_weak_new(target);
+  if (w == NULL) {
+    fprintf(stderr, "stress_gc_torture: seed=%llu mode=%s: tc_weak_new: out "
+                    "of memory\n",
+            (unsigned long long)opt.seed, cur_mode);
+    abort();
+  }
+  return w;
+}
+
+static tc_ephemeron *ephemeron_new_or_die(void *key, void *value) {
+  tc_ephemeron *e = tc_ephemeron_new(key, value);
+  if (e == NULL) {
+    fprintf(stderr, "stress_gc_torture: seed=%llu mode=%s: tc_ephemeron_new: "
+                    "out of memory\n",
+            (unsigned long long)opt.seed, cur_mode);
+    abort();
+  }
+  return e;
+}
+
+/* Stores x (id xid), just read from a weak reference or an ephemeron,
+ * into a global, a local, or a field of a node (a local allocated while
+ * the cycle marks is black: the case the read shade protects).  Under
+ * world_mu; no safepoint since the read. */
+static void store_read(uint64_t bits, node **loc, uint64_t *lid, int j,
+                       int j2, int g, int g2, int k, node *x, uint64_t xid) {
+  switch ((bits >> 5) % 4) {
+  case 0:
+    tc_store((void **)&globals[g2], x);
+    gid[g2] = xid;
+    break;
+  case 1:
+    loc[j2] = x;
+    lid[j2] = xid;
+    break;
+  default: {
+    uint64_t yid;
+    node *y = resolve(bits, loc, lid, j, g, &yid);
+    if (y != NULL) {
+      check_deep(y, yid, "node that takes a weak read");
+      link_ref(y, k, x, xid);
+    }
+  }
+  }
+}
+
 static void torture(void *arg) {
   worker *w = arg;
   node *loc[NLOC] = {NULL};
   uint64_t lid[NLOC] = {0};
-  node *tmp = NULL;
+  node *tmp = NULL, *val = NULL;
+  void *wo = NULL; /* a new weak reference or ephemeron */
   TC_LOCALS(loc[0], loc[1], loc[2], loc[3], loc[4], loc[5], loc[6], loc[7],
-            tmp);
+            tmp, val, wo);
   long iters = iters_scaled();
   for (long it = 0; it < iters; it++) {
     uint64_t r = xorshift(&w->rng);
-    int op = (int)(r % 100);
+    int op = (int)(r % 108);
     int j = (int)((r >> 8) % NLOC), j2 = (int)((r >> 12) % NLOC);
     int g = (int)((r >> 16) % NGLOBAL), g2 = (int)((r >> 24) % NGLOBAL);
     int k = (int)((r >> 32) % NREF), c = (int)((r >> 36) % NCHAN);
     uint64_t bits = r >> 40;
+    int ws = (int)((bits >> 8) % NWEAK), es = (int)((bits >> 14) % NEPH);
     if (op < 15) { /* allocate into a local */
       tmp = node_new(new_id(w), pick_nwords(&w->rng));
       loc[j] = tmp;
@@ -455,9 +581,78 @@ static void torture(void *arg) {
       tc_yield(); /* locals live across the switch */
     } else if (op < 98) {
       tc_safepoint();
-    } else {
+    } else if (op < 100) {
       for (int i = 0; i < NLOC; i++)
         check_node(loc[i], lid[i], "local (all locals)");
+    } else if (op < 101) { /* a weak reference to a node of the graph */
+      tc_mutex_lock(&world_mu);
+      uint64_t xid;
+      tmp = resolve(bits, loc, lid, j, g, &xid);
+      check_deep(tmp, xid, "weak reference target");
+      tc_mutex_unlock(&world_mu);
+      if (tmp == NULL)
+        continue;
+      wo = weak_new_or_die(tmp);
+      tc_mutex_lock(&world_mu);
+      tc_store((void **)&weaks[ws], wo);
+      weak_tid[ws] = xid;
+      tc_mutex_unlock(&world_mu);
+      tmp = NULL;
+      wo = NULL;
+    } else if (op < 104) { /* a weak read, stored into the graph */
+      tc_mutex_lock(&world_mu);
+      tc_weak *wr = tc_load((void *const *)&weaks[ws]);
+      node *x = tc_weak_get(wr);
+      uint64_t xid = weak_tid[ws];
+      if (x != NULL) {
+        check_node(x, xid, "weak reference read");
+        store_read(bits, loc, lid, j, j2, g, g2, k, x, xid);
+        atomic_fetch_add_explicit(&weak_reads, 1, memory_order_relaxed);
+      } else if (wr != NULL) {
+        atomic_fetch_add_explicit(&weak_nulls, 1, memory_order_relaxed);
+      }
+      tc_mutex_unlock(&world_mu);
+    } else if (op < 105) { /* an ephemeron keyed by a node of the graph */
+      tc_mutex_lock(&world_mu);
+      uint64_t xid = 0;
+      if (bits & 2) { /* chain: the key is another ephemeron's value */
+        int e2 = (int)(xorshift(&w->rng) % NEPH);
+        tmp = tc_ephemeron_value(tc_load((void *const *)&ephs[e2]));
+        xid = eph_vid[e2];
+        check_node(tmp, tmp ? xid : 0, "ephemeron value as the next key");
+      }
+      if (tmp == NULL) {
+        tmp = resolve(bits, loc, lid, j, g, &xid);
+        check_deep(tmp, xid, "ephemeron key");
+      }
+      tc_mutex_unlock(&world_mu);
+      if (tmp == NULL)
+        continue;
+      val = node_new(new_id(w), xorshift(&w->rng) % 8);
+      if (bits & 4) /* the value refers to its own key */
+        link_ref(val, 0, tmp, xid);
+      wo = ephemeron_new_or_die(tmp, val);
+      tc_mutex_lock(&world_mu);
+      tc_store((void **)&ephs[es], wo);
+      eph_kid[es] = xid;
+      eph_vid[es] = val->id;
+      tc_mutex_unlock(&world_mu);
+      tmp = val = NULL;
+      wo = NULL;
+    } else { /* an ephemeron read, its value stored into the graph */
+      tc_mutex_lock(&world_mu);
+      tc_ephemeron *er = tc_load((void *const *)&ephs[es]);
+      node *v = tc_ephemeron_value(er), *kx = tc_ephemeron_key(er);
+      if (v != NULL) {
+        check_node(kx, eph_kid[es], "ephemeron key read");
+        check_node(v, eph_vid[es], "ephemeron value read");
+        store_read(bits, loc, lid, j, j2, g, g2, k, v, eph_vid[es]);
+        atomic_fetch_add_explicit(&eph_reads, 1, memory_order_relaxed);
+      } else if (er != NULL) {
+        check_node(kx, 0, "ephemeron key read (its value is NULL)");
+        atomic_fetch_add_explicit(&eph_nulls, 1, memory_order_relaxed);
+      }
+      tc_mutex_unlock(&world_mu);
     }
   }
   for (int i = 0; i < NLOC; i++)
@@ -527,6 +722,29 @@ static void private_worker(void *arg) {
   tc_waitgroup_done(&wg_work);
 }
 
+/* Sleeps between two rounds of the census or the weak-read scenario: a
+ * round every few cycles is plenty, and CI time stays with the torture
+ * coroutines.  A safepoint. */
+static void aux_pause(void) {
+  if (!atomic_load(&stop_aux))
+    tc_sleep((int64_t)AUX_PAUSE_MS * 1000 * 1000 *
+             (tc_test_slow_build() ? 10 : 1));
+}
+
+/* Polls every poll_ns until a cycle that began after the call marks, at
+ * most 200 ms (1 ms in stw, where no mark ever runs concurrently), or
+ * until stop_aux; returns whether that cycle marks now.  A safepoint. */
+static bool wait_next_mark(bool stw, int64_t poll_ns) {
+  bool saw_idle = !tc__marking();
+  int64_t give_up = tc_now() + (stw ? 1 : 200) * (int64_t)1000 * 1000;
+  while (!atomic_load(&stop_aux) && tc_now() < give_up &&
+         !(saw_idle && tc__marking())) {
+    tc_sleep(poll_ns);
+    saw_idle |= !tc__marking();
+  }
+  return saw_idle && tc__marking();
+}
+
 /* The lost-object scenario (see the top of the file). */
 static void scenario(void *arg) {
   worker *w = arg;
@@ -544,19 +762,10 @@ static void scenario(void *arg) {
     uint64_t w_id = wn->id, a_id = a->id;
     tc_store((void **)g1, a);
     a = wn = NULL; /* nothing of it on this root stack */
-    /* 2. wait for the next mark, polling every POLL_NS (no mark ever
-     *    runs concurrently in stw: wait 1 ms there; the steps are legal
-     *    whenever they run) */
-    bool saw_idle = !tc__marking();
-    int64_t give_up = tc_now() + (stw ? 1 : 200) * (int64_t)1000 * 1000;
-    while (!atomic_load(&stop_aux) && tc_now() < give_up &&
-           !(saw_idle && tc__marking())) {
-      tc_sleep(POLL_NS);
-      saw_idle |= !tc__marking();
-    }
+    /* 2. wait for the next mark (the steps are legal whenever they run) */
+    bool in_window = wait_next_mark(stw, POLL_NS);
     if (atomic_load(&stop_aux))
       break;
-    bool in_window = saw_idle && tc__marking();
     /* 3. no safepoint from here to the end of the moves */
     b = node_new(new_id(w), xorshift(&w->rng) % 8); /* black if marking */
     uint64_t b_id = b->id;
@@ -575,7 +784,7 @@ static void scenario(void *arg) {
     if (hit)
       atomic_fetch_add_explicit(&scen_hits, 1, memory_order_relaxed);
     /* 4. wait until that cycle is over, then W must be intact */
-    give_up = tc_now() + (int64_t)1000 * 1000 * 1000;
+    int64_t give_up = tc_now() + (int64_t)1000 * 1000 * 1000;
     while (!atomic_load(&stop_aux) && tc_now() < give_up && tc__marking())
       tc_sleep(POLL_NS);
     tc_yield();
@@ -584,6 +793,322 @@ static void scenario(void *arg) {
     check_node(tc_load((void *const *)&bx->ref[0]), w_id,
                "scenario W (in B) after the cycle");
   }
+  tc_waitgroup_done(&wg_aux);
+}
+
+/* The weak-read scenario (see the top of the file): one round, handed
+ * from the scenario coroutine to the reader it creates. */
+typedef struct wread {
+  worker *w;           /* ids come from the scenario's worker */
+  bool eph;            /* read an ephemeron (else a weak reference) */
+  bool in_window;      /* the reader was created while a new cycle marked */
+  uint32_t epoch;      /* that cycle (tc__gc.epoch) */
+  uint64_t tid, kid;   /* ids of T and, for an ephemeron, of its key K */
+  bool hit;            /* T read, in that cycle, while it marked */
+  tc_waitgroup done;
+} wread;
+
+static void *wread_slots[2]; /* roots: the weak reference or ephemeron; B */
+
+/* The reader has the whole mark to start in, not only the mark delay:
+ * a quarter of the delay between looks is soon enough and wakes the
+ * scenario a few times per cycle, not dozens. */
+static int64_t wread_poll_ns(void) {
+  int64_t ns = (int64_t)markdelay_scaled() * 1000 / 4;
+  return ns > POLL_NS ? ns : POLL_NS;
+}
+
+/* Created while the cycle marks: its root stack is black from the start,
+ * so what it reads is saved by the read shade or by nothing. */
+static void wread_reader(void *arg) {
+  wread *wr = arg;
+  node *t = NULL, *kx = NULL, *b = NULL;
+  TC_LOCALS(t, kx, b);
+  /* 1. the read, with no safepoint since the coroutine began */
+  void *o = tc_load((void *const *)&wread_slots[0]);
+  if (wr->eph) {
+    t = tc_ephemeron_value(o);
+    kx = tc_ephemeron_key(o);
+  } else {
+    t = tc_weak_get(o);
+  }
+  wr->hit = wr->in_window && t != NULL && tc__marking() &&
+            tc__load_relaxed(&tc__gc.epoch) == wr->epoch;
+  uint64_t tid = t ? wr->tid : 0;
+  check_deep(t, tid, "weak-read scenario: T read");
+  if (wr->eph)
+    check_node(kx, t ? wr->kid : 0, "weak-read scenario: K read");
+  /* 2. a black object (allocated while marking) takes T: B in a root */
+  b = node_new(new_id(wr->w), 0);
+  uint64_t b_id = b->id;
+  link_ref(b, 0, t, tid);
+  tc_store(&wread_slots[1], b);
+  /* 3. T stays on this root stack and in B across the end of the cycle */
+  int64_t give_up = tc_now() + (int64_t)1000 * 1000 * 1000;
+  while (tc_now() < give_up && tc__marking() &&
+         tc__load_relaxed(&tc__gc.epoch) == wr->epoch)
+    tc_sleep(wread_poll_ns());
+  tc_yield();
+  /* 4. T is intact, B still holds it and, B reaching it, the weak
+   *    reference or ephemeron still reads it */
+  check_deep(t, tid, "weak-read scenario: T after the cycle");
+  check_deep(tc_load((void *const *)&wread_slots[1]), b_id,
+             "weak-read scenario: B (and T in it) after the cycle");
+  o = tc_load((void *const *)&wread_slots[0]);
+  if (t != NULL && (wr->eph ? tc_ephemeron_value(o) != t ||
+                                  tc_ephemeron_key(o) != kx
+                            : tc_weak_get(o) != t))
+    node_fail(t, tid, "weak-read scenario: read again after the cycle",
+              "a weak reference or ephemeron lost a reachable node", 0, tid);
+  t = kx = b = NULL;
+  tc_waitgroup_done(&wr->done);
+}
+
+static void wread_scenario(void *arg) {
+  static wread wr;
+  worker *w = arg;
+  node *t = NULL, *kx = NULL;
+  void *o = NULL;
+  TC_LOCALS(t, kx, o);
+  bool stw = tc_get_barrier() == TC_BARRIER_STW;
+  for (long round = 0; !atomic_load(&stop_aux); round++) {
+    /* 1. T reachable only through a weak reference, or as the value of an
+     *    ephemeron whose key K only T refers to; white if no cycle marks */
+    bool eph = round % 2 == 1;
+    t = node_new(new_id(w), pick_nwords(&w->rng));
+    uint64_t tid = t->id, kid = 0;
+    if (eph) {
+      kx = node_new(new_id(w), xorshift(&w->rng) % 8);
+      kid = kx->id;
+      link_ref(t, 0, kx, kid); /* the value refers to its own key */
+      o = ephemeron_new_or_die(kx, t);
+    } else {
+      o = weak_new_or_die(t);
+    }
+    tc_store(&wread_slots[0], o);
+    t = kx = NULL; /* nothing of it on this root stack */
+    o = NULL;
+    /* 2. wait for the next mark */
+    bool in_window = wait_next_mark(stw, wread_poll_ns());
+    if (atomic_load(&stop_aux))
+      break;
+    /* 3. the reader, created with no safepoint since the check */
+    wr.w = w;
+    wr.eph = eph;
+    wr.tid = tid;
+    wr.kid = kid;
+    wr.hit = false;
+    tc_waitgroup_add(&wr.done, 1);
+    wr.in_window = in_window && tc__marking();
+    wr.epoch = tc__load_relaxed(&tc__gc.epoch);
+    if (tc_go(wread_reader, &wr) != TC_OK) {
+      fprintf(stderr, "stress_gc_torture: tc_go failed\n");
+      abort();
+    }
+    tc_waitgroup_wait(&wr.done);
+    atomic_fetch_add_explicit(&wread_runs, 1, memory_order_relaxed);
+    if (wr.hit)
+      atomic_fetch_add_explicit(&wread_hits, 1, memory_order_relaxed);
+    aux_pause();
+  }
+  tc_waitgroup_done(&wg_aux);
+}
+
+/* The census (see the top of the file).  One round's weak references and
+ * ephemerons; the set of the previous round stays to be checked too. */
+typedef struct census_set {
+  void *weak[2 * CT];     /* weak[2i], weak[2i + 1]: to target i */
+  void *chain[2][CL];     /* E_i(key_i -> key_i+1); key_CL is the value */
+  void *self[2];          /* E(key -> value), value.ref[0] = key */
+} census_set;
+
+static struct {
+  census_set set[2];      /* this round's and the previous round's */
+  void *target[CT];       /* the targets, while built or kept here */
+  void *key[2][CL + 1];   /* each chain's keys and value, while built */
+  void *skey[2];          /* the self-referenced keys */
+  void *holder;           /* a node whose fields keep some targets */
+} cs;                     /* roots: sizeof cs / sizeof(void *) slots */
+
+typedef struct census_round {
+  uint64_t tid[CT];          /* targets' ids */
+  uint64_t kid[2][CL + 1];   /* chain keys' ids, [CL] the value's */
+  uint64_t sid[2][2];        /* self entries: key, value */
+  bool keep_t[CT], keep_c[2], keep_s[2];
+} census_round;
+
+/* Checks a census set: every entry kept (all of them if `all`) reads its
+ * objects intact, every other reads NULL (key and value).  Counts each
+ * weak reference and ephemeron unless `all`.  No safepoint. */
+static void census_check(const census_set *s, const census_round *cr,
+                         bool all, const char *when) {
+  char where[160];
+  long live = 0, dead = 0;
+  for (int i = 0; i < 2 * CT; i++) {
+    bool keep = all || cr->keep_t[i / 2];
+    snprintf(where, sizeof where, "census %s: weak reference to a %s target",
+             when, keep ? "kept" : "dropped");
+    check_node(tc_weak_get(s->weak[i]), keep ? cr->tid[i / 2] : 0, where);
+    *(keep ? &live : &dead) += 1;
+  }
+  for (int c = 0; c < 2; c++) {
+    bool keep = all || cr->keep_c[c];
+    snprintf(where, sizeof where, "census %s: ephemeron of a chain whose "
+             "head is %s", when, keep ? "kept" : "dropped");
+    for (int i = 0; i < CL; i++) {
+      const tc_ephemeron *e = s->chain[c][i];
+      check_deep(tc_ephemeron_value(e), keep ? cr->kid[c][i + 1] : 0, where);
+      check_node(tc_ephemeron_key(e), keep ? cr->kid[c][i] : 0, where);
+      *(keep ? &live : &dead) += 1;
+    }
+  }
+  for (int c = 0; c < 2; c++) {
+    bool keep = all || cr->keep_s[c];
+    snprintf(where, sizeof where, "census %s: ephemeron whose value refers "
+             "to its %s key", when, keep ? "kept" : "dropped");
+    const tc_ephemeron *e = s->self[c];
+    check_deep(tc_ephemeron_value(e), keep ? cr->sid[c][1] : 0, where);
+    check_node(tc_ephemeron_key(e), keep ? cr->sid[c][0] : 0, where);
+    *(keep ? &live : &dead) += 1;
+  }
+  if (!all) {
+    atomic_fetch_add_explicit(&census_live, live, memory_order_relaxed);
+    atomic_fetch_add_explicit(&census_dead, dead, memory_order_relaxed);
+  }
+}
+
+static void census(void *arg) {
+  worker *w = arg;
+  node *t = NULL, *v = NULL;
+  node *held[CT] = {NULL}; /* kept targets on this root stack */
+  _Static_assert(CT == 6, "TC_LOCALS below lists held[0 .. CT - 1]");
+  TC_LOCALS(t, v, held[0], held[1], held[2], held[3], held[4], held[5]);
+  int cur = 0;
+  do { /* at least one round */
+    census_set *s = &cs.set[cur];
+    census_round cr;
+    memset(&cr, 0, sizeof cr);
+    /* 1. build, everything held strongly; what the previous round kept is
+     *    garbage from here on (its holders are overwritten) */
+    for (int i = 0; i < CT; i++)
+      held[i] = NULL;
+    tc_store(&cs.holder, node_new(new_id(w), 0));
+    for (int i = 0; i < CT; i++) {
+      t = node_new(new_id(w), xorshift(&w->rng) % 8);
+      cr.tid[i] = t->id;
+      tc_store(&cs.target[i], t);
+      tc_store(&s->weak[2 * i], weak_new_or_die(t));
+      tc_store(&s->weak[2 * i + 1], weak_new_or_die(t));
+    }
+    for (int c = 0; c < 2; c++) {
+      for (int i = 0; i <= CL; i++) {
+        t = node_new(new_id(w), xorshift(&w->rng) % 8);
+        cr.kid[c][i] = t->id;
+        tc_store(&cs.key[c][i], t);
+      }
+      /* the value refers to its own key, the last one */
+      link_ref(cs.key[c][CL], 0, cs.key[c][CL - 1], cr.kid[c][CL - 1]);
+      bool reverse = xorshift(&w->rng) & 1; /* the order a marker meets */
+      for (int n = 0; n < CL; n++) {
+        int i = reverse ? CL - 1 - n : n;
+        tc_store(&s->chain[c][i],
+                 ephemeron_new_or_die(cs.key[c][i], cs.key[c][i + 1]));
+      }
+      t = node_new(new_id(w), xorshift(&w->rng) % 8);
+      v = node_new(new_id(w), xorshift(&w->rng) % 8);
+      link_ref(v, 0, t, t->id);
+      cr.sid[c][0] = t->id;
+      cr.sid[c][1] = v->id;
+      tc_store(&cs.skey[c], t);
+      tc_store(&s->self[c], ephemeron_new_or_die(t, v));
+    }
+    t = v = NULL;
+    /* 2. what stays: target 0, one chain and one self entry stay, target
+     *    1, the other chain and self entry go, the rest by the seed; a
+     *    kept target stays in its root slot, on this root stack or in a
+     *    field of the holder */
+    uint64_t r = xorshift(&w->rng);
+    for (int i = 0; i < CT; i++)
+      cr.keep_t[i] = i == 0 || (i != 1 && ((r >> i) & 1));
+    cr.keep_c[0] = (r >> 8) & 1;
+    cr.keep_c[1] = !cr.keep_c[0];
+    cr.keep_s[0] = (r >> 9) & 1;
+    cr.keep_s[1] = !cr.keep_s[0];
+    int nheld = 0;
+    for (int i = 0; i < CT; i++) {
+      int how = (int)((r >> (16 + 2 * i)) % 3);
+      if (!cr.keep_t[i] || how == 0)
+        continue;
+      if (how == 1)
+        held[i] = cs.target[i];
+      else if (nheld < NREF)
+        link_ref(cs.holder, nheld++, cs.target[i], cr.tid[i]);
+      else
+        continue;
+      tc_store(&cs.target[i], NULL);
+    }
+    /* 3. reachable: nothing reads NULL (reads while a cycle may mark) */
+    census_check(s, &cr, true, "before the drop");
+    /* 4. drop the last strong references */
+    tc_stats s0, s1;
+    tc_read_stats(&s0);
+    long dead_weak = 0, dead_eph = 0;
+    for (int i = 0; i < CT; i++)
+      if (!cr.keep_t[i]) {
+        tc_store(&cs.target[i], NULL);
+        dead_weak += 2;
+      }
+    for (int c = 0; c < 2; c++) {
+      for (int i = cr.keep_c[c] ? 1 : 0; i <= CL; i++)
+        tc_store(&cs.key[c][i], NULL);
+      if (!cr.keep_c[c])
+        dead_eph += CL;
+      if (!cr.keep_s[c]) {
+        tc_store(&cs.skey[c], NULL);
+        dead_eph++;
+      }
+    }
+    /* 5. a cycle that begins after the drop */
+    tc_gc();
+    tc_read_stats(&s1);
+    /* 6. exactly: kept entries read intact objects, dropped ones NULL;
+     *    everything of the previous round reads NULL */
+    census_check(s, &cr, false, "after tc_gc");
+    const census_set *prev = &cs.set[cur ^ 1];
+    for (int i = 0; i < 2 * CT; i++)
+      check_node(tc_weak_get(prev->weak[i]), 0,
+                 "census after tc_gc: weak reference of the previous round");
+    for (int c = 0; c < 2; c++) {
+      for (int i = 0; i < CL; i++) {
+        check_node(tc_ephemeron_key(prev->chain[c][i]), 0,
+                   "census after tc_gc: chain of the previous round (key)");
+        check_node(tc_ephemeron_value(prev->chain[c][i]), 0,
+                   "census after tc_gc: chain of the previous round (value)");
+      }
+      check_node(tc_ephemeron_key(prev->self[c]), 0,
+                 "census after tc_gc: self entry of the previous round");
+      check_node(tc_ephemeron_value(prev->self[c]), 0,
+                 "census after tc_gc: self entry of the previous round");
+    }
+    if (s1.weak_cleared - s0.weak_cleared < (uint64_t)dead_weak ||
+        s1.ephemerons_cleared - s0.ephemerons_cleared < (uint64_t)dead_eph) {
+      fprintf(stderr,
+              "stress_gc_torture: seed=%llu mode=%s: census: tc_gc cleared "
+              "%llu weak references and %llu ephemerons, expected at least "
+              "%ld and %ld\n",
+              (unsigned long long)opt.seed, cur_mode,
+              (unsigned long long)(s1.weak_cleared - s0.weak_cleared),
+              (unsigned long long)(s1.ephemerons_cleared -
+                                   s0.ephemerons_cleared),
+              dead_weak, dead_eph);
+      abort();
+    }
+    atomic_fetch_add_explicit(&census_rounds, 1, memory_order_relaxed);
+    cur ^= 1;
+    aux_pause(); /* its tc_gc adds few cycles to gc's */
+  } while (!atomic_load(&stop_aux));
+  for (int i = 0; i < CT; i++)
+    held[i] = NULL;
   tc_waitgroup_done(&wg_aux);
 }
 
@@ -624,74 +1149,162 @@ static void gc_loop(void *arg) {
   tc_waitgroup_done(&wg_aux);
 }
 
-/* Verifies everything reachable from the globals (the world stopped for
- * the shared graph: only main runs it, after the others are done);
- * returns the number of nodes.  An explicit stack and a visited set, both
- * malloc'd. */
-static long walk_globals(const char *where) {
-  size_t cap = 1 << 12, n = 0, top = 0, stcap = 1 << 10;
-  const node **seen = calloc(cap, sizeof *seen);
-  struct item {
-    const node *x;
-    uint64_t id;
-  } *stack = malloc(stcap * sizeof *stack);
-  if (seen == NULL || stack == NULL) {
+static void *walk_realloc(void *p, size_t bytes) {
+  p = realloc(p, bytes);
+  if (p == NULL) {
     fprintf(stderr, "stress_gc_torture: out of memory (walk)\n");
     abort();
   }
-  for (int g = 0; g < NGLOBAL; g++)
-    stack[top++] = (struct item){tc_load((void *const *)&globals[g]), gid[g]};
-  while (top > 0) {
-    struct item it = stack[--top];
+  return p;
+}
+
+/* A walk: a set of node addresses (open addressing) and a stack. */
+typedef struct walk {
+  const node **seen;
+  size_t cap, n;
+  struct item {
+    const node *x;
+    uint64_t id;
+  } *stack;
+  size_t top, stcap;
+} walk;
+
+static size_t walk_find(const walk *wk, const node *x) {
+  size_t h = (size_t)(mix((uintptr_t)x) & (wk->cap - 1));
+  while (wk->seen[h] != NULL && wk->seen[h] != x)
+    h = (h + 1) & (wk->cap - 1);
+  return h;
+}
+
+static void walk_push(walk *wk, const node *x, uint64_t id) {
+  if (wk->top == wk->stcap) {
+    wk->stcap = wk->stcap ? 2 * wk->stcap : 1 << 10;
+    wk->stack = walk_realloc(wk->stack, wk->stcap * sizeof *wk->stack);
+  }
+  wk->stack[wk->top++] = (struct item){x, id};
+}
+
+/* Verifies every node the stack leads to and adds it to the set. */
+static void walk_drain(walk *wk, const char *where) {
+  while (wk->top > 0) {
+    struct item it = wk->stack[--wk->top];
     check_node(it.x, it.id, where);
     if (it.x == NULL)
       continue;
-    size_t h = (size_t)(mix((uintptr_t)it.x) & (cap - 1));
-    while (seen[h] != NULL && seen[h] != it.x)
-      h = (h + 1) & (cap - 1);
-    if (seen[h] == it.x)
+    size_t h = walk_find(wk, it.x);
+    if (wk->seen[h] == it.x)
       continue;
-    seen[h] = it.x;
-    if (2 * ++n > cap) { /* grow: rehash */
-      const node **old = seen;
-      cap *= 2;
-      seen = calloc(cap, sizeof *seen);
-      if (seen == NULL) {
-        fprintf(stderr, "stress_gc_torture: out of memory (walk)\n");
-        abort();
-      }
-      for (size_t i = 0; i < cap / 2; i++)
-        if (old[i] != NULL) {
-          size_t hh = (size_t)(mix((uintptr_t)old[i]) & (cap - 1));
-          while (seen[hh] != NULL)
-            hh = (hh + 1) & (cap - 1);
-          seen[hh] = old[i];
-        }
+    wk->seen[h] = it.x;
+    if (2 * ++wk->n > wk->cap) { /* grow: rehash */
+      const node **old = wk->seen;
+      wk->cap *= 2;
+      wk->seen = walk_realloc(NULL, wk->cap * sizeof *wk->seen);
+      memset(wk->seen, 0, wk->cap * sizeof *wk->seen);
+      for (size_t i = 0; i < wk->cap / 2; i++)
+        if (old[i] != NULL)
+          wk->seen[walk_find(wk, old[i])] = old[i];
       free(old);
     }
-    if (top + NREF > stcap) {
-      stcap *= 2;
-      stack = realloc(stack, stcap * sizeof *stack);
-      if (stack == NULL) {
-        fprintf(stderr, "stress_gc_torture: out of memory (walk)\n");
-        abort();
-      }
-    }
     for (int k = 0; k < NREF; k++)
-      stack[top++] =
-          (struct item){tc_load((void *const *)&it.x->ref[k]), it.x->ref_id[k]};
+      walk_push(wk, tc_load((void *const *)&it.x->ref[k]), it.x->ref_id[k]);
   }
-  free(seen);
-  free(stack);
-  return (long)n;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Verifies everything reachable from the globals, with the collector's
+ * rule for ephemerons (a value is reached once its key is), then checks
+ * the shared weak references and ephemerons against what was reached: a
+ * reached target (key) is never cleared, and after tc_gc (`collected`)
+ * an unreached one is, value and key.  Only main runs it, after the others
+ * are done; no safepoint.  Returns the number of nodes reached. */
+static long walk_globals(const char *where, bool collected) {
+  walk wk = {.cap = 1 << 12};
+  wk.seen = walk_realloc(NULL, wk.cap * sizeof *wk.seen);
+  memset(wk.seen, 0, wk.cap * sizeof *wk.seen);
+  for (int g = 0; g < NGLOBAL; g++)
+    walk_push(&wk, tc_load((void *const *)&globals[g]), gid[g]);
+  bool eph_done[NEPH] = {false};
+  for (bool more = true; more;) {
+    walk_drain(&wk, where);
+    more = false;
+    for (int i = 0; i < NEPH; i++) {
+      const tc_ephemeron *e = tc_load((void *const *)&ephs[i]);
+      const node *kx = tc_ephemeron_key(e);
+      if (eph_done[i] || kx == NULL || wk.seen[walk_find(&wk, kx)] != kx)
+        continue;
+      eph_done[i] = more = true;
+      walk_push(&wk, tc_ephemeron_value(e), eph_vid[i]);
+    }
+  }
+  uint64_t *ids = walk_realloc(NULL, (wk.n + 1) * sizeof *ids);
+  size_t nid = 0;
+  for (size_t i = 0; i < wk.cap; i++)
+    if (wk.seen[i] != NULL)
+      ids[nid++] = wk.seen[i]->id;
+  qsort(ids, nid, sizeof *ids, cmp_u64);
+  long weak_live = 0, weak_dead = 0, eph_live = 0, eph_dead = 0;
+  for (int i = 0; i < NWEAK; i++) {
+    const tc_weak *wr = tc_load((void *const *)&weaks[i]);
+    if (wr == NULL)
+      continue;
+    node *x = tc_weak_get(wr);
+    bool reached = bsearch(&weak_tid[i], ids, nid, sizeof *ids, cmp_u64);
+    check_node(x, x ? weak_tid[i] : 0, where);
+    if (reached && x == NULL)
+      node_fail(x, weak_tid[i], where,
+                "a weak reference to a reachable node reads NULL", 0,
+                weak_tid[i]);
+    if (collected && !reached && x != NULL)
+      node_fail(x, weak_tid[i], where,
+                "tc_gc left a weak reference to an unreachable node", 0, 0);
+    weak_live += reached;
+    weak_dead += x == NULL;
+  }
+  for (int i = 0; i < NEPH; i++) {
+    const tc_ephemeron *e = tc_load((void *const *)&ephs[i]);
+    if (e == NULL)
+      continue;
+    node *v = tc_ephemeron_value(e), *kx = tc_ephemeron_key(e);
+    bool reached = bsearch(&eph_kid[i], ids, nid, sizeof *ids, cmp_u64);
+    check_node(kx, v ? eph_kid[i] : 0, where);
+    check_node(v, v ? eph_vid[i] : 0, where);
+    if (reached && v == NULL)
+      node_fail(v, eph_vid[i], where,
+                "an ephemeron with a reachable key reads NULL", 0,
+                eph_vid[i]);
+    if (collected && !reached && v != NULL)
+      node_fail(kx, eph_kid[i], where,
+                "tc_gc left an ephemeron with an unreachable key", 0, 0);
+    eph_live += reached;
+    eph_dead += v == NULL;
+  }
+  if (collected) {
+    result.weak_live = weak_live;
+    result.weak_dead = weak_dead;
+    result.eph_live = eph_live;
+    result.eph_dead = eph_dead;
+  }
+  free(ids);
+  free(wk.seen);
+  free(wk.stack);
+  return (long)wk.n;
 }
 
 static void torture_main(void *arg) {
   (void)arg;
   static relay_arg ras[2];
+  _Static_assert(sizeof cs % sizeof(void *) == 0, "cs: pointers only");
   if (tc_root_add((void **)globals, NGLOBAL) != TC_OK ||
       tc_root_add((void **)chans, NCHAN) != TC_OK ||
-      tc_root_add((void **)scen_slots, 2 * NSCEN) != TC_OK) {
+      tc_root_add((void **)scen_slots, 2 * NSCEN) != TC_OK ||
+      tc_root_add((void **)weaks, NWEAK) != TC_OK ||
+      tc_root_add((void **)ephs, NEPH) != TC_OK ||
+      tc_root_add(wread_slots, 2) != TC_OK ||
+      tc_root_add((void **)&cs, sizeof cs / sizeof(void *)) != TC_OK) {
     fprintf(stderr, "stress_gc_torture: tc_root_add failed\n");
     abort();
   }
@@ -707,12 +1320,15 @@ static void torture_main(void *arg) {
   for (int i = 0; i < (int)(sizeof workers / sizeof workers[0]); i++)
     workers[i] = (worker){.index = i, .rng = rng_seed((uint64_t)i)};
 
-  tc_waitgroup_add(&wg_aux, 1 + opt.scenarios + 2);
+  tc_waitgroup_add(&wg_aux, 1 + opt.scenarios + (opt.scenarios > 0) + 1 + 2);
   tc_go(gc_loop, NULL);
   for (int s = 0; s < opt.scenarios; s++)
     tc_go(scenario, &workers[NTORTURE + NPRIVATE + s]);
-  ras[0] = (relay_arg){&workers[NTORTURE + NPRIVATE + NSCEN], 0, 2};
-  ras[1] = (relay_arg){&workers[NTORTURE + NPRIVATE + NSCEN + 1], 2, 1};
+  if (opt.scenarios > 0)
+    tc_go(wread_scenario, &workers[W_WREAD]);
+  tc_go(census, &workers[W_CENSUS]);
+  ras[0] = (relay_arg){&workers[W_RELAY], 0, 2};
+  ras[1] = (relay_arg){&workers[W_RELAY + 1], 2, 1};
   tc_go(relay, &ras[0]);
   tc_go(relay, &ras[1]);
   tc_waitgroup_add(&wg_work, NTORTURE + NPRIVATE);
@@ -739,10 +1355,10 @@ static void torture_main(void *arg) {
     }
   }
   v = NULL;
-  walk_globals("graph from the globals after the run");
+  walk_globals("graph from the globals after the run", false);
   tc_gc();
   tc_gc();
-  long reached = walk_globals("graph from the globals after tc_gc");
+  long reached = walk_globals("graph from the globals after tc_gc", true);
   for (int s = 0; s < NSCEN; s++) {
     node *b = tc_load((void *const *)&scen_slots[2 * s + 1]);
     if (b != NULL)
@@ -754,6 +1370,10 @@ static void torture_main(void *arg) {
   printf("stress_gc_torture: mode=%s: %ld nodes reachable from the globals, "
          "%ld values left in channels\n",
          cur_mode, reached, left);
+  tc_root_remove((void **)&cs);
+  tc_root_remove(wread_slots);
+  tc_root_remove((void **)ephs);
+  tc_root_remove((void **)weaks);
   tc_root_remove((void **)scen_slots);
   tc_root_remove((void **)chans);
   tc_root_remove((void **)globals);
@@ -761,11 +1381,14 @@ static void torture_main(void *arg) {
 
 /* Runs the torture in this (forked) process with the given mode; returns
  * the exit status: 0 when every check passed. */
-static int torture_run(const char *mode, tc_barrier_mode want, int delay_us) {
+static int torture_run(const char *barrier, tc_barrier_mode want,
+                       int delay_us, const char *extra) {
+  static char mode[64];
+  snprintf(mode, sizeof mode, "%s%s", barrier, extra);
   cur_mode = mode;
   char dbg[128];
-  snprintf(dbg, sizeof dbg, "barrier=%s,gccheckmark=1,gcmarkdelay=%d", mode,
-           delay_us);
+  snprintf(dbg, sizeof dbg, "barrier=%s,gccheckmark=1,gcmarkdelay=%d%s",
+           barrier, delay_us, extra);
   tc_test_debug_env(dbg); /* after what TRICOLOR_DEBUG held */
   unsetenv("TRICOLOR_GC");
   unsetenv("TRICOLOR_PROCS");
@@ -797,7 +1420,31 @@ static int torture_run(const char *mode, tc_barrier_mode want, int delay_us) {
          (double)st->heap_mapped / 1048576.0,
          (unsigned long long)st->heap_peak_over_goal_pct,
          (double)(t1 - t0) / 1e9);
+  printf("stress_gc_torture: mode=%s: weak reads %ld (NULL %ld), ephemeron "
+         "reads %ld (NULL %ld); weak-read scenario %ld runs %ld in the "
+         "window; census %ld rounds, %ld kept and %ld dropped entries "
+         "checked after tc_gc; at the end weak references %ld reachable %ld "
+         "cleared, ephemerons %ld reachable %ld cleared; cleared in all "
+         "%llu weak references, %llu ephemerons (%llu resolved while "
+         "marking)\n",
+         mode, atomic_load(&weak_reads), atomic_load(&weak_nulls),
+         atomic_load(&eph_reads), atomic_load(&eph_nulls),
+         atomic_load(&wread_runs), atomic_load(&wread_hits),
+         atomic_load(&census_rounds), atomic_load(&census_live),
+         atomic_load(&census_dead), result.weak_live, result.weak_dead,
+         result.eph_live, result.eph_dead,
+         (unsigned long long)st->weak_cleared,
+         (unsigned long long)st->ephemerons_cleared,
+         (unsigned long long)st->ephemerons_resolved);
   int status = 0;
+  if (atomic_load(&census_rounds) < 1 || atomic_load(&census_live) < 1 ||
+      atomic_load(&census_dead) < 1) {
+    printf("FAIL: mode=%s: the census checked %ld rounds, %ld kept and %ld "
+           "dropped entries; expected at least one of each\n",
+           mode, atomic_load(&census_rounds), atomic_load(&census_live),
+           atomic_load(&census_dead));
+    status = 1;
+  }
   if ((long)st->cycles < min_cycles()) {
     printf("FAIL: mode=%s: %llu cycles, expected at least %ld\n", mode,
            (unsigned long long)st->cycles, min_cycles());
@@ -832,7 +1479,7 @@ static void test_mode(void **state) {
         signal(sigs[i], SIG_DFL);
     }
     alarm(tc_test_slow_build() ? 600 : 120); /* a hang ends as SIGALRM */
-    int rc = torture_run(mode_names[m], mode_ids[m], markdelay_scaled());
+    int rc = torture_run(mode_names[m], mode_ids[m], markdelay_scaled(), "");
     fflush(stdout);
     fflush(stderr);
     _exit(rc);
@@ -863,13 +1510,27 @@ static void test_mode(void **state) {
 static void negative_child(void *arg) {
   (void)arg;
   /* returns (a test failure) only if the verifier never fired */
-  torture_run("none", (tc_barrier_mode)TC__BARRIER_NONE, markdelay_scaled());
+  torture_run("none", (tc_barrier_mode)TC__BARRIER_NONE, markdelay_scaled(),
+              "");
 }
 
 static void test_no_barrier_is_caught(void **state) {
   (void)state;
   tc_expect_death(negative_child, NULL,
                   "tricolor: gccheckmark: reachable object");
+}
+
+static void noweakshade_child(void *arg) {
+  (void)arg;
+  /* returns (a test failure) only if the verifier never fired */
+  torture_run("hybrid", TC_BARRIER_HYBRID, markdelay_scaled(),
+              ",noweakshade=1");
+}
+
+static void test_no_weak_shade_is_caught(void **state) {
+  (void)state;
+  tc_expect_death(noweakshade_child, NULL,
+                  "(type torture_node) was not marked by the hybrid mark");
 }
 
 int main(int argc, char **argv) {
@@ -914,7 +1575,7 @@ int main(int argc, char **argv) {
   static const char *const test_names[4] = {
       "torture_hybrid", "torture_insertion", "torture_deletion",
       "torture_stw"};
-  struct CMUnitTest tests[5];
+  struct CMUnitTest tests[6];
   size_t n = 0;
   bool all = strcmp(mode, "all") == 0, found = all;
   for (int m = 0; m < 4; m++)
@@ -929,9 +1590,15 @@ int main(int argc, char **argv) {
                             NULL, NULL, NULL};
     found = true;
   }
+  if (all || strcmp(mode, "noweakshade") == 0) {
+    tests[n++] = (struct CMUnitTest){"no_weak_shade_is_caught",
+                                     test_no_weak_shade_is_caught, NULL, NULL,
+                                     NULL};
+    found = true;
+  }
   if (!found) {
     fprintf(stderr, "stress_gc_torture: --mode must be hybrid, insertion, "
-                    "deletion, stw, none or all\n");
+                    "deletion, stw, none, noweakshade or all\n");
     return 2;
   }
   printf("stress_gc_torture: seed=%llu iters=%ld markdelay=%dus procs=2\n",
