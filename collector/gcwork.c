@@ -158,7 +158,11 @@ bool tc__gc_p_mark(tc__mcache *c, bool idle) {
   /* counted while it holds packets: the termination check waits */
   __atomic_add_fetch(&tc__gc.workers, 1, __ATOMIC_ACQ_REL);
   tc__in_mark_work = 1;
-  uint64_t budget = idle ? IDLE_SLICES * WORKER_SLICE : WORKER_SLICE;
+  /* idle: a few slices, then look for coroutines again; fractional: what
+   * the P owes of its share, in slices, at least one */
+  uint64_t budget = WORKER_SLICE;
+  if (idle)
+    budget = IDLE_SLICES * WORKER_SLICE;
   uint64_t did = 0;
   while (did < budget) {
     /* a stop under way: the pause must not wait for a whole slice (the
@@ -189,6 +193,13 @@ void tc__assist_charge(tc__mcache *c, uint64_t bytes) {
     return;
   c->gc->assist_debt += (int64_t)bytes;
   tc__assist(c->gc);
+  /* Coroutines switch only at safepoints, so a P busy with one that
+   * never parks would reach its scheduling loop (and its fractional
+   * share) only when sysmon asks it to yield, every 10 ms.  Its
+   * allocations are frequent scheduling points of their own: the share
+   * is paid here too (Go preempts its mutators for its workers
+   * instead). */
+  tc__gc_p_mark(c, false);
 }
 
 void tc__assist(tc__pgc *g) {
