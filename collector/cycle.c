@@ -368,6 +368,16 @@ static void throttle(tc__marker *m, uint64_t t0, uint64_t cpu0, double u) {
 
 static bool concurrent_mark_workers(tc__cycle_report *r);
 
+/* The roots other than stacks, concurrently (deletion snapshotted them in
+ * the mark-start pause): globals, handles, the timers. */
+static void scan_other_roots(tc__marker *m, tc__cycle_report *r) {
+  if (r->mode == TC_BARRIER_DELETION)
+    return;
+  r->global_bytes = 8 * tc__roots_scan_globals(m);
+  tc__handles_scan(m);
+  tc__world_scan_timers(m);
+}
+
 static bool concurrent_mark(tc__cycle_report *r) {
   if (tc__load_acquire(&tc__gc.workers_on))
     return concurrent_mark_workers(r);
@@ -383,11 +393,7 @@ static bool concurrent_mark(tc__cycle_report *r) {
   uint64_t t0 = tc__nanotime(), cpu0 = tc__thread_cputime();
   mark_slice_begin();
   int mode = r->mode;
-  if (mode != TC_BARRIER_DELETION) {
-    r->global_bytes = 8 * tc__roots_scan_globals(m);
-    tc__handles_scan(m);
-    tc__world_scan_timers(m);
-  }
+  scan_other_roots(m, r);
   bool stacks = mode == TC_BARRIER_DELETION;
   for (;;) {
     if (tc__world_exiting()) {
@@ -446,11 +452,7 @@ static bool concurrent_mark_workers(tc__cycle_report *r) {
   uint64_t cpu0 = tc__thread_cputime();
   uint64_t bg0 = tc__load_relaxed(&tc__gcc.bg_mark_ns);
   mark_slice_begin();
-  if (r->mode != TC_BARRIER_DELETION) {
-    r->global_bytes = 8 * tc__roots_scan_globals(m);
-    tc__handles_scan(m);
-    tc__world_scan_timers(m);
-  }
+  scan_other_roots(m, r);
   bool stacks = r->mode == TC_BARRIER_DELETION;
   uint64_t progress = tc__load_relaxed(&tc__gc.scan_done);
   uint64_t progress_at = tc__nanotime();

@@ -1470,14 +1470,7 @@ static void test_mode(void **state) {
   pid_t pid = fork();
   assert_true(pid >= 0);
   if (pid == 0) {
-    /* cmocka's handlers would longjmp into its runner in the child */
-    static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGSYS,
-                               SIGABRT, SIGALRM};
-    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
-      struct sigaction sa;
-      if (sigaction(sigs[i], NULL, &sa) == 0 && !(sa.sa_flags & SA_SIGINFO))
-        signal(sigs[i], SIG_DFL);
-    }
+    tc_test_child_signals();
     alarm(tc_test_slow_build() ? 600 : 120); /* a hang ends as SIGALRM */
     int rc = torture_run(mode_names[m], mode_ids[m], markdelay_scaled(), "");
     fflush(stdout);
