@@ -167,6 +167,25 @@ void tc__require_mutator(const char *call);
 /* Starts a cycle if heap.live passed the trigger.  Mutator. */
 void tc__maybe_collect(void);
 
+/* ---- the heap profile (profile.c) ---- */
+/* Arms the run r of span class sc just refilled or sampled from: cuts
+ * its end at the next sample point if one falls inside.  Owner of c. */
+void tc__profile_arm(tc__mcache *c, unsigned sc, tc__run *r);
+/* True if the large object of `size` bytes just allocated is sampled. */
+bool tc__profile_large(tc__mcache *c, size_t size);
+/* Records the sampled object p of `size` bytes with the caller's stack
+ * (tc__alloc_slow's caller and up).  Mutator, before any safepoint. */
+void tc__profile_record(void *p, size_t size);
+/* Formats where obj was allocated, "f+0x12 <- g+0x8 <- ..." (at most
+ * `frames` frames), into buf; false if the profile did not sample it.
+ * Any thread. */
+bool tc__profile_site(const void *obj, char *buf, size_t len, int frames);
+/* tc_init (after the settings and the heap) / tc_shutdown (before the
+ * heap goes): the rate from TRICOLOR_DEBUG, the sweep's free hook, the
+ * memprofile= writer. */
+void tc__profile_init(void);
+void tc__profile_shutdown(void);
+
 /* ---- concurrent marking ---- */
 /* Greys p from a mutator (barrier, channel moves, tc_go): into the grey
  * buffer of the caller's P, else the orphan marker.  Marking only. */

@@ -67,6 +67,14 @@
  *                          CMake TRICOLOR_DEBUG >= 2)
  *     gcstress=1           a whole cycle at every allocation (under tc_run
  *                          the allocating coroutine waits for it)
+ *     memprofilerate=N     heap-profile sampling: one sample per N bytes
+ *                          allocated on average (1: every object, 0: off;
+ *                          default 524288), as tc_set_mem_profile_rate
+ *     memprofile=PATH      writes the heap profile to PATH at tc_shutdown
+ *                          (so at the end of tc_run) and whenever the
+ *                          process gets SIGUSR2: Go's text format, or
+ *                          folded in-use bytes if PATH ends in ".folded"
+ *                          (a path without commas; docs/debugging.md)
  *   and test hooks: three widen race windows, in microseconds, and one
  *   breaks the collector on purpose so the verifier must catch it:
  *     gcmarkdelay=US       the collector waits after the mark-start pause
@@ -84,6 +92,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -661,6 +670,49 @@ TC_API int tc_trace_stop(void);
 
 /* Fills *s with a consistent snapshot. Any thread after tc_init. */
 TC_API void tc_read_stats(tc_stats *s);
+
+/* ---------------------------------------------------------------------- */
+/* Heap profile                                                            */
+
+/*
+ * Allocations are sampled by site, as Go's runtime.MemProfileRate does:
+ * on average one sample per `rate` bytes allocated (a Poisson process over
+ * the allocated bytes, so an object of s bytes is sampled with probability
+ * 1 - exp(-s/rate)), each with its call stack (at most 32 frames).  Each
+ * stack has two views: in use (sampled objects not yet freed by a sweep;
+ * call tc_gc() first for the exact live heap) and allocated in all.
+ * Written counts are scaled to what the samples stand for, as pprof scales
+ * Go's.  Sampling happens on the allocation slow path only; with the rate
+ * at 0 nothing runs.  collector/profile.c has the design.
+ */
+#define TC_MEM_PROFILE_RATE_DEFAULT (512 * 1024)
+/* Sets the sampling rate in bytes (1: every allocation; 0: off) and
+ * returns the previous one.  The calling mutator's cache applies it at
+ * once, other processors' at their next refill.  Process-wide: it stays
+ * across tc_shutdown / tc_init, but TRICOLOR_DEBUG=memprofilerate= sets
+ * it at tc_init.  Any thread. */
+TC_API size_t tc_set_mem_profile_rate(size_t rate);
+/* Returns the sampling rate in bytes. Any thread. */
+TC_API size_t tc_get_mem_profile_rate(void);
+
+enum {
+  /* Go's legacy text heap profile ("heap profile: ... @ heap/<2*rate>",
+   * one line per stack "inuse_objects: inuse_bytes [alloc_objects:
+   * alloc_bytes] @ 0xaddr ...", then the process's memory map): read by
+   * `go tool pprof <program> <file>` (raw counts; pprof scales them) */
+  TC_HEAP_PROFILE_PPROF = 0,
+  /* folded stacks "root;...;leaf <value>" (flamegraph.pl, inferno,
+   * speedscope), frames named by the symbol table, scaled values: */
+  TC_HEAP_PROFILE_INUSE_BYTES,
+  TC_HEAP_PROFILE_INUSE_OBJECTS,
+  TC_HEAP_PROFILE_ALLOC_BYTES,
+  TC_HEAP_PROFILE_ALLOC_OBJECTS,
+};
+/* Writes the heap profile to f in `format` and flushes f.  Returns TC_OK;
+ * TC_EINVAL for a NULL f, an unknown format or a failed write; TC_ESTATE
+ * outside tc_init .. tc_shutdown; TC_ENOMEM.  Any thread (not at the same
+ * time as tc_shutdown). */
+TC_API int tc_heap_profile_write(FILE *f, int format);
 
 /* Returns the q-quantile (0..1) of recorded pauses in ns: exact from the
  * ring while every pause fits in it, else the histogram bucket's bound. */
