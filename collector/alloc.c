@@ -70,7 +70,8 @@ static bool past_goal(void) {
 /* One attempt at allocating; NULL when the heap is exhausted.  *charge
  * receives the bytes the heap handed out (a refilled run, a large object);
  * *sample is set when the heap profile samples the object (step 7). */
-static void *try_alloc(uint16_t id, size_t size, bool scan, uint64_t *charge,
+static inline __attribute__((always_inline)) void *
+try_alloc(uint16_t id, size_t size, bool scan, uint64_t *charge,
                        bool *sample) {
   /* The cache of this thread's processor: re-read after every safepoint. */
   tc__mcache *c = (tc__mcache *)tc__ctx_get()->cache;
@@ -83,22 +84,23 @@ static void *try_alloc(uint16_t id, size_t size, bool scan, uint64_t *charge,
   unsigned cls = tc__size_to_class(size);
   unsigned sc = cls * 2 + (scan ? 0 : 1);
   tc__run *r = scan ? &c->runs.scan[cls] : &c->runs.noscan[cls];
-  if (r->ptr == r->end && !tc__run_is_cut(r)) {
-    if (!tc__cache_refill(c, sc))
-      return NULL;
-    *charge = (uint64_t)(r->end - r->ptr);
-    tc__profile_arm(c, sc, r);
-  }
-  if (r->ptr == r->end) { /* cut at a sample point: this object is it */
-    r->end = tc__run_limit(r);
-    *sample = true;
+  if (r->ptr == r->end) {
+    if (tc__run_is_cut(r)) { /* at a sample point: this object is it */
+      r->end = tc__run_limit(r);
+      *sample = true;
+    } else {
+      if (!tc__cache_refill(c, sc))
+        return NULL;
+      *charge = (uint64_t)(r->end - r->ptr);
+      *sample = tc__profile_arm(c, sc, r); /* the first object is it */
+    }
   }
   char *p = r->ptr;
   r->ptr = p + tc__classes[cls].size;
   if (scan)
     *r->types++ = id;
-  if (*sample)
-    tc__profile_arm(c, sc, r); /* the rest of the run, drawn anew */
+  if (*sample && tc__profile_arm(c, sc, r)) /* the rest, drawn anew */
+    r->end = r->ptr; /* the next object is a sample too: cut here */
   if (TC__UNLIKELY(tc__debug_settings.gcstress))
     tc__cache_drop(c, sc); /* every allocation takes this path */
   return p;

@@ -169,8 +169,10 @@ void tc__maybe_collect(void);
 
 /* ---- the heap profile (profile.c) ---- */
 /* Arms the run r of span class sc just refilled or sampled from: cuts
- * its end at the next sample point if one falls inside.  Owner of c. */
-void tc__profile_arm(tc__mcache *c, unsigned sc, tc__run *r);
+ * its end at the next sample point if one falls inside; true if the point
+ * falls in its first object, which the caller then samples (the run is
+ * not cut).  Owner of c. */
+bool tc__profile_arm(tc__mcache *c, unsigned sc, tc__run *r);
 /* True if the large object of `size` bytes just allocated is sampled. */
 bool tc__profile_large(tc__mcache *c, size_t size);
 /* Records the sampled object p of `size` bytes with the caller's stack

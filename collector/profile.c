@@ -14,8 +14,9 @@
  *   1. A refill hands the cache a run [ptr, end).  tc__profile_arm
  *      subtracts the run's bytes from the class's countdown (prof_next in
  *      the cache); if the countdown ends inside the run, at the object k,
- *      it cuts the run short (run->end = ptr + k * size) and leaves the
- *      countdown at 0, "pending".
+ *      it cuts the run short (run->end = ptr + k * size; k = 0: the object
+ *      being allocated is the sample) and leaves the countdown at 0,
+ *      "pending".
  *   2. The inline path serves the k objects before the cut and falls into
  *      the slow path at the cut, which sees a cut run (tc__run_is_cut),
  *      gives the run its end back, serves object k, samples it and arms
@@ -182,21 +183,24 @@ static uint64_t sampler_sync(tc__mcache *c) {
   return tc__load_relaxed(&rate);
 }
 
-void tc__profile_arm(tc__mcache *c, unsigned sc, tc__run *r) {
+bool tc__profile_arm(tc__mcache *c, unsigned sc, tc__run *r) {
   uint64_t rt = sampler_sync(c);
   if (rt == 0)
-    return;
+    return false;
   uint64_t *next = &c->prof_next[sc];
   if (*next == 0)
     *next = draw(c, rt);
   uint64_t bytes = (uint64_t)(r->end - r->ptr);
   if (*next > bytes) {
     *next -= bytes;
-    return;
+    return false;
   }
-  uint64_t size = tc__classes[sc >> 1].size;
-  r->end = r->ptr + (*next - 1) / size * size; /* the object holding it */
-  *next = 0; /* pending: the object at the cut */
+  uint64_t k = (*next - 1) / tc__classes[sc >> 1].size; /* holds the point */
+  *next = 0; /* pending: drawn anew once the sample is taken */
+  if (k == 0)
+    return true; /* the caller's object */
+  r->end = r->ptr + k * tc__classes[sc >> 1].size;
+  return false;
 }
 
 bool tc__profile_large(tc__mcache *c, size_t size) {
