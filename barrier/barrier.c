@@ -29,13 +29,18 @@
  * "Is my stack grey": a root stack is black once scanned in this cycle
  * (its colour equals the collector's black for the cycle, sched/gscan.c);
  * the world tells the colour of the calling coroutine's stack.
+ *
+ * The missing-barrier finder (TRICOLOR_DEBUG=wbcheck=1, collector/
+ * wbcheck.c) keeps the flag set as the debug builds do and hears of every
+ * store before it happens (note_store).
  */
 #include "barrier/barrier.h"
 
 uint32_t tc__barrier_on; /* read by every tc_store (tricolor/inline.h) */
 
 void tc__barrier_phase(int phase) {
-  uint32_t idle = (uint32_t)(TC_DEBUG >= 2 || tc__debug_settings.checkstores);
+  uint32_t idle = (uint32_t)(TC_DEBUG >= 2 || tc__debug_settings.checkstores ||
+                             tc__debug_settings.wbcheck);
   if (phase == TC__PHASE_MARK)
     tc__store_relaxed(&tc__barrier_on, 1u);
   else if (phase == TC__PHASE_OFF)
@@ -101,8 +106,16 @@ static void require_mutator(const char *call) {
     tc__fatal("%s called from a thread that is not a mutator", call);
 }
 
+/* wbcheck: records the store (slot NULL: a tc_barrier) before it is
+ * made, so a scan that sees the new value sees the record too. */
+static inline void note_store(void **slot, void *old_ref, void *new_ref) {
+  if (TC__UNLIKELY(tc__debug_settings.wbcheck))
+    tc__wbcheck_note(slot, old_ref, new_ref);
+}
+
 void tc__store_slow(void **slot, void *value) {
   require_mutator("tc_store");
+  note_store(slot, NULL, value);
   if (TC_DEBUG >= 2 || tc__debug_settings.checkstores)
     check_ref(value, slot, "tc_store");
   if (tc__marking())
@@ -112,6 +125,7 @@ void tc__store_slow(void **slot, void *value) {
 
 void tc__barrier_slow(void *old_ref, void *new_ref) {
   require_mutator("tc_barrier");
+  note_store(NULL, old_ref, new_ref);
   if (TC_DEBUG >= 2 || tc__debug_settings.checkstores)
     check_ref(new_ref, NULL, "tc_barrier");
   if (tc__marking())

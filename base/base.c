@@ -128,7 +128,9 @@ void tc__debug_parse(tc__debug *d, const char *s) {
         else
           snprintf(d->memprofile, sizeof d->memprofile, "%.*s", (int)vlen,
                    eq + 1);
-      } else
+      } else if (klen == 7 && !strncmp(s, "wbcheck", 7))
+        d->wbcheck = val;
+      else
         tc__warn("TRICOLOR_DEBUG: unknown setting '%.*s'", (int)klen, s);
     } else if (len) {
       tc__warn("TRICOLOR_DEBUG: '%.*s' is not key=value", (int)len, s);

@@ -123,6 +123,9 @@ typedef struct tc__debug {
   int has_memprofilerate; /* ... when set (else tc_set_mem_profile_rate's) */
   char memprofile[256];   /* memprofile=PATH: write the heap profile there
                              at tc_shutdown and on SIGUSR2; "" = none */
+  int wbcheck;      /* wbcheck=1: the missing-barrier finder, aborts at
+                       the first report; 2: reports and goes on
+                       (collector/wbcheck.c) */
 } tc__debug;
 extern tc__debug tc__debug_settings; /* base.c; written by tc_init only */
 

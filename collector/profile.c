@@ -219,6 +219,8 @@ bool tc__profile_large(tc__mcache *c, size_t size) {
 }
 
 size_t tc_set_mem_profile_rate(size_t bytes) {
+  if (tc__debug_settings.wbcheck && tc__gc.initialized)
+    return (size_t)tc__load_relaxed(&rate); /* wbcheck pins it at 1 */
   uint64_t old = __atomic_exchange_n(&rate, (uint64_t)bytes, __ATOMIC_RELAXED);
   tc__add_relaxed(&rate_gen, 1u);
   /* the caller's own cache applies it from its next allocation on: its
@@ -407,6 +409,8 @@ static void on_free(void *obj, size_t size) {
     obj_remove(i);
   }
   tc__spin_unlock(&prof.lock);
+  if (tc__debug_settings.wbcheck)
+    tc__wbcheck_forget(obj);
 }
 
 /* ------------------------------------------------------------ names */
@@ -744,7 +748,9 @@ static void writer_stop(void) {
 /* ------------------------------------------------------------ lifecycle */
 
 void tc__profile_init(void) {
-  if (tc__debug_settings.has_memprofilerate)
+  if (tc__debug_settings.wbcheck)
+    tc__store_relaxed(&rate, UINT64_C(1)); /* every object has a site */
+  else if (tc__debug_settings.has_memprofilerate)
     tc__store_relaxed(&rate, (uint64_t)tc__debug_settings.memprofilerate);
   tc__add_relaxed(&rate_gen, 1u);
   tc__heap_on_free = on_free;

@@ -176,6 +176,10 @@ static void check_span_current(const tc__span *s) {
 }
 
 void tc__verify_ref(tc__marker *m, void *p, const void *from) {
+  if (TC__UNLIKELY(m->wbrefs != NULL)) { /* wbcheck's recording marker */
+    tc__wbcheck_visit(m->wbrefs, p);
+    return;
+  }
   tc__span *s = tc__span_of(p);
   if (s == NULL)
     return; /* not the heap's: ignored, as by the marker */

@@ -75,6 +75,14 @@
  *                          process gets SIGUSR2: Go's text format, or
  *                          folded in-use bytes if PATH ends in ".folded"
  *                          (a path without commas; docs/debugging.md)
+ *     wbcheck=1            the missing-barrier finder: reports (and
+ *                          aborts on; wbcheck=2: goes on) a reference
+ *                          stored into a heap object without
+ *                          tc_store/TC_STORE/tc_barrier,
+ *                          with the object's type, the field's offset and
+ *                          where it was allocated; slow (every object
+ *                          snapshot, every store through the barrier, the
+ *                          profile rate pinned at 1); docs/debugging.md
  *   and test hooks: three widen race windows, in microseconds, and one
  *   breaks the collector on purpose so the verifier must catch it:
  *     gcmarkdelay=US       the collector waits after the mark-start pause
@@ -277,9 +285,18 @@ static inline void *tc_load(void *const *slot);
  * held `old_ref` with one holding `new_ref`; then store with any means. */
 static inline void tc_barrier(void *old_ref, void *new_ref);
 
-/* obj->field = value, through the barrier. */
+/* obj->field = value, through the barrier.  Built with TC_WBCHECK
+ * defined (or TC_DEBUG >= 2) it also tells the barrier its file and line,
+ * which TRICOLOR_DEBUG=wbcheck=1 reports as the last barriered store into
+ * an object; the inline path is the same while the barrier is off. */
+#if defined(TC_WBCHECK) || (defined(TC_DEBUG) && TC_DEBUG >= 2)
+#define TC_STORE(obj, field, value)                                        \
+  tc__store_at((void **)(void *)&(obj)->field, (void *)(value), __FILE__,   \
+               __LINE__)
+#else
 #define TC_STORE(obj, field, value) \
   tc_store((void **)(void *)&(obj)->field, (void *)(value))
+#endif
 
 /* ---------------------------------------------------------------------- */
 /* Roots                                                                   */
@@ -690,7 +707,8 @@ TC_API void tc_read_stats(tc_stats *s);
  * returns the previous one.  The calling mutator's cache applies it at
  * once, other processors' at their next refill.  Process-wide: it stays
  * across tc_shutdown / tc_init, but TRICOLOR_DEBUG=memprofilerate= sets
- * it at tc_init.  Any thread. */
+ * it at tc_init, and wbcheck=1 pins it at 1 (the call is then ignored).
+ * Any thread. */
 TC_API size_t tc_set_mem_profile_rate(size_t rate);
 /* Returns the sampling rate in bytes. Any thread. */
 TC_API size_t tc_get_mem_profile_rate(void);
