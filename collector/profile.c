@@ -33,8 +33,9 @@
  * pending point, which lay in bytes nobody allocated; the next refill
  * draws anew.
  *
- * Records.  A sample walks the stack with unw_backtrace (at most
- * TC__PROF_DEPTH frames, the library's own two skipped) and counts one
+ * Records.  A sample walks the stack with unw_backtrace (a cursor walk
+ * under ThreadSanitizer: walk_stack) (at most TC__PROF_DEPTH frames, the
+ * library's own three skipped) and counts one
  * allocation of its size in the bucket of (stack, size), as Go keys
  * buckets; the object is remembered in an address table (object ->
  * bucket) and gets a track bit in its span (heap/heap.h), so the sweep
@@ -86,8 +87,16 @@
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 
+/* unw_backtrace keeps a per-thread cache whose thread-exit destructor
+ * crashes under ThreadSanitizer (its mutex interceptor after the thread's
+ * state is gone); there the stack is walked with a cursor, ~15x slower. */
+#if defined(__SANITIZE_THREAD__)
+#define WALK_WITH_CURSOR 1
+#else
+#define WALK_WITH_CURSOR 0
+#endif
 #define TC__PROF_DEPTH 32        /* frames kept per sample */
-#define PROF_SKIP 2              /* tc__profile_record, tc__alloc_slow */
+#define PROF_SKIP 3 /* walk_stack, tc__profile_record, tc__alloc_slow */
 #define DEFAULT_RATE (512 * 1024) /* bytes per sample, Go's MemProfileRate */
 
 typedef struct bucket {
@@ -367,9 +376,33 @@ static uint32_t bucket_get(const uintptr_t *pc, uint32_t n, uint32_t size) {
   return (uint32_t)prof.nb++;
 }
 
+/* Fills raw with up to max instruction pointers of the stack, this
+ * function's own first (then tc__profile_record's, tc__alloc_slow's: the
+ * PROF_SKIP frames).  Never inlined, never a tail call, so the count of
+ * library frames is the same on both paths. */
+static TC_NOINLINE int walk_stack(void **raw, int max) {
+  int n = 0;
+#if WALK_WITH_CURSOR
+  unw_context_t uc;
+  unw_cursor_t cur;
+  if (unw_getcontext(&uc) != 0 || unw_init_local(&cur, &uc) != 0)
+    return 0;
+  do {
+    unw_word_t ip;
+    if (unw_get_reg(&cur, UNW_REG_IP, &ip) != 0 || ip == 0)
+      break;
+    raw[n++] = (void *)(uintptr_t)ip;
+  } while (n < max && unw_step(&cur) > 0);
+#else
+  n = unw_backtrace(raw, max);
+#endif
+  __asm__ volatile("" ::: "memory"); /* not a tail call: keep this frame */
+  return n;
+}
+
 TC_NOINLINE void tc__profile_record(void *p, size_t size) {
   void *raw[TC__PROF_DEPTH + PROF_SKIP];
-  int n = unw_backtrace(raw, TC__PROF_DEPTH + PROF_SKIP);
+  int n = walk_stack(raw, TC__PROF_DEPTH + PROF_SKIP);
   uintptr_t pc[TC__PROF_DEPTH];
   uint32_t depth = 0;
   for (int k = PROF_SKIP; k < n; k++)
