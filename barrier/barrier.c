@@ -29,13 +29,18 @@
  * "Is my stack grey": a root stack is black once scanned in this cycle
  * (its colour equals the collector's black for the cycle, sched/gscan.c);
  * the world tells the colour of the calling coroutine's stack.
+ *
+ * The missing-barrier finder (TRICOLOR_DEBUG=wbcheck=1, collector/
+ * wbcheck.c) keeps the flag set as the debug builds do and hears of every
+ * store before it happens (note_store).
  */
 #include "barrier/barrier.h"
 
 uint32_t tc__barrier_on; /* read by every tc_store (tricolor/inline.h) */
 
 void tc__barrier_phase(int phase) {
-  uint32_t idle = (uint32_t)(TC_DEBUG >= 2 || tc__debug_settings.checkstores);
+  uint32_t idle = (uint32_t)(TC_DEBUG >= 2 || tc__debug_settings.checkstores ||
+                             tc__debug_settings.wbcheck);
   if (phase == TC__PHASE_MARK)
     tc__store_relaxed(&tc__barrier_on, 1u);
   else if (phase == TC__PHASE_OFF)
@@ -137,12 +142,20 @@ static TC_NOINLINE TC_NORETURN void not_mutator(const char *call) {
   tc__fatal("%s called from a thread that is not a mutator", call);
 }
 
+/* wbcheck: records the store (slot NULL: a tc_barrier) before it is
+ * made, so a scan that sees the new value sees the record too. */
+static inline void note_store(void **slot, void *old_ref, void *new_ref) {
+  if (TC__UNLIKELY(tc__debug_settings.wbcheck))
+    tc__wbcheck_note(slot, old_ref, new_ref);
+}
+
 /* The slow paths: the flag is on because a cycle marks, or to validate
- * stores (checked builds, checkstores=1). */
+ * stores (checked builds, checkstores=1), or for wbcheck. */
 void tc__store_slow(void **slot, void *value) {
   tc__ctx *ctx = tc__ctx_get();
   if (TC__UNLIKELY(ctx->owner == NULL))
     not_mutator("tc_store");
+  note_store(slot, NULL, value);
   if (TC_DEBUG >= 2 || TC__UNLIKELY(tc__debug_settings.checkstores))
     check_ref(value, slot, "tc_store");
   if (TC__LIKELY(tc__marking())) {
@@ -160,6 +173,7 @@ void tc__barrier_slow(void *old_ref, void *new_ref) {
   tc__ctx *ctx = tc__ctx_get();
   if (TC__UNLIKELY(ctx->owner == NULL))
     not_mutator("tc_barrier");
+  note_store(NULL, old_ref, new_ref);
   if (TC_DEBUG >= 2 || TC__UNLIKELY(tc__debug_settings.checkstores))
     check_ref(new_ref, NULL, "tc_barrier");
   if (TC__LIKELY(tc__marking())) {

@@ -15,7 +15,8 @@
  *
  * Settings: tc_init zeroes tc__debug_settings and parses TRICOLOR_DEBUG
  * into it before it starts any thread; afterwards the settings are only
- * read, so plain loads suffice.  An unknown key or a malformed entry warns
+ * read, so plain loads suffice.  Values are integers, but for barrier
+ * (a name) and memprofile (a path, which cannot hold a comma).  An unknown key or a malformed entry warns
  * and is skipped: a typo must not stop the program it was meant to debug.
  *
  * The gdb extension (scripts/tricolor-gdb.py: info coroutines, coroutine
@@ -140,6 +141,20 @@ void tc__debug_parse(tc__debug *d, const char *s) {
         d->schedtrace = val;
       else if (klen == 11 && !strncmp(s, "scheddetail", 11))
         d->scheddetail = val;
+      else if (klen == 14 && !strncmp(s, "memprofilerate", 14)) {
+        d->memprofilerate = val < 0 ? 0 : val;
+        d->has_memprofilerate = 1;
+      } else if (klen == 10 && !strncmp(s, "memprofile", 10)) {
+        /* a path, not an integer: up to the next comma */
+        size_t vlen = len - klen - 1;
+        if (vlen >= sizeof d->memprofile)
+          tc__warn("TRICOLOR_DEBUG: memprofile path longer than %zu bytes; "
+                   "ignored", sizeof d->memprofile - 1);
+        else
+          snprintf(d->memprofile, sizeof d->memprofile, "%.*s", (int)vlen,
+                   eq + 1);
+      } else if (klen == 7 && !strncmp(s, "wbcheck", 7))
+        d->wbcheck = val;
       else
         tc__warn("TRICOLOR_DEBUG: unknown setting '%.*s'", (int)klen, s);
     } else if (len) {

@@ -121,6 +121,14 @@ typedef struct tc__debug {
   int retakedelay;  /* retakedelay=US: (tests) sysmon waits this long right
                        after it took a P from a system call, before it
                        hands the P on (widens the retake window) */
+  int memprofilerate;     /* memprofilerate=N: heap-profile sampling rate
+                             in bytes (1 = every object, 0 = off) ... */
+  int has_memprofilerate; /* ... when set (else tc_set_mem_profile_rate's) */
+  char memprofile[256];   /* memprofile=PATH: write the heap profile there
+                             at tc_shutdown and on SIGUSR2; "" = none */
+  int wbcheck;      /* wbcheck=1: the missing-barrier finder, aborts at
+                       the first report; 2: reports and goes on
+                       (collector/wbcheck.c) */
 } tc__debug;
 extern tc__debug tc__debug_settings; /* base.c; written by tc_init only */
 

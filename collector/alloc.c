@@ -15,6 +15,9 @@
  *      embedder's OOM hook, then NULL.
  *   6. Objects of types with a finalizer are recorded for finalization;
  *      finalizers queued by an earlier cycle run before the allocation.
+ *   7. The heap profile (collector/profile.c) arms each refilled run: the
+ *      run's end may be cut short at a sample point, where the inline path
+ *      falls in here; the object at the cut is sampled, with its stack.
  */
 #include "collector/collector.h"
 
@@ -65,26 +68,39 @@ static bool past_goal(void) {
 }
 
 /* One attempt at allocating; NULL when the heap is exhausted.  *charge
- * receives the bytes the heap handed out (a refilled run, a large object). */
-static void *try_alloc(uint16_t id, size_t size, bool scan, uint64_t *charge) {
-  if (size > TC__MAX_SMALL) {
-    *charge = size;
-    return tc__large_alloc(size, id, scan);
-  }
+ * receives the bytes the heap handed out (a refilled run, a large object);
+ * *sample is set when the heap profile samples the object (step 7). */
+static inline __attribute__((always_inline)) void *
+try_alloc(uint16_t id, size_t size, bool scan, uint64_t *charge,
+                       bool *sample) {
   /* The cache of this thread's processor: re-read after every safepoint. */
   tc__mcache *c = (tc__mcache *)tc__ctx_get()->cache;
+  if (size > TC__MAX_SMALL) {
+    *charge = size;
+    void *p = tc__large_alloc(size, id, scan);
+    *sample = p && tc__profile_large(c, tc__span_of(p)->elem_size);
+    return p;
+  }
   unsigned cls = tc__size_to_class(size);
   unsigned sc = cls * 2 + (scan ? 0 : 1);
   tc__run *r = scan ? &c->runs.scan[cls] : &c->runs.noscan[cls];
   if (r->ptr == r->end) {
-    if (!tc__cache_refill(c, sc))
-      return NULL;
-    *charge = (uint64_t)(r->end - r->ptr);
+    if (tc__run_is_cut(r)) { /* at a sample point: this object is it */
+      r->end = tc__run_limit(r);
+      *sample = true;
+    } else {
+      if (!tc__cache_refill(c, sc))
+        return NULL;
+      *charge = (uint64_t)(r->end - r->ptr);
+      *sample = tc__profile_arm(c, sc, r); /* the first object is it */
+    }
   }
   char *p = r->ptr;
   r->ptr = p + tc__classes[cls].size;
   if (scan)
     *r->types++ = id;
+  if (*sample && tc__profile_arm(c, sc, r)) /* the rest, drawn anew */
+    r->end = r->ptr; /* the next object is a sample too: cut here */
   if (TC__UNLIKELY(tc__debug_settings.gcstress))
     tc__cache_drop(c, sc); /* every allocation takes this path */
   return p;
@@ -111,17 +127,20 @@ void *tc__alloc_slow(tc_type *type, size_t size) {
   if (tc__finalizers_pending())
     tc_run_finalizers();
   uint64_t charge = 0;
-  void *p = try_alloc(id, size, scan, &charge);
+  bool sample = false;
+  void *p = try_alloc(id, size, scan, &charge, &sample);
   if (p == NULL) {
     tc__collect(TC__REASON_OOM);
     tc__sweep_finish();
-    p = try_alloc(id, size, scan, &charge);
+    p = try_alloc(id, size, scan, &charge, &sample);
   }
   if (p == NULL) {
     if (tc__gc.on_oom)
       tc__gc.on_oom(size);
     return NULL;
   }
+  if (sample) /* before any safepoint: the sweep must not free it first */
+    tc__profile_record(p, tc__span_of(p)->elem_size);
   if (type && type->finalize &&
       !tc__finalizer_register(p, tc__span_of(p)))
     tc__fatal("out of memory recording a finalizer for a '%s' object",

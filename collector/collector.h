@@ -59,6 +59,12 @@ extern tc_type *tc__types[TC__MAX_TYPES];
 extern tc__typeinfo tc__typeinfos[TC__MAX_TYPES];
 /* Returns the type with this id (NULL for 0). */
 static inline tc_type *tc__type_get(uint32_t id) { return tc__types[id]; }
+/* Makes the marker call fn (NULL: nobody) instead of tracing every type
+ * that holds references, but those skips(type) names; types registered
+ * later too.  tc_init / tc_shutdown, no marking. */
+void tc__types_hook_trace(tc_trace_fn fn, bool (*skips)(const tc_type *t));
+/* The type as registered (offsets, trace), whatever the hook. */
+const tc__typeinfo *tc__type_registered(uint32_t id);
 
 /* ---- phases (the phase word: sched/world.h); barrier modes:
  * barrier/barrier.h ---- */
@@ -82,6 +88,8 @@ typedef struct tc__marker {
   uint64_t scan_bytes;   /* bytes of objects scanned, ever (work units) */
   bool shared;           /* other markers run: set mark bits atomically */
   bool verify;           /* gccheckmark traversal (collector/verify.c) */
+  void *wbrefs;          /* with verify: wbcheck records the references
+                            instead (collector/wbcheck.c) */
   uint64_t wb_slow;      /* (a P's buffer) barrier slow paths while marking */
   uint64_t wb_shaded;    /* (a P's buffer) objects the barrier greyed */
   tc__span *last;        /* span of the last reference greyed, and its */
@@ -173,6 +181,42 @@ extern tc__gccounters tc__gcc;
 void tc__require_mutator(const char *call);
 /* Starts a cycle if heap.live passed the trigger.  Mutator. */
 void tc__maybe_collect(void);
+
+/* ---- the heap profile (profile.c) ---- */
+/* Arms the run r of span class sc just refilled or sampled from: cuts
+ * its end at the next sample point if one falls inside; true if the point
+ * falls in its first object, which the caller then samples (the run is
+ * not cut).  Owner of c. */
+bool tc__profile_arm(tc__mcache *c, unsigned sc, tc__run *r);
+/* True if the large object of `size` bytes just allocated is sampled. */
+bool tc__profile_large(tc__mcache *c, size_t size);
+/* Records the sampled object p of `size` bytes with the caller's stack
+ * (tc__alloc_slow's caller and up).  Mutator, before any safepoint. */
+void tc__profile_record(void *p, size_t size);
+/* Formats where obj was allocated, "f+0x12 <- g+0x8 <- ..." (at most
+ * `frames` frames), into buf; false if the profile did not sample it
+ * (with wbcheck=1 it samples every object).  Any thread. */
+bool tc__profile_site(const void *obj, char *buf, size_t len, int frames);
+/* tc_init (after the settings and the heap) / tc_shutdown (before the
+ * heap goes): the rate from TRICOLOR_DEBUG, the sweep's free hook, the
+ * memprofile= writer. */
+void tc__profile_init(void);
+void tc__profile_shutdown(void);
+
+/* ---- the missing-barrier finder (wbcheck.c), TRICOLOR_DEBUG=wbcheck=1 ---- */
+/* The sweep freed obj: drops its snapshot.  Heap lock held. */
+void tc__wbcheck_forget(void *obj);
+/* A store is about to happen: into *slot (tc_store), or of new_ref over
+ * old_ref somewhere (tc_barrier, slot NULL).  The barrier's slow path. */
+void tc__wbcheck_note(void **slot, void *old_ref, void *new_ref);
+/* A recording marker's reference (tc__verify_ref hands it over). */
+void tc__wbcheck_visit(void *refs, void *ref);
+/* tc_init (after the settings) / tc_shutdown. */
+void tc__wbcheck_init(void);
+void tc__wbcheck_shutdown(void);
+/* weak.c: t is the ephemeron type (its trace visits the value only once
+ * the key is marked: no snapshot can describe it). */
+bool tc__type_is_ephemeron(const tc_type *t);
 
 /* ---- concurrent marking ---- */
 /* Greys p from a mutator (barrier, channel moves, tc_go): into the grey
@@ -275,6 +319,9 @@ void tc__weak_destroy(void);
 
 /* ---- the marker, for the collector's own trace callbacks (mark.c) ---- */
 tc__marker *tc__visitor_marker(tc_visitor *v);
+/* Calls fn(obj, v) with a visitor for m (wbcheck runs a type's own trace
+ * with a recording marker). */
+void tc__mark_trace(tc__marker *m, char *obj, tc_trace_fn fn);
 /* p is marked in this cycle as m sees it (a verifying marker: reached by
  * the verifier); a pointer outside the heap counts as marked. */
 bool tc__marker_is_marked(tc__marker *m, const void *p);

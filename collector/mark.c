@@ -174,6 +174,11 @@ uint32_t tc__mark_batch(tc__marker *m, void *const *refs, uint32_t n) {
 
 tc__marker *tc__visitor_marker(tc_visitor *v) { return v->m; }
 
+void tc__mark_trace(tc__marker *m, char *obj, tc_trace_fn fn) {
+  tc_visitor v = {m, obj};
+  fn(obj, &v);
+}
+
 bool tc__marker_is_marked(tc__marker *m, const void *p) {
   if (m->verify)
     return tc__verify_reached(p);

@@ -112,6 +112,8 @@ int tc_init(const tc_config *cfg) {
   int rc = tc__heap_init(cfg->max_heap);
   if (rc)
     return rc;
+  tc__profile_init();
+  tc__wbcheck_init();
   memset(&tc__gc, 0, sizeof tc__gc);
   tc__gc.gc_percent = parse_gc_percent(
       getenv("TRICOLOR_GC"), cfg->gc_percent ? cfg->gc_percent : 100);
@@ -167,6 +169,8 @@ void tc_shutdown(void) {
    * tc_run is gone by now): the file is complete JSON */
   if (TC__TRACING())
     tc_trace_stop();
+  tc__profile_shutdown(); /* memprofile=PATH is written here */
+  tc__wbcheck_shutdown();
   tc__gc.initialized = false;
   tc__store_relaxed(&tc__barrier_on, 0u); /* the runtime is gone */
   tc__ctx_tls.cache = &empty_cache.runs;

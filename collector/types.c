@@ -12,13 +12,43 @@
  *
  * Concurrency: registration takes a lock; the id is published with a
  * release store after the registry entry is written.
+ *
+ * Trace hook (wbcheck, collector/wbcheck.c): between tc_init and
+ * tc_shutdown a debug mode may have the marker call one function for
+ * every object that holds references, in place of the type's own tracing.
+ * The marker reads tc__typeinfos only, so the hook costs the normal mark
+ * nothing; the embedder's view of each type stays in `registered`.
  */
 #include "collector/collector.h"
 
 tc_type *tc__types[TC__MAX_TYPES];
 tc__typeinfo tc__typeinfos[TC__MAX_TYPES];
+static tc__typeinfo registered[TC__MAX_TYPES]; /* as registered, unhooked */
 static uint32_t ntypes = 1; /* id 0 = no type (noscan) */
 static tc__lock types_lock = TC__LOCK_INIT;
+static tc_trace_fn hook;                       /* under types_lock */
+static bool (*hook_skips)(const tc_type *t);
+
+/* Points the marker's view of type id at the hook, or back; types_lock
+ * held. */
+static void hook_type(uint32_t id) {
+  tc__typeinfo *ti = &tc__typeinfos[id];
+  *ti = registered[id];
+  bool refs = ti->trace || ti->noffsets;
+  if (hook && refs && !(hook_skips && hook_skips(tc__types[id])))
+    ti->trace = hook;
+}
+
+void tc__types_hook_trace(tc_trace_fn fn, bool (*skips)(const tc_type *t)) {
+  tc__lock_acquire(&types_lock);
+  hook = fn;
+  hook_skips = skips;
+  for (uint32_t id = 1; id < ntypes; id++)
+    hook_type(id);
+  tc__lock_release(&types_lock);
+}
+
+const tc__typeinfo *tc__type_registered(uint32_t id) { return &registered[id]; }
 
 uint32_t tc__type_register(tc_type *t) {
   uint32_t id = tc__load_acquire(&t->id);
@@ -57,6 +87,8 @@ uint32_t tc__type_register(tc_type *t) {
       if (t->offsets[i] + (uint32_t)sizeof(void *) > ti->extent)
         ti->extent = t->offsets[i] + (uint32_t)sizeof(void *);
     ti->trace = t->trace;
+    registered[id] = *ti;
+    hook_type(id);
     tc__store_release(&t->fast_id, t->finalize ? 0u : id);
     tc__store_release(&t->id, id);
   }

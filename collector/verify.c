@@ -38,6 +38,10 @@
  * come first, on every reference (a large span's bit 0 is set while the
  * span is in use, so it needs no case of its own).
  *
+ * The report adds where the unmarked object and its referrer were
+ * allocated when the heap profile sampled them (always with wbcheck=1,
+ * which samples every object; collector/profile.c).
+ *
  * The traversal reuses the marker (collector/mark.c): with `verify` set,
  * mark_one hands each reference here instead of touching mark bits.  The
  * visited set is an open-addressing hash of object addresses, grown at
@@ -130,6 +134,18 @@ static void describe_referrer(char *buf, size_t n, const void *ref,
   snprintf(buf, n, "object %p (type %s) at offset %ld", from, fname, off);
 }
 
+/* Formats "; the object was allocated at A; the referrer at B" for what
+ * the heap profile knows of obj and of the heap object `from`, or "". */
+static void describe_sites(char *buf, size_t n, const void *obj,
+                           const void *from) {
+  char a[320], b[320];
+  bool ka = obj && tc__profile_site(obj, a, sizeof a, 4);
+  bool kb = from && type_name_of(from) &&
+            tc__profile_site(from, b, sizeof b, 4);
+  snprintf(buf, n, "%s%s%s%s", ka ? "; the object was allocated at " : "",
+           ka ? a : "", kb ? "; the referrer at " : "", kb ? b : "");
+}
+
 static const char *mode_name(void) {
   return tc_barrier_name((tc_barrier_mode)tc__barrier_mode());
 }
@@ -137,30 +153,32 @@ static const char *mode_name(void) {
 /* Reports obj, reached through ref, as not marked. */
 static TC_NORETURN void report_unmarked(void *obj, const void *ref,
                                         const void *from) {
-  char who[160];
+  char who[160], sites[720];
   describe_referrer(who, sizeof who, ref, from);
+  describe_sites(sites, sizeof sites, obj, from);
   const char *tname = type_name_of(obj);
   tc__fatal("gccheckmark: reachable object %p (type %s) was not marked by "
-            "the %s mark; referenced from %s",
-            obj, tname ? tname : "?", mode_name(), who);
+            "the %s mark; referenced from %s%s",
+            obj, tname ? tname : "?", mode_name(), who, sites);
 }
 
 /* Reports ref as naming no allocated object; `what` says what it names. */
 enum { FREE_SPAN, FREE_SLOT, PAST_LAST };
 static TC_NORETURN void report_free(int what, const void *ref, void *obj,
                                     const void *from) {
-  char who[160];
+  char who[160], sites[720];
   describe_referrer(who, sizeof who, ref, from);
+  describe_sites(sites, sizeof sites, NULL, from); /* obj is no object */
   if (what == FREE_SLOT)
     tc__fatal("gccheckmark: reachable object %p is a free slot (freed "
-              "object?) at the end of the %s mark; referenced from %s",
-              obj, mode_name(), who);
+              "object?) at the end of the %s mark; referenced from %s%s",
+              obj, mode_name(), who, sites);
   tc__fatal("gccheckmark: reachable reference %p points %s at the end of "
-            "the %s mark; referenced from %s",
+            "the %s mark; referenced from %s%s",
             ref,
             what == FREE_SPAN ? "into a free span (freed object?)"
                               : "past the last object of its span",
-            mode_name(), who);
+            mode_name(), who, sites);
 }
 
 /* Aborts unless s's alloc bits are current (see "What allocated means"). */
@@ -176,6 +194,10 @@ static void check_span_current(const tc__span *s) {
 }
 
 void tc__verify_ref(tc__marker *m, void *p, const void *from) {
+  if (TC__UNLIKELY(m->wbrefs != NULL)) { /* wbcheck's recording marker */
+    tc__wbcheck_visit(m->wbrefs, p);
+    return;
+  }
   tc__span *s = tc__span_of(p);
   if (s == NULL)
     return; /* not the heap's: ignored, as by the marker */

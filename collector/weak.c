@@ -89,6 +89,8 @@ static tc_type weak_type = {.name = "tc_weak"};
 static tc_type ephemeron_type = {.name = "tc_ephemeron",
                                  .trace = ephemeron_trace};
 
+bool tc__type_is_ephemeron(const tc_type *t) { return t == &ephemeron_type; }
+
 /* Registry of every weak reference and ephemeron (rule 2). */
 static tc__lock reg_lock = TC__LOCK_INIT;
 static void **reg;

@@ -42,7 +42,9 @@ static void run_release(tc__run *r) {
   uint32_t used_end = tc__span_index(s, r->ptr); /* exact: ptr is a slot start */
   tc__bits_set_range(s->alloc_bits, s->run_start, used_end);
   s->nalloc += used_end - s->run_start;
-  uint64_t unused = (uint64_t)(r->end - r->ptr);
+  /* the run as handed out: r->end may be cut short (a sample point) */
+  char *end = tc__span_obj(s, s->run_end);
+  uint64_t unused = (uint64_t)(end - r->ptr);
   tc__poison_objects_free(r->ptr, (uint32_t)(unused / s->elem_size),
                           s->elem_size);
   tc__sub_relaxed(&tc__h.live, (uint64_t)(unused));
@@ -55,7 +57,7 @@ static void run_release(tc__run *r) {
     tc__sub_relaxed(&tc__h.black_bytes, unused);
     s->run_black = 0;
   }
-  if (r->ptr != r->end)
+  if (r->ptr != end)
     s->freeindex = used_end;
   r->ptr = r->end = NULL;
   r->types = NULL;
@@ -73,6 +75,7 @@ static void run_set(tc__run *r, tc__span *s, uint32_t lo, uint32_t hi) {
   s->run = r;
   s->run_start = lo;
   tc__poison_objects_out(r->ptr, hi - lo, s->elem_size);
+  s->run_end = hi;
   if (s->needzero)
     memset(r->ptr, 0, bytes);
   if (tc__load_relaxed(&tc__h.alloc_black)) {

@@ -91,10 +91,17 @@ struct tc__span {
   uint32_t nalloc;       /* allocated objects (runs count when released) */
   uint32_t freeindex;    /* slots below it are allocated or in the run */
   uint32_t run_start;    /* first slot of the run a cache holds */
+  uint32_t run_end;      /* one past its last slot: the run's end even
+                            while the collector holds run->end short of
+                            it (a heap-profile sample point) */
   uint32_t sweepgen;     /* see the header comment */
   uint64_t *mark_bits;   /* nelems bits */
   uint64_t *alloc_bits;  /* nelems bits */
   uint64_t *fin_bits;    /* nelems bits or NULL: objects with a finalizer */
+  uint64_t *track_bits;  /* nelems bits or NULL: objects the collector keeps
+                            side records for (heap-profile samples,
+                            wbcheck snapshots); the sweep reports their
+                            deaths through tc__heap_on_free */
   uint16_t *types;       /* nelems type ids (scan spans), NULL for noscan */
   tc__span *fin_next;    /* finalizer span list */
   tc__run *run;          /* (cached) the run bumping through this span */
@@ -266,7 +273,24 @@ typedef struct tc__mcache {
   struct tc__pgc *gc;    /* the owner's (a P's) share of the collector,
                             opaque here (collector/gcwork.c); NULL in bare
                             mode and for threads without a P */
+  /* the heap profile's sampler (collector/profile.c), owner only: */
+  uint64_t prof_next[TC__NSPANCLASS + 1]; /* bytes of each span class's
+                            run stream ([TC__NSPANCLASS]: large objects)
+                            to the next sample point; 0 = draw anew */
+  uint64_t prof_rng;     /* xorshift state of the draws */
+  uint32_t prof_gen;     /* the rate generation prof_next was drawn for */
 } tc__mcache;
+
+/* The end of r's run as the heap handed it out (r->end may be held short
+ * of it by the collector: collector/profile.c).  r holds a run. */
+static inline char *tc__run_limit(const tc__run *r) {
+  const tc__span *s = (const tc__span *)r->span;
+  return tc__span_obj(s, s->run_end);
+}
+/* True if r holds a run whose end the collector has moved in. */
+static inline bool tc__run_is_cut(const tc__run *r) {
+  return r->span != NULL && r->end != tc__run_limit(r);
+}
 
 /* Refills the run of spanclass sc; false when out of memory.  Mutator. */
 bool tc__cache_refill(tc__mcache *c, unsigned sc);
@@ -290,5 +314,14 @@ bool tc__sweep_some(unsigned n);
 
 /* Called by the sweeper for each object it frees (poisoning in debug). */
 void tc__heap_poison(void *p, size_t n);
+
+/* Marks slot i of s as tracked (track_bits; the bitmap is allocated on
+ * first use); false when out of metadata.  Takes the heap lock.  Mutator,
+ * on an object it just allocated. */
+bool tc__span_track(tc__span *s, uint32_t i);
+/* The sweep's free hook: called for each tracked object it frees, heap
+ * lock held, after which the slot is untracked.  Set by the collector
+ * (tc_init); it must take no lock but its own leaf (HACKING.md). */
+extern void (*tc__heap_on_free)(void *obj, size_t size);
 
 #endif /* TC_HEAP_H */

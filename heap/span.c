@@ -7,7 +7,9 @@
  * with nelems bits per bitmap and a uint16_t type id per slot.  For the
  * densest class (8 B, 1024 slots) that is 2.4 KiB per 8 KiB page; for the
  * common 16-48 B classes 0.2-1.1 KiB.  Finalizer bits are allocated
- * separately, only for spans that hold a finalizable object.
+ * separately, only for spans that hold a finalizable object, and so are
+ * track bits, for spans holding an object the collector keeps side
+ * records for (a heap-profile sample, collector/profile.c).
  *
  * Runs.  Allocation hands a cache the next maximal range of free slots
  * [lo, hi) at or after freeindex, found by scanning alloc_bits a word at a
@@ -85,11 +87,13 @@ static void layout(tc__span *s, uint32_t n, bool scan) {
   s->nelems = n;
   s->noscan = !scan;
   s->fin_bits = NULL;
+  s->track_bits = NULL;
   s->has_fin = 0;
   s->fin_next = NULL;
   s->nalloc = 0;
   s->freeindex = 0;
   s->run_start = 0;
+  s->run_end = 0;
   s->cached = 0;
   s->sweepgen = tc__h.sweepgen;
 }
@@ -157,4 +161,16 @@ bool tc__span_next_run(tc__span *s, uint32_t *lo, uint32_t *hi) {
   *hi = j;
   s->freeindex = j;
   return true;
+}
+
+bool tc__span_track(tc__span *s, uint32_t i) {
+  size_t bytes = tc__bitmap_words(s->nelems) * sizeof(uint64_t);
+  tc__lock_acquire(&tc__h.lock);
+  if (s->track_bits == NULL)
+    s->track_bits = tc__meta_alloc(bytes);
+  bool ok = s->track_bits != NULL;
+  if (ok)
+    tc__bit_set(s->track_bits, i);
+  tc__lock_release(&tc__h.lock);
+  return ok;
 }

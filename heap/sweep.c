@@ -20,6 +20,10 @@
  *    returns its pages to the page heap.
  * 4. A large span is either kept (mark cleared) or freed whole, its
  *    object filled and made inaccessible the same way.
+ * 5. Freed objects with a track bit (the collector keeps side records for
+ *    them: heap-profile samples, wbcheck snapshots) are reported through
+ *    tc__heap_on_free before their slot is reused; a span's track bits are
+ *    freed with the span.  Spans without track bits pay one NULL test.
  * Objects with finalizers are never freed here unfinalized: mark
  * termination resurrects (marks) them first (collector/finalizer.c).
  */
@@ -28,9 +32,31 @@
 #include <limits.h>
 #include <string.h>
 
+void (*tc__heap_on_free)(void *obj, size_t size);
+
 void tc__heap_poison(void *p, size_t n) {
   if (TC_DEBUG >= 2)
     memset(p, 0xdb, n);
+}
+
+/* Reports the tracked objects among the freed ones of bitmap word w
+ * (step 5) and untracks them; heap lock held. */
+static TC_NOINLINE void free_tracked(tc__span *s, size_t w, uint64_t dead) {
+  uint64_t gone = dead & s->track_bits[w];
+  s->track_bits[w] &= ~gone;
+  for (; gone; gone &= gone - 1) {
+    uint32_t i = (uint32_t)(w * 64 + (size_t)__builtin_ctzll(gone));
+    if (tc__heap_on_free)
+      tc__heap_on_free(tc__span_obj(s, i), s->elem_size);
+  }
+}
+
+/* Frees s's track bits (the span is being freed); heap lock held. */
+static void untrack_span(tc__span *s) {
+  if (s->track_bits == NULL)
+    return;
+  tc__meta_free(s->track_bits, tc__bitmap_words(s->nelems) * sizeof(uint64_t));
+  s->track_bits = NULL;
 }
 
 void tc__sweep_start(void) {
@@ -58,6 +84,8 @@ static bool sweep_small(tc__span *s) {
   for (size_t w = 0; w < words; w++) {
     uint64_t dead = s->alloc_bits[w] & ~s->mark_bits[w];
     live += (uint32_t)__builtin_popcountll(s->mark_bits[w]);
+    if (TC__UNLIKELY(s->track_bits != NULL) && (dead & s->track_bits[w]))
+      free_tracked(s, w, dead);
     if (TC_DEBUG >= 2 || tc__poison_on()) {
       while (dead) {
         uint32_t i = (uint32_t)(w * 64 + (size_t)__builtin_ctzll(dead));
@@ -93,6 +121,8 @@ bool tc__sweep_span(tc__span *s) {
     s->mark_bits[0] = 0;
     s->sweepgen = tc__h.sweepgen;
     if (!keep) {
+      if (s->track_bits && (s->track_bits[0] & 1))
+        free_tracked(s, 0, 1);
       tc__heap_poison(s->base, s->elem_size);
       tc__poison_object_free(s->base, s->elem_size);
       tc__sub_relaxed(&tc__h.live, (uint64_t)(s->elem_size));
@@ -104,6 +134,7 @@ bool tc__sweep_span(tc__span *s) {
   }
   if (!keep) {
     TC_CHECK(!s->has_fin);
+    untrack_span(s);
     tc__pages_free(s);
   }
   return keep;

@@ -71,6 +71,22 @@
  *     markthread=1         the collector thread does the background
  *                          marking, throttled to 25% (the design before
  *                          mark workers ran on the Ps; for comparisons)
+ *     memprofilerate=N     heap-profile sampling: one sample per N bytes
+ *                          allocated on average (1: every object, 0: off;
+ *                          default 524288), as tc_set_mem_profile_rate
+ *     memprofile=PATH      writes the heap profile to PATH at tc_shutdown
+ *                          (so at the end of tc_run) and whenever the
+ *                          process gets SIGUSR2: Go's text format, or
+ *                          folded in-use bytes if PATH ends in ".folded"
+ *                          (a path without commas; docs/debugging.md)
+ *     wbcheck=1            the missing-barrier finder: reports (and
+ *                          aborts on; wbcheck=2: goes on) a reference
+ *                          stored into a heap object without
+ *                          tc_store/TC_STORE/tc_barrier,
+ *                          with the object's type, the field's offset and
+ *                          where it was allocated; slow (every object
+ *                          snapshot, every store through the barrier, the
+ *                          profile rate pinned at 1); docs/debugging.md
  *   and test hooks: three widen race windows, in microseconds, and one
  *   breaks the collector on purpose so the verifier must catch it:
  *     gcmarkdelay=US       the collector waits after the mark-start pause
@@ -88,7 +104,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h> /* FILE: tc_dump_coroutines */
+#include <stdio.h> /* FILE: tc_dump_coroutines, tc_heap_profile_write */
 
 #ifdef __cplusplus
 extern "C" {
@@ -277,9 +293,18 @@ static inline void *tc_load(void *const *slot);
  * held `old_ref` with one holding `new_ref`; then store with any means. */
 static inline void tc_barrier(void *old_ref, void *new_ref);
 
-/* obj->field = value, through the barrier. */
+/* obj->field = value, through the barrier.  Built with TC_WBCHECK
+ * defined (or TC_DEBUG >= 2) it also tells the barrier its file and line,
+ * which TRICOLOR_DEBUG=wbcheck=1 reports as the last barriered store into
+ * an object; the inline path is the same while the barrier is off. */
+#if defined(TC_WBCHECK) || (defined(TC_DEBUG) && TC_DEBUG >= 2)
+#define TC_STORE(obj, field, value)                                        \
+  tc__store_at((void **)(void *)&(obj)->field, (void *)(value), __FILE__,   \
+               __LINE__)
+#else
 #define TC_STORE(obj, field, value) \
   tc_store((void **)(void *)&(obj)->field, (void *)(value))
+#endif
 
 /* ---------------------------------------------------------------------- */
 /* Roots                                                                   */
@@ -707,6 +732,50 @@ TC_API int tc_trace_stop(void);
 
 /* Fills *s with a consistent snapshot. Any thread after tc_init. */
 TC_API void tc_read_stats(tc_stats *s);
+
+/* ---------------------------------------------------------------------- */
+/* Heap profile                                                            */
+
+/*
+ * Allocations are sampled by site, as Go's runtime.MemProfileRate does:
+ * on average one sample per `rate` bytes allocated (a Poisson process over
+ * the allocated bytes, so an object of s bytes is sampled with probability
+ * 1 - exp(-s/rate)), each with its call stack (at most 32 frames).  Each
+ * stack has two views: in use (sampled objects not yet freed by a sweep;
+ * call tc_gc() first for the exact live heap) and allocated in all.
+ * Written counts are scaled to what the samples stand for, as pprof scales
+ * Go's.  Sampling happens on the allocation slow path only; with the rate
+ * at 0 nothing runs.  collector/profile.c has the design.
+ */
+#define TC_MEM_PROFILE_RATE_DEFAULT (512 * 1024)
+/* Sets the sampling rate in bytes (1: every allocation; 0: off) and
+ * returns the previous one.  The calling mutator's cache applies it at
+ * once, other processors' at their next refill.  Process-wide: it stays
+ * across tc_shutdown / tc_init, but TRICOLOR_DEBUG=memprofilerate= sets
+ * it at tc_init, and wbcheck=1 pins it at 1 (the call is then ignored).
+ * Any thread. */
+TC_API size_t tc_set_mem_profile_rate(size_t rate);
+/* Returns the sampling rate in bytes. Any thread. */
+TC_API size_t tc_get_mem_profile_rate(void);
+
+enum {
+  /* Go's legacy text heap profile ("heap profile: ... @ heap/<2*rate>",
+   * one line per stack "inuse_objects: inuse_bytes [alloc_objects:
+   * alloc_bytes] @ 0xaddr ...", then the process's memory map): read by
+   * `go tool pprof <program> <file>` (raw counts; pprof scales them) */
+  TC_HEAP_PROFILE_PPROF = 0,
+  /* folded stacks "root;...;leaf <value>" (flamegraph.pl, inferno,
+   * speedscope), frames named by the symbol table, scaled values: */
+  TC_HEAP_PROFILE_INUSE_BYTES,
+  TC_HEAP_PROFILE_INUSE_OBJECTS,
+  TC_HEAP_PROFILE_ALLOC_BYTES,
+  TC_HEAP_PROFILE_ALLOC_OBJECTS,
+};
+/* Writes the heap profile to f in `format` and flushes f.  Returns TC_OK;
+ * TC_EINVAL for a NULL f, an unknown format or a failed write; TC_ESTATE
+ * outside tc_init .. tc_shutdown; TC_ENOMEM.  Any thread (not at the same
+ * time as tc_shutdown). */
+TC_API int tc_heap_profile_write(FILE *f, int format);
 
 /* Returns the q-quantile (0..1) of recorded pauses in ns: exact from the
  * ring while every pause fits in it, else the histogram bucket's bound. */

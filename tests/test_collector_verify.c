@@ -11,7 +11,9 @@
  *   - a holder refers into a free span: a large object freed whole;
  *   - a holder refers past the last object of a live span (its tail);
  *   - the same program storing a reference to a live object instead:
- *     the cycle completes and was verified (stats.float_cycles).
+ *     the cycle completes and was verified (stats.float_cycles);
+ *   - with the heap profile sampling every object (memprofilerate=1), the
+ *     report also says where the holder was allocated.
  * Each death case requires the verifier's own message, naming what the
  * reference points to and who holds it; an abort with another message
  * (the marker's checks, a sweep check) fails the test.
@@ -69,6 +71,7 @@ typedef enum target_kind {
 typedef struct scenario {
   target_kind kind;
   bool in_root;       /* held in a local instead of a black holder */
+  const char *env;    /* more TRICOLOR_DEBUG settings, or NULL */
   uint64_t verified;  /* out (LIVE): cycles the verifier ran, first to last */
   bool stored;        /* out (LIVE): the reference was stored in a window */
 } scenario;
@@ -80,12 +83,13 @@ static uint64_t cycles_done(void) {
 
 /* Sets TRICOLOR_DEBUG for the next tc_run: the verifier, and a mark delay
  * that holds the window open (longer where the mutator is slower). */
-static void verify_env(void) {
+static void verify_env(const char *extra) {
   long us = tc_test_under_valgrind()    ? 2000000
             : tc_test_under_sanitizer() ? 500000
                                         : 100000;
-  char buf[96];
-  snprintf(buf, sizeof buf, "gccheckmark=1,gcmarkdelay=%ld", us);
+  char buf[160];
+  snprintf(buf, sizeof buf, "gccheckmark=1,gcmarkdelay=%ld%s%s", us,
+           extra ? "," : "", extra ? extra : "");
   setenv("TRICOLOR_DEBUG", buf, 1);
   unsetenv("TRICOLOR_GC");
   unsetenv("TRICOLOR_PROCS");
@@ -242,7 +246,7 @@ static void verify_main(void *arg) {
 /* Runs verify_main under tc_run (in a death test's child, or in-process
  * for the positive control). */
 static void run_scenario(void *arg) {
-  verify_env();
+  verify_env(((scenario *)arg)->env);
   tc_config cfg = {.procs = 1, .barrier = TC_BARRIER_HYBRID};
   if (tc_run(&cfg, verify_main, arg) != TC_OK)
     say("tc_run failed", NULL);
@@ -254,6 +258,14 @@ static void test_verify_free_slot_in_object(void **state) {
   tc_expect_death(run_scenario, &sc,
                   "is a free slot (freed object?) at the end of the hybrid "
                   "mark; referenced from object ");
+}
+
+/* The profile knows where the holder was allocated: the report says. */
+static void test_verify_names_the_referrer_site(void **state) {
+  (void)state;
+  scenario sc = {.kind = FREE_SLOT, .env = "memprofilerate=1"};
+  tc_expect_death(run_scenario, &sc, "; the referrer at ");
+  tc_expect_death(run_scenario, &sc, "verify_main+0x");
 }
 
 static void test_verify_free_slot_in_root(void **state) {
@@ -296,6 +308,7 @@ static void test_verify_live_reference_passes(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_verify_free_slot_in_object),
+      cmocka_unit_test(test_verify_names_the_referrer_site),
       cmocka_unit_test(test_verify_free_slot_in_root),
       cmocka_unit_test(test_verify_free_span),
       cmocka_unit_test(test_verify_past_last_object),

@@ -24,8 +24,11 @@
  *      take the slow path.
  *   4. A store is one relaxed load of the barrier flag and a predictable
  *      branch when no cycle is marking; the flag is set while a barrier is
- *      needed (and always with CMake TRICOLOR_DEBUG >= 2 or
- *      checkstores=1, so stores are checked).
+ *      needed (and always with CMake TRICOLOR_DEBUG >= 2, checkstores=1
+ *      or wbcheck=1, so stores are checked).  TC_STORE passes its
+ *      __FILE__ and __LINE__ along (tc__store_at) when TC_WBCHECK is
+ *      defined or TC_DEBUG >= 2, for wbcheck's reports; otherwise it is
+ *      tc_store.
  *   5. Root frames are linked on the C stack; the frame remembers its root
  *      stack so popping does not touch TLS.
  */
@@ -112,6 +115,8 @@ TC_API extern uint32_t tc__barrier_on;
 TC_API tc__ctx *tc__ctx_current(void);
 TC_API void *tc__alloc_slow(tc_type *type, size_t size);
 TC_API void tc__store_slow(void **slot, void *value);
+TC_API void tc__store_slow_at(void **slot, void *value, const char *file,
+                              int line);
 TC_API void tc__barrier_slow(void *old_ref, void *new_ref);
 TC_API void tc__frame_push_fail(tc__frame *f);
 TC_API void tc__frame_pop_fail(tc__frame *f);
@@ -174,6 +179,16 @@ static inline void *tc_alloc_noscan(size_t size) {
 static inline void tc_store(void **slot, void *value) {
   if (TC__UNLIKELY(__atomic_load_n(&tc__barrier_on, __ATOMIC_RELAXED)))
     tc__store_slow(slot, value);
+  else
+    __atomic_store_n(slot, value, __ATOMIC_RELAXED);
+}
+
+/* tc_store that tells the slow path where it was written (TC_STORE in
+ * TC_WBCHECK and TC_DEBUG >= 2 builds). */
+static inline void tc__store_at(void **slot, void *value, const char *file,
+                                int line) {
+  if (TC__UNLIKELY(__atomic_load_n(&tc__barrier_on, __ATOMIC_RELAXED)))
+    tc__store_slow_at(slot, value, file, line);
   else
     __atomic_store_n(slot, value, __ATOMIC_RELAXED);
 }
