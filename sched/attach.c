@@ -72,11 +72,11 @@ int tc_thread_attach(void) {
   g->lockedm = m;
   g->status = TC__G_SYSCALL; /* published below: frozen, scannable */
   tc__gscan_newg(g);
-  m->curg = g;
+  tc__store_relaxed(&m->curg, g); /* the handshake reads it (gscan.c) */
   ctx->owner = m;
   ctx->rs = &g->rs;
   ctx->cache = tc__empty_cache();
-  ctx->preempt = 0;
+  tc__store_relaxed(&ctx->preempt, 0u); /* others OR bits into it */
   tc__store_release(&g->m, m);
   tc__store_release(&m->ctx, ctx);
   tc__spin_lock(&tc__sched.lock);
@@ -88,7 +88,7 @@ int tc_thread_attach(void) {
   tc__spin_unlock(&tc__sched.lock);
   tc__proc_allg_add(g);
   /* come back from the "syscall": a P of our own */
-  m->entered = __builtin_return_address(0);
+  tc__store_relaxed(&m->entered, (const void *)__builtin_return_address(0));
   tc__g_cas(g, TC__G_SYSCALL, TC__G_RUNNABLE);
   tc__proc_foreign_run(m, g);
   return TC_OK;
@@ -114,12 +114,12 @@ int tc_thread_detach(void) {
   tc__proc_allg_remove(g);
   tc__g_cas(g, TC__G_RUNNING, TC__G_DEAD);
   free(g);
-  m->curg = NULL;
+  tc__store_relaxed(&m->curg, (tc__g *)NULL);
   tc__store_release(&m->ctx, (tc__ctx *)NULL);
   ctx->owner = NULL;
   ctx->rs = NULL;
   ctx->cache = tc__empty_cache();
-  ctx->preempt = 0;
+  tc__store_relaxed(&ctx->preempt, 0u); /* others OR bits into it */
   tc__spin_lock(&tc__sched.lock);
   m->freelink = tc__sched.mfree;
   tc__sched.mfree = m;

@@ -1155,8 +1155,9 @@ void tc_syscall_exit(void) {
     tc__fatal("tc_syscall_exit without tc_syscall_enter");
   tc__p *p = m->oldp;
   m->oldp = NULL;
-  if (m->foreign)
-    m->entered = __builtin_return_address(0);
+  if (m->foreign) /* read by a slow stop's report */
+    tc__store_relaxed(&m->entered,
+                      (const void *)__builtin_return_address(0));
   /* fast path: the old P is still in SYSCALL, so nobody took it.  (It may
    * have been retaken, run by another M and be back in SYSCALL for that
    * M's G: it is free then too, and that M looks elsewhere when it
@@ -1238,7 +1239,7 @@ static void report_slow_stop(uint64_t waited) {
     tc__g *g = tc__load_relaxed(&o->curg);
     who[n].id = o->id;
     who[n].foreign = o->foreign;
-    who[n].pc = o->entered;
+    who[n].pc = tc__load_relaxed(&o->entered);
     who[n].gid = g ? g->id : 0;
     who[n].func = g ? g->go_func : NULL;
     who[n].file = g ? g->go_file : NULL;
