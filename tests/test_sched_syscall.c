@@ -79,8 +79,13 @@ static void check_retakes(int procs, int coroutines) {
   run(procs, retake_main, &s);
   tc_test_debug_env(NULL);
   assert_int_equal(atomic_load(&s.done), s.loops * coroutines);
-  /* the window was really opened: sysmon retook Ps from these syscalls */
-  assert_true(s.retakes > 0);
+  /* the window was really opened: sysmon retook Ps from these syscalls
+   * (valgrind runs one thread at a time, and sysmon may not look at the
+   * right moment: there the count is only reported) */
+  print_message("procs=%d: %llu retakes\n", procs,
+                (unsigned long long)s.retakes);
+  if (!tc_test_under_valgrind())
+    assert_true(s.retakes > 0);
 }
 
 static void test_syscall_retake_while_exiting(void **state) {
