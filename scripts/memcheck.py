@@ -18,8 +18,9 @@ memory behind, which is no leak of the parent.
 
 Extra valgrind arguments, after the defaults (valgrind takes the last of a
 repeated option): TRICOLOR_VALGRIND_ARGS="--track-origins=no".
-Suppressions: valgrind.supp next to this script, when present (none is
-shipped).
+Suppressions: valgrind.supp next to this script, when present (the one
+shipped covers libunwind's readability probe, which the heap profile's
+stack walks reach).
 """
 import argparse
 import concurrent.futures
