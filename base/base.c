@@ -16,8 +16,9 @@
  * Settings: tc_init zeroes tc__debug_settings and parses TRICOLOR_DEBUG
  * into it before it starts any thread; afterwards the settings are only
  * read, so plain loads suffice.  Values are integers, but for barrier
- * (a name) and memprofile (a path, which cannot hold a comma).  An unknown key or a malformed entry warns
- * and is skipped: a typo must not stop the program it was meant to debug.
+ * (a name) and memprofile (a path, which cannot hold a comma).  An
+ * unknown key or a malformed entry warns and is skipped: a typo must not
+ * stop the program it was meant to debug.
  *
  * The gdb extension (scripts/tricolor-gdb.py: info coroutines, coroutine
  * N bt, tricolor stats, tricolor spans) rides along inline in a

@@ -19,7 +19,8 @@ memory behind, which is no leak of the parent.
 Extra valgrind arguments, after the defaults (valgrind takes the last of a
 repeated option): TRICOLOR_VALGRIND_ARGS="--track-origins=no".
 Suppressions: valgrind.supp next to this script, when present (it holds
-libunwind's memory probes, which the coroutine dump's unwinding makes).
+libunwind's memory probes, which the coroutine dump's unwinding and the
+heap profile's stack walks make).
 """
 import argparse
 import concurrent.futures
