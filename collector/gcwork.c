@@ -115,6 +115,10 @@ void tc__gc_p_release(tc__mcache *c) {
   tc__wb_flush(g);
   if (g->w.n)
     tc__gcw_flush(&g->w);
+  /* An answer to the flush handshake too: a G that yields in a loop
+   * never polls a safepoint, and the switch-in clears the poke meant for
+   * it; the next G has nothing buffered from before the request. */
+  tc__store_release(&g->ack, tc__load_relaxed(&tc__gc.flush_gen));
 }
 
 uint32_t tc__gc_flush_request(void) {

@@ -32,7 +32,9 @@
  * barrier shades and assists.  A P flushes it to the shared pool when its
  * G switches out or enters a syscall, and at a safepoint when the
  * collector asks (tc__world_flush_gcws, a ragged handshake before mark
- * termination, so the pause finds little left to drain).
+ * termination, so the pause finds little left to drain).  A switch-out
+ * answers the handshake as a safepoint does: a G that yields in a loop
+ * never polls one.
  *
  * This file is the world side of the stack-scan handshake: it knows the
  * Gs, their status and their Ms; what a scan does, the colours and the

@@ -124,7 +124,8 @@ void tc__gc_sched_end(tc__ctx *ctx);
 void tc__gc_p_init(tc__mcache *c);
 void tc__gc_p_destroy(tc__mcache *c);
 /* The P's G switches out or enters a syscall: while marking, its grey
- * buffer goes to the shared pool (the P may run elsewhere next). */
+ * buffer goes to the shared pool (the P may run elsewhere next), which
+ * answers the flush requests made so far. */
 void tc__gc_p_release(tc__mcache *c);
 /* The P's grey buffer, NULL if it has none (stack scans go there). */
 tc__marker *tc__gc_p_gcw(tc__mcache *c);

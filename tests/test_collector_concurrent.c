@@ -74,6 +74,8 @@
 #include "tc_test.h"
 
 #include "barrier/barrier.h" /* white-box: tc__phase, tc__barrier_mode() */
+#include "collector/collector.h" /* white-box: a P's flush answer */
+#include "sched/world.h"         /* white-box: tc__gc_flush_request */
 
 #include <pthread.h>
 #include <regex.h>
@@ -1308,6 +1310,80 @@ static void test_race_type_first_use_from_two_procs(void **state) {
   assert_int_equal(atomic_load(&s.wrong), 0);
 }
 
+/* A coroutine that only yields while a cycle marks.  Mark termination
+ * waits for every P running a G to flush its grey buffers (the handshake
+ * of tc__world_flush_gcws); a G that never reaches a safepoint poll
+ * answers when it switches out.  One P: the collector's request lands on
+ * the yielder, the only G that runs until the cycle ends. */
+typedef struct yield_loop {
+  atomic_int cycle_over;
+  long yields;
+} yield_loop;
+
+static void yield_loop_gc(void *arg) {
+  yield_loop *y = arg;
+  tc_gc();
+  atomic_store(&y->cycle_over, 1);
+}
+
+static void yield_loop_main(void *arg) {
+  yield_loop *y = arg;
+  EXPECT(tc_go(yield_loop_gc, y) == TC_OK);
+  int64_t end = tc_now() + guard_ns();
+  while (!atomic_load(&y->cycle_over) && tc_now() < end) {
+    tc_yield();
+    y->yields++;
+  }
+  EXPECT(atomic_load(&y->cycle_over));
+}
+
+static void test_yielding_coroutine_lets_marking_end(void **state) {
+  (void)state;
+  static const tc_barrier_mode modes[] = {
+      TC_BARRIER_INSERTION, TC_BARRIER_DELETION, TC_BARRIER_HYBRID};
+  for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+    yield_loop y = {0};
+    tc_test_debug_env(NULL);
+    run_mode(1, modes[i], yield_loop_main, &y);
+    assert_int_equal(atomic_load(&y.cycle_over), 1);
+  }
+}
+
+/* The handshake's promise, checked directly: a P whose G switched out
+ * while marking has answered every flush request made before (the switch
+ * flushed its buffers).  A G that yields in a loop never reaches a
+ * safepoint poll, so the switch is its only answer; without it, the
+ * handshake could only catch the P between two Gs, by luck (under
+ * valgrind, which runs one thread at a time, it rarely did, and mark
+ * termination waited for the loop to end). */
+typedef struct flush_ack {
+  bg_cycle b;
+  bool marking;
+  int32_t behind; /* generations the P's answer lags the request */
+} flush_ack;
+
+static void flush_ack_main(void *arg) {
+  flush_ack *f = arg;
+  f->marking = start_cycle(&f->b); /* held open in mark by the delay */
+  if (f->marking) {
+    uint32_t gen = tc__gc_flush_request();
+    tc_yield(); /* one P, nothing else runnable: back on the same P */
+    tc__mcache *c = (tc__mcache *)tc__ctx_get()->cache; /* runs first */
+    f->behind = (int32_t)(gen - tc__load_acquire(&c->gc->ack));
+  }
+  tc_waitgroup_wait(&f->b.done);
+}
+
+static void test_switch_answers_flush_request(void **state) {
+  (void)state;
+  flush_ack f = {0};
+  markdelay_env(NULL);
+  run_mode(1, TC_BARRIER_HYBRID, flush_ack_main, &f);
+  tc_test_debug_env(NULL);
+  assert_true(f.marking);
+  assert_true(f.behind <= 0);
+}
+
 /* ------------------------------------------------------------------ */
 /* tc_read_stats while another P grows the heap                        */
 
@@ -1389,6 +1465,8 @@ int main(int argc, char **argv) {
       /* last: under ThreadSanitizer each reports a race, halting the run */
       cmocka_unit_test(test_race_read_stats_while_heap_grows),
       cmocka_unit_test(test_race_type_first_use_from_two_procs),
+      cmocka_unit_test(test_yielding_coroutine_lets_marking_end),
+      cmocka_unit_test(test_switch_answers_flush_request),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
