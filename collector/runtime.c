@@ -148,6 +148,7 @@ int tc_init(const tc_config *cfg) {
   tc__ctx_tls.rs = &main_roots;
   tc__ctx_tls.owner = &main_mutator;
   tc__barrier_phase(TC__PHASE_OFF);
+  tc__world_bare_open(&tc__ctx_tls); /* this thread holds the turn */
   tc__gc.initialized = true;
   return TC_OK;
 }
@@ -164,6 +165,7 @@ void tc_shutdown(void) {
   if (!tc__gc.initialized)
     return;
   tc__require_mutator("tc_shutdown");
+  tc__world_bare_close(tc__ctx_get()); /* aborts while threads attached */
   tc_run_finalizers();
   /* a running event trace ends with the runtime (every other thread of
    * tc_run is gone by now): the file is complete JSON */

@@ -10,8 +10,8 @@
  *    its proc.go sysmon; ours is the collector's, so a change to the
  *    trigger is made in one place).
  * 2. What the collector calls for every mutator: without the scheduler the
- *    one mutator is the bare thread (tc__gc.main), with it the world's Ps
- *    and Gs.  Each wrapper picks one, so cycle.c and verify.c need not.
+ *    bare thread (tc__gc.main) and the threads attached to it, which share
+ *    its cache (sched/bare.c), with it the world's Ps and Gs.  Each wrapper picks one, so cycle.c and verify.c need not.
  */
 #include "barrier/barrier.h"
 
@@ -101,17 +101,21 @@ static void flush_one(tc__mcache *c, void *arg) {
 void tc__gc_flush_caches(void) { tc__gc_for_each_cache(flush_one, NULL); }
 
 uint64_t tc__gc_scan_stacks(tc__marker *m, bool only_grey) {
-  if (!tc__world_scheduled())
-    return tc__roots_scan_stack(m, tc__gc.main->rs);
+  if (!tc__world_scheduled()) /* tc_init's thread, then attached threads */
+    return tc__roots_scan_stack(m, tc__gc.main->rs) + tc__world_bare_scan(m);
   return tc__world_scan_stacks(m, only_grey);
 }
 
 void tc__gc_scan_stacks_verify(tc__marker *m) {
-  if (!tc__world_scheduled())
+  if (!tc__world_scheduled()) {
     tc__roots_scan_stack(m, tc__gc.main->rs);
-  else
+    tc__world_bare_scan(m);
+  } else {
     tc__world_scan_stacks_verify(m);
+  }
 }
+
+tc__cache *tc__gc_bare_cache(void) { return &tc__gc.bare->cache.runs; }
 
 static void forget_one(tc__mcache *c, void *arg) {
   (void)arg;

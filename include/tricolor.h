@@ -430,7 +430,8 @@ TC_API int tc__go(tc_fn fn, void *arg, const char *file, int line,
 
 /*
  * Threads tricolor did not create (a host's worker pool, callbacks from C
- * libraries) become mutators by attaching to the running tc_run:
+ * libraries) become mutators by attaching to the running tc_run (or to a
+ * tc_init runtime: bare mode, below):
  *   - tc_thread_attach gives the calling thread a root stack and a
  *     processor; from then on it may call everything a coroutine may
  *     (allocation, TC_LOCALS, roots, handles, stores, tc_gc, finalizers,
@@ -447,23 +448,34 @@ TC_API int tc__go(tc_fn fn, void *arg, const char *file, int line,
  *   - tc_thread_detach (every TC_LOCALS frame popped) makes it a plain
  *     thread again; attach and detach may repeat.  Detach before main
  *     returns: tc_run aborts naming the count of threads still attached.
- * Bare mode (tc_init without tc_run) has no processors to share: attaching
- * returns TC_ESTATE there.  sched/attach.c has the design.
+ * Bare mode (tc_init without tc_run): threads attach to the tc_init
+ * runtime the same way and take turns with the tc_init thread on its one
+ * processor; every cycle is stop-the-world and runs on the thread that
+ * starts it while the others wait for their turn.  The turn passes at
+ * attach and detach, around tc_syscall_enter/exit, and at safepoints
+ * (tc_safepoint, tc_yield, allocation) when another thread waits for it;
+ * the same rule for blocking holds, for the tc_init thread too (it joins
+ * its threads between tc_syscall_enter and tc_syscall_exit).  There are
+ * no coroutines: channels and sync are tc_run's.  tc_shutdown aborts
+ * while a thread is attached.  sched/attach.c and sched/bare.c have the
+ * design.
  */
-/* Returns TC_OK; TC_ESTATE if tc_run is not running (or is ending) or the
- * thread is already a mutator; TC_ENOMEM.  A thread that is not a
- * mutator. */
+/* Returns TC_OK; TC_ESTATE if no runtime runs (neither tc_init nor
+ * tc_run, or it is ending) or the thread is already a mutator (the
+ * tc_init thread is one); TC_ENOMEM.  A thread that is not a mutator;
+ * in bare mode it waits for its turn. */
 TC_API int tc_thread_attach(void);
 /* Returns TC_OK, or TC_ESTATE if the thread is not attached.  Attached
  * thread, outside any TC_LOCALS scope and not inside a syscall bracket. */
 TC_API int tc_thread_detach(void);
 
 /* Lets other coroutines run; the caller goes to the back of its
- * processor's run queue.  Coroutine. */
+ * processor's run queue.  Coroutine (or attached thread); in bare mode
+ * any mutator: a thread waiting for the turn goes first. */
 TC_API void tc_yield(void);
 /* A cheap check (one load) that yields if the scheduler or the collector
- * asked this coroutine to stop.  Put it in long loops that do not
- * allocate.  Coroutine. */
+ * asked this coroutine to stop (in bare mode: if another thread waits for
+ * the turn).  Put it in long loops that do not allocate.  Mutator. */
 static inline void tc_safepoint(void);
 /* Parks the caller for at least ns nanoseconds.  Coroutine. */
 TC_API void tc_sleep(int64_t ns);
@@ -499,9 +511,11 @@ TC_API uint64_t tc_self(void);
 TC_API int tc_dump_coroutines(FILE *out);
 
 /* Bracket a blocking system call: the processor is handed to another
- * thread while the call blocks, so other coroutines keep running.  No
- * tricolor call and no heap access between the two (the collector may run
- * meanwhile; the caller's roots are already published).  Coroutine. */
+ * thread while the call blocks, so other coroutines keep running (in bare
+ * mode: the turn, so attached threads run).  No tricolor call and no heap
+ * access between the two (the collector may run meanwhile; the caller's
+ * roots are already published).  Coroutine, attached thread, or any
+ * mutator in bare mode. */
 TC_API void tc_syscall_enter(void);
 TC_API void tc_syscall_exit(void);
 

@@ -31,8 +31,8 @@
  *   4. tc_run ends: a thread still attached then is a misuse; tc_run
  *      aborts naming it (the runtime it holds is being torn down).
  *
- * Bare mode (tc_init without tc_run) has no Ps to share: attaching
- * there returns TC_ESTATE (documented in include/tricolor.h).
+ * Bare mode (tc_init without tc_run) has no Ps and no Ms: there the
+ * threads take turns on the runtime's one processor (sched/bare.c).
  */
 #include "sched/proc.h"
 
@@ -41,8 +41,9 @@
 
 int tc_thread_attach(void) {
   tc__ctx *ctx = tc__ctx_current();
-  if (!tc__load_acquire(&tc__sched.running) ||
-      tc__load_acquire(&tc__sched.exiting))
+  if (!tc__load_acquire(&tc__sched.running))
+    return tc__bare_attach(ctx, __builtin_return_address(0));
+  if (tc__load_acquire(&tc__sched.exiting))
     return TC_ESTATE;
   if (ctx->owner != NULL)
     return TC_ESTATE; /* already a mutator (a coroutine's M, attached) */
@@ -96,8 +97,10 @@ int tc_thread_attach(void) {
 
 int tc_thread_detach(void) {
   tc__ctx *ctx = tc__ctx_current();
+  if (!tc__load_acquire(&tc__sched.running))
+    return tc__bare_detach(ctx);
   tc__m *m = ctx->owner;
-  if (m == NULL || !tc__load_acquire(&tc__sched.running) || !m->foreign)
+  if (m == NULL || !m->foreign)
     return TC_ESTATE; /* not an attached thread */
   tc__g *g = m->curg;
   if (g->status != TC__G_RUNNING)

@@ -907,6 +907,11 @@ void tc__ready_global(tc__g *list) {
 }
 
 void tc_yield(void) {
+  if (!tc__sched.running && tc__ctx_get()->owner != NULL) {
+    /* bare mode: a thread waiting for the turn goes first */
+    tc__bare_safepoint(tc__ctx_get(), __builtin_return_address(0));
+    return;
+  }
   tc__m *m = getm();
   tc__g *g = tc__needg("tc_yield");
   if (m->foreign)
@@ -919,7 +924,12 @@ void tc__safepoint_slow(void) {
   tc__m *m = getm();
   tc__ctx *ctx = tc__ctx_get();
   uint32_t why = __atomic_exchange_n(&ctx->preempt, 0u, __ATOMIC_RELAXED);
-  if (m == NULL || !tc__sched.running || m->curg == NULL)
+  if (!tc__sched.running) { /* bare mode: a thread waits for the turn */
+    if (m != NULL && (why & TC__PREEMPT_YIELD))
+      tc__bare_safepoint(ctx, __builtin_return_address(0));
+    return;
+  }
+  if (m == NULL || m->curg == NULL)
     return;
   if (why & TC__PREEMPT_GCWORK)
     tc__gscan_safepoint(m->curg, m->p);
@@ -1095,6 +1105,10 @@ uint64_t tc_self(void) { return tc__needg("tc_self")->id; }
 /* ---------------------------------------------------------------- syscalls */
 
 void tc_syscall_enter(void) {
+  if (!tc__sched.running && tc__ctx_get()->owner != NULL) {
+    tc__bare_syscall_enter(tc__ctx_get()); /* bare mode: give up the turn */
+    return;
+  }
   tc__m *m = getm();
   tc__g *g = tc__needg("tc_syscall_enter");
   tc__p *p = m->p;
@@ -1149,6 +1163,10 @@ static bool syscall_reacquire(tc__m *m, tc__p *p) {
 }
 
 void tc_syscall_exit(void) {
+  if (!tc__sched.running && tc__ctx_get()->owner != NULL) {
+    tc__bare_syscall_exit(tc__ctx_get(), __builtin_return_address(0));
+    return;
+  }
   tc__m *m = getm();
   tc__g *g = m ? m->curg : NULL;
   if (g == NULL || g->status != TC__G_SYSCALL)

@@ -160,6 +160,16 @@ void tc__proc_allg_remove(tc__g *g);
 void tc__proc_m_link(tc__m *m);
 bool tc__proc_retake_syscall(tc__p *p);
 
+/* Bare mode (sched/bare.c; tc_init without tc_run): ctx's thread attaches
+ * (pc: where, for the slow-turn report), detaches, gives up its turn
+ * around its own blocking code, and at a safepoint hands the turn to a
+ * thread waiting for it. */
+int tc__bare_attach(tc__ctx *ctx, const void *pc);
+int tc__bare_detach(tc__ctx *ctx);
+void tc__bare_syscall_enter(tc__ctx *ctx);
+void tc__bare_syscall_exit(tc__ctx *ctx, const void *pc);
+void tc__bare_safepoint(tc__ctx *ctx, const void *pc);
+
 /* run.c */
 void *tc__m_thread(void *arg);
 tc__cache *tc__empty_cache(void);

@@ -179,6 +179,7 @@ int tc_run(const tc_config *cfg, tc_fn main_fn, void *arg) {
     return rc;
   /* tc_init made this thread the bare mutator: hand over to the scheduler */
   tc__ctx *ctx = tc__ctx_current();
+  tc__world_bare_close(ctx); /* no turns: threads attach to the Ps */
   memset(&tc__sched, 0, sizeof tc__sched);
   tc__sched.nprocs = tc__gc_procs();
   tc__sched.maxmcount = cfg->max_threads > 0 ? (uint32_t)cfg->max_threads : 10000u;

@@ -107,6 +107,17 @@ void tc__yield_if_scheduled(void);
 /* The event-trace track of the calling thread: its P's id, or -1. */
 int tc__world_current_p(void);
 
+/* Bare mode (tc_init without tc_run; sched/bare.c): tc_init's thread and
+ * attached threads take turns on the one processor.  tc_init opens the
+ * bare world with its thread holding the turn; tc_run (which takes over)
+ * and tc_shutdown close it (tc_shutdown aborts while threads are
+ * attached, or from a thread without the turn).  tc__world_bare_scan
+ * scans the attached threads' root stacks into m (the turn holder's
+ * thread: the others are stopped); returns slots scanned. */
+void tc__world_bare_open(tc__ctx *ctx);
+void tc__world_bare_close(tc__ctx *ctx);
+uint64_t tc__world_bare_scan(tc__marker *m);
+
 /* ================================================================ collector side
  * Implemented by the collector; called by the scheduler. */
 
@@ -120,6 +131,8 @@ void tc__gc_sched_begin(void);
  * the thread behind ctx the bare mutator again. */
 void tc__gc_sched_stop(void);
 void tc__gc_sched_end(tc__ctx *ctx);
+/* Bare mode: the allocation cache its mutators share (the turn holder's). */
+tc__cache *tc__gc_bare_cache(void);
 /* A P's share of the collector: its grey buffer and assist debt. */
 void tc__gc_p_init(tc__mcache *c);
 void tc__gc_p_destroy(tc__mcache *c);

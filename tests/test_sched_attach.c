@@ -274,7 +274,7 @@ static void misuse_main(void *arg) {
 
 static void test_attach_return_codes(void **state) {
   (void)state;
-  rc_outside = tc_thread_attach(); /* no tc_run */
+  rc_outside = tc_thread_attach(); /* no runtime at all */
   assert_int_equal(rc_outside, TC_ESTATE);
   assert_int_equal(tc_thread_detach(), TC_ESTATE);
   run(1, misuse_main, NULL);
