@@ -32,7 +32,7 @@
  *   5. The rule is the same as under tc_run: a thread that blocks in its
  *      own code does so between tc_syscall_enter and tc_syscall_exit, or
  *      the others wait for it.  Checked builds (TC_DEBUG >= 1) warn when a
- *      thread has waited a second for its turn, naming the holder and the
+ *      thread has waited 100 ms for its turn, naming the holder and the
  *      call where it took the turn.
  *   6. tc_run's own tc_init closes the bare world (the scheduler takes
  *      over); a thread waiting for a turn then gets TC_ESTATE, as any
@@ -50,7 +50,8 @@
 #include <stdlib.h>
 #include <time.h>
 
-#define SLOW_TURN_NS 1000000000ull /* checked builds report a wait this long */
+#define SLOW_TURN_NS 100000000ull /* checked builds report a wait this long
+                                     (as a slow stop's, sched/proc.c) */
 
 /* An attached thread's record (ctx->owner while it is attached). */
 typedef struct bare_thread {
@@ -109,7 +110,10 @@ static bool turn_wait(tc__ctx *ctx, unsigned id, const void *pc) {
       if (TC_DEBUG >= 1 && !reported) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += 1;
+        ts.tv_nsec += (long)(SLOW_TURN_NS % 1000000000ull);
+        ts.tv_sec += (time_t)(SLOW_TURN_NS / 1000000000ull) +
+                     ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
         if (pthread_cond_timedwait(&bare.cv, &bare.mu, &ts) == ETIMEDOUT &&
             t != bare.serving && tc__nanotime() - t0 >= SLOW_TURN_NS) {
           slow_turn_report(tc__nanotime() - t0);

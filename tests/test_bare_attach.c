@@ -18,7 +18,8 @@
  *   - misuse: attach before tc_init and twice, detach unattached, the
  *     tc_init thread attaching; deaths: a thread allocating without
  *     attaching (the clear abort), tc_shutdown while a thread is attached,
- *     detach between tc_syscall_enter and tc_syscall_exit.
+ *     detach between tc_syscall_enter and tc_syscall_exit; a checked
+ *     build names the thread that holds the turn too long.
  * Counts are asserted, never time; waits have only a hang guard.
  */
 #include "tc_test.h"
@@ -380,6 +381,42 @@ static void test_bare_detach_in_syscall_aborts(void **state) {
                   "tc_syscall_exit");
 }
 
+static atomic_int spin_go;
+
+static void *bare_rule_breaker(void *arg) {
+  (void)arg;
+  tc_thread_attach(); /* waits for the turn, then holds it */
+  atomic_store(&spin_go, 1);
+  int64_t until = tc_now() + 400 * 1000000LL; /* longer than the report's
+                                                 100 ms threshold */
+  while (tc_now() < until)
+    ; /* no safepoint: breaks the rule */
+  tc_thread_detach();
+  return NULL;
+}
+
+static void slow_turn_child(void *arg) {
+  (void)arg;
+  tc_init(NULL);
+  pthread_t t;
+  pthread_create(&t, NULL, bare_rule_breaker, NULL);
+  while (!atomic_load(&spin_go))
+    tc_yield(); /* hands the turn over, then waits for it back */
+  join_outside(t);
+  abort(); /* the report is in stderr; end the child */
+}
+
+static void test_bare_slow_turn_named(void **state) {
+  (void)state;
+  if (TC_DEBUG < 1) {
+    print_message("skipped: the slow-turn report is in checked builds "
+                  "(TRICOLOR_DEBUG >= 1)\n");
+    return;
+  }
+  tc_expect_death(slow_turn_child, NULL,
+                  "attached thread 1 holds it, since bare_rule_breaker()");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_bare_pool),
@@ -390,6 +427,7 @@ int main(void) {
       cmocka_unit_test(test_bare_unattached_thread_aborts),
       cmocka_unit_test(test_bare_shutdown_with_attached_thread_aborts),
       cmocka_unit_test(test_bare_detach_in_syscall_aborts),
+      cmocka_unit_test(test_bare_slow_turn_named),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
