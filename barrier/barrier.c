@@ -6,7 +6,9 @@
  * the coroutines (phase MARK) and (b) in debug builds (TC_DEBUG >= 2) or
  * with TRICOLOR_DEBUG=checkstores=1, where every store is also validated: a
  * reference into the heap must be the start of an allocated object, so a
- * stale or interior pointer is reported at the store that wrote it.
+ * stale or interior pointer is reported at the store that wrote it
+ * (debug builds skip the check for hybrid's inline appends while marking;
+ * checkstores=1 does not).
  *
  * While marking, `*slot = new` (or tc_barrier(old, new)) shades, per the
  * cycle's mode (shade(p) = if p is white, make it grey; the table of
@@ -21,9 +23,13 @@
  *   hybrid     shade(old), and shade(new) while the storing coroutine's
  *              root stack is grey (not yet scanned this cycle): Go's.
  *   none       nothing (test-only: the verifier must catch it).
- * Shaded objects go to the grey buffer of the storing P (collector/
- * gcwork.c), which spills packets to the shared pool; a thread without
- * one (a G inside a system call) shades through the door of gcwork.c.
+ * The barrier records what the mode shades in its P's buffer (below:
+ * wb_record; in hybrid the inline path appends itself, tc__wb_append in
+ * tricolor/inline.h, while wblim allows).  A full buffer goes to the
+ * shared pool as a packet of references the markers shade (collector/
+ * workers.c); the rest is shaded into the P's grey buffer at switch-out,
+ * syscall entry, the handshake and mark termination.  A thread without a
+ * P (a G inside a system call) shades through the door of gcwork.c.
  * The mode is read relaxed: it changes only while the world is stopped.
  *
  * "Is my stack grey": a root stack is black once scanned in this cycle
@@ -38,13 +44,30 @@
 
 uint32_t tc__barrier_on; /* read by every tc_store (tricolor/inline.h) */
 
+/* Opens (fast) or closes each P's inline appends (tc__wb_append in
+ * tricolor/inline.h: while wbp < wblim). */
+static void arm_one(tc__mcache *c, void *arg) {
+  tc__pgc *g = c->gc;
+  if (g)
+    tc__store_relaxed(&c->runs.wblim,
+                      *(bool *)arg ? g->wb + TC__WBBUF - 1 : g->wb);
+}
+
 void tc__barrier_phase(int phase) {
   uint32_t idle = (uint32_t)(TC_DEBUG >= 2 || tc__debug_settings.checkstores ||
                              tc__debug_settings.wbcheck);
+  /* the inline appends: hybrid while marking, unless every store is to
+   * be seen (checkstores, wbcheck).  Checked builds (TC_DEBUG >= 2) keep
+   * them: their sanitizer and emulator runs must cover that path too, so
+   * they validate every store but hybrid's while it marks. */
+  bool fast = phase == TC__PHASE_MARK && !tc__debug_settings.checkstores &&
+              !tc__debug_settings.wbcheck &&
+              tc__barrier_mode() == TC_BARRIER_HYBRID;
   if (phase == TC__PHASE_MARK)
     tc__store_relaxed(&tc__barrier_on, 1u);
   else if (phase == TC__PHASE_OFF)
     tc__store_relaxed(&tc__barrier_on, idle);
+  tc__gc_for_each_cache(arm_one, &fast);
 }
 
 unsigned tc__barrier_policy(int mode, bool stack_grey) {
@@ -89,10 +112,10 @@ void tc__barrier_shade(tc__marker *w, void *old_ref, void *new_ref) {
 }
 
 void tc__wb_flush(tc__pgc *g) {
-  uint32_t n = g->wbn;
+  uint32_t n = (uint32_t)(g->runs->wbp - g->wb);
   if (n == 0)
     return;
-  g->wbn = 0;
+  g->runs->wbp = g->wb;
   tc__marker *w = &g->w;
   /* stores recorded: two entries each in hybrid, one in the others */
   w->wb_slow += tc__barrier_mode() == TC_BARRIER_HYBRID ? n / 2 : n;
@@ -108,11 +131,23 @@ void tc__wb_flush(tc__pgc *g) {
  * same).  Flushed when full, at switch-out and syscall entry, at the
  * handshake's safepoint and by mark termination (collector/gcwork.c,
  * collector/world.c). */
-static TC_NOINLINE TC_COLD void wb_full(tc__pgc *g) { tc__wb_flush(g); }
+_Static_assert(TC__WBBUF <= TC__PACKET, "a full buffer fits one packet");
+static TC_NOINLINE TC_COLD void wb_full(tc__pgc *g) {
+  /* to the markers as they are: the storing P pays only the appends */
+  uint32_t n = (uint32_t)(g->runs->wbp - g->wb);
+  if (!tc__pool_put_refs(g->wb, n)) {
+    tc__wb_flush(g); /* no packet to be had: shade them here */
+    return;
+  }
+  g->runs->wbp = g->wb;
+  g->w.wb_slow += tc__barrier_mode() == TC_BARRIER_HYBRID ? n / 2 : n;
+}
 
 static inline __attribute__((always_inline)) void
 wb_record(tc__pgc *g, void *old_ref, void *new_ref) {
-  uint32_t n = g->wbn;
+  if (TC__UNLIKELY(g->runs->wbp - g->wb > TC__WBBUF - 2))
+    wb_full(g); /* room for two first (inline appends fill to the end) */
+  uint32_t n = (uint32_t)(g->runs->wbp - g->wb);
   int mode = tc__barrier_mode();
   if (TC__LIKELY(mode == TC_BARRIER_HYBRID)) {
     g->wb[n] = old_ref;
@@ -125,9 +160,7 @@ wb_record(tc__pgc *g, void *old_ref, void *new_ref) {
   } else {
     return; /* TC__BARRIER_NONE; stw never marks concurrently */
   }
-  g->wbn = n;
-  if (TC__UNLIKELY(n > TC__WBBUF - 2))
-    wb_full(g);
+  g->runs->wbp = g->wb + n;
 }
 
 /* A thread without a P buffer (a G inside a system call) shades at once,

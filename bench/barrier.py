@@ -13,7 +13,9 @@ What it does, in order (bench_barrier.c has the workload and the method):
      --no-callgrind): one chunk of plain stores, one of tc_store without
      marking, one of tc_store while marking (per mode), each between
      CALLGRIND_TOGGLE_COLLECT requests; prints Ir per iteration and the
-     extra instructions per store;
+     extra instructions per store (the mutator's: with markthread=1, so
+     that the markers' shading of what the barrier recorded, which is GC
+     work, is not counted in the chunk);
   3. prints the targets (not marking <= 2%, marking <= 15%, for hybrid;
      reported, never asserted) and writes everything to a JSON file.
 
@@ -112,8 +114,15 @@ def count_ir(binary, variant, mode, work, tmp, procs):
     cmd = ["valgrind", "--tool=callgrind", "--collect-atstart=no",
            f"--callgrind-out-file={out}", str(binary), "ir", variant,
            "--iters", str(IR_ITERS), "--work", str(work)]
+    env = mode_env(mode, procs)
+    # The barrier's own cost: the markers shade what it records, and with
+    # mark workers on the Ps the mutator's thread would also run its
+    # fractional share of that marking inside the counted chunk.
+    # markthread=1 leaves marking to the collector thread, which the
+    # program holds back (gcmarkdelay) while the chunk runs.
+    env["TRICOLOR_DEBUG"] += ",markthread=1"
     proc = subprocess.run(cmd, capture_output=True, text=True,
-                          env=mode_env(mode, procs), timeout=600)
+                          env=env, timeout=600)
     if proc.returncode != 0 or "did not run while marking" in proc.stderr:
         log(f"callgrind {variant} {mode}: " + proc.stderr.strip()[-300:])
         return None

@@ -75,8 +75,12 @@ const tc__typeinfo *tc__type_registered(uint32_t id);
 typedef struct tc__grey_entry {
   char *obj;          /* a grey object */
   uint32_t size;      /* bytes it occupies (its size class) */
-  uint32_t type;      /* its type id */
+  uint32_t type;      /* its type id, or TC__GREY_REF */
 } tc__grey_entry;
+/* An entry's type for a reference the barrier recorded and nobody has
+ * shaded yet (obj: the reference, size 0; collector/workers.c): a marker
+ * that pops it shades it instead of scanning.  Not a type id. */
+#define TC__GREY_REF 0xffffffffu
 
 /* One marking thread's state. */
 typedef struct tc__marker {
@@ -248,7 +252,12 @@ typedef struct tc__pgc {
                             with mark work */
   uint32_t ack;          /* last flush request this P answered */
   uint64_t mark_ns;      /* this cycle's mark-worker time on this P */
-  uint32_t wbn;          /* entries in wb */
+  tc__cache *runs;       /* its cache's public part, which holds wb's
+                            cursor for the inline path (wbp: next free
+                            entry, written by the P's owner, or by the
+                            collector with the world stopped; wblim: wb +
+                            TC__WBBUF - 1 while a hybrid cycle marks with
+                            no store checks, else wb; tc__barrier_phase) */
   void *wb[TC__WBBUF];   /* references the barrier recorded while marking,
                             not yet shaded (barrier/barrier.c); NULLs
                             allowed */
@@ -262,6 +271,10 @@ void tc__assist_charge(tc__mcache *c, uint64_t bytes);
 void tc__assist(tc__pgc *g);
 /* Bare-metal pool access for concurrent marking (workers.c). */
 void tc__pool_put(tc__marker *m, size_t k);
+/* Hands n references a P's barrier recorded (NULLs allowed; n <=
+ * TC__PACKET) to the pool as one packet, for the markers to shade; false
+ * if no packet could be had (the caller shades them itself). */
+bool tc__pool_put_refs(void *const *refs, uint32_t n);
 bool tc__pool_get(tc__marker *m);
 bool tc__pool_empty(void);
 /* Asks markers to share work (an assist found the pool empty). */

@@ -97,6 +97,8 @@ void tc__gc_p_init(tc__mcache *c) {
     tc__fatal("out of memory creating a grey buffer");
   tc__marker_init(&g->w);
   g->w.shared = true;
+  g->runs = &c->runs;
+  c->runs.wbp = c->runs.wblim = g->wb; /* no appends until a cycle marks */
   c->gc = g;
 }
 

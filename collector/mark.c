@@ -203,6 +203,12 @@ void tc_visit_slot(tc_visitor *v, void **slot) {
 
 /* Scans one grey object, greying what it references (step 2). */
 static void scan_entry(tc__marker *m, const tc__grey_entry *e) {
+  if (TC__UNLIKELY(e->type == TC__GREY_REF)) { /* a barrier's reference */
+    uint64_t b = m->marked;
+    mark_one(m, e->obj, NULL);
+    m->wb_shaded += m->marked != b;
+    return;
+  }
   const tc__typeinfo *ti = &tc__typeinfos[e->type];
   char *obj = e->obj;
   m->scanned++;

@@ -26,7 +26,11 @@
  *      (tc__pool_put/get) without epochs; a marker shares half its stack
  *      only when an assist found the pool empty (`hungry`).  The helpers
  *      join in the mark-termination pause (tc__workers_mark), which
- *      drains whatever is left.
+ *      drains whatever is left.  A P whose barrier buffer fills hands the
+ *      recorded references over as a packet of their own (refs): the
+ *      marker that takes it turns them into TC__GREY_REF entries, shaded
+ *      when popped, so a store while marking costs its mutator only the
+ *      append (barrier/barrier.c).
  * Concurrency: the pool lock guards the packet lists, the idle count, the
  * epoch and `done`; `nidle` is also read without the lock as a hint (a
  * stale read only delays or wastes one hand-off).  Handing a packet over
@@ -45,7 +49,11 @@
 typedef struct packet {
   struct packet *next;
   uint32_t n;
-  tc__grey_entry e[TC__PACKET];
+  bool refs;          /* r: references a barrier recorded, not yet shaded */
+  union {
+    tc__grey_entry e[TC__PACKET];
+    void *r[TC__PACKET];
+  };
 } packet;
 
 static struct {
@@ -115,8 +123,14 @@ static bool take_packet(tc__marker *m) {
   tc__store_relaxed(&pool.nfull, pool.nfull - 1);
   while (m->cap - m->n < p->n)
     tc__marker_grow(m);
-  memcpy(m->grey + m->n, p->e, p->n * sizeof p->e[0]);
-  m->n += p->n;
+  if (p->refs) { /* shaded when popped (collector/mark.c), off the lock */
+    for (uint32_t i = 0; i < p->n; i++)
+      if (p->r[i])
+        m->grey[m->n++] = (tc__grey_entry){p->r[i], 0, TC__GREY_REF};
+  } else {
+    memcpy(m->grey + m->n, p->e, p->n * sizeof p->e[0]);
+    m->n += p->n;
+  }
   p->next = pool.spare;
   pool.spare = p;
   return true;
@@ -176,6 +190,7 @@ static bool put_locked(tc__marker *m, uint32_t k) {
   memmove(m->grey, m->grey + k, (m->n - k) * sizeof m->grey[0]);
   m->n -= k;
   p->n = k;
+  p->refs = false;
   p->next = pool.full;
   pool.full = p;
   tc__store_relaxed(&pool.nfull, pool.nfull + 1);
@@ -196,6 +211,22 @@ void tc__pool_put(tc__marker *m, size_t k) {
   }
   pthread_cond_signal(&pool.work);
   tc__lock_release(&pool.lock);
+}
+
+bool tc__pool_put_refs(void *const *refs, uint32_t n) {
+  tc__lock_acquire(&pool.lock);
+  packet *p = packet_get();
+  if (p) {
+    memcpy(p->r, refs, n * sizeof p->r[0]);
+    p->n = n;
+    p->refs = true;
+    p->next = pool.full;
+    pool.full = p;
+    tc__store_relaxed(&pool.nfull, pool.nfull + 1);
+    pthread_cond_signal(&pool.work);
+  }
+  tc__lock_release(&pool.lock);
+  return p != NULL;
 }
 
 bool tc__pool_get(tc__marker *m) {

@@ -122,7 +122,7 @@ static void forget_one(tc__mcache *c, void *arg) {
   if (c->gc == NULL)
     return;
   tc__marker_forget_span(&c->gc->w);
-  c->gc->wbn = 0; /* an abandoned cycle's: its objects may be gone */
+  c->runs.wbp = c->gc->wb; /* an abandoned cycle's: objects may be gone */
   c->gc->mark_ns = 0; /* a new cycle: a new share */
 }
 

@@ -76,10 +76,16 @@ typedef struct tc__run {
   void *span;         /* span the run lies in (library-private) */
 } tc__run;
 
-/* Allocation cache: one current run per class, scan and noscan. */
+/* Allocation cache: one current run per class, scan and noscan; and the
+ * cursor of its processor's write-barrier buffer: tc_store appends to
+ * [wbp, wblim) inline while a hybrid cycle marks (wblim == wbp, or NULL,
+ * otherwise: the slow path decides). */
 typedef struct tc__cache {
   tc__run scan[TC__NCLASSES];
   tc__run noscan[TC__NCLASSES];
+  void **wbp;         /* next free entry of the barrier buffer */
+  void **wblim;       /* appends of two while wbp < wblim (relaxed: set by
+                         the collector while the world is stopped) */
 } tc__cache;
 
 typedef struct tc__frame_site {
@@ -176,11 +182,28 @@ static inline void *tc_alloc_noscan(size_t size) {
   return tc__alloc_slow(NULL, size);
 }
 
+/* The barrier's common case while marking: records old and new in the
+ * processor's buffer (barrier/barrier.c shades them in bulk); false if
+ * the slow path must decide (buffer full, no processor, another mode,
+ * store checks). */
+static inline bool tc__wb_append(void *old_ref, void *new_ref) {
+  tc__cache *c = tc__ctx_get()->cache;
+  void **p = c->wbp;
+  if (!(p < __atomic_load_n(&c->wblim, __ATOMIC_RELAXED)))
+    return false;
+  p[0] = old_ref;
+  p[1] = new_ref;
+  c->wbp = p + 2;
+  return true;
+}
+
 static inline void tc_store(void **slot, void *value) {
-  if (TC__UNLIKELY(__atomic_load_n(&tc__barrier_on, __ATOMIC_RELAXED)))
+  if (TC__UNLIKELY(__atomic_load_n(&tc__barrier_on, __ATOMIC_RELAXED)) &&
+      !tc__wb_append(__atomic_load_n(slot, __ATOMIC_RELAXED), value)) {
     tc__store_slow(slot, value);
-  else
-    __atomic_store_n(slot, value, __ATOMIC_RELAXED);
+    return;
+  }
+  __atomic_store_n(slot, value, __ATOMIC_RELAXED);
 }
 
 /* tc_store that tells the slow path where it was written (TC_STORE in
@@ -198,7 +221,8 @@ static inline void *tc_load(void *const *slot) {
 }
 
 static inline void tc_barrier(void *old_ref, void *new_ref) {
-  if (TC__UNLIKELY(__atomic_load_n(&tc__barrier_on, __ATOMIC_RELAXED)))
+  if (TC__UNLIKELY(__atomic_load_n(&tc__barrier_on, __ATOMIC_RELAXED)) &&
+      !tc__wb_append(old_ref, new_ref))
     tc__barrier_slow(old_ref, new_ref);
 }
 
