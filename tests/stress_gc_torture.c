@@ -1463,41 +1463,18 @@ static int torture_run(const char *barrier, tc_barrier_mode want,
 /* ------------------------------------------------------------------ */
 /* The cmocka side: one forked child per mode                          */
 
+/* The child of test_mode: one torture run of the mode at *arg. */
+static int mode_child(void *arg) {
+  int m = *(int *)arg;
+  return torture_run(mode_names[m], mode_ids[m], markdelay_scaled(), "");
+}
+
 static void test_mode(void **state) {
   int m = *(int *)*state;
-  fflush(stdout);
-  fflush(stderr);
-  pid_t pid = fork();
-  assert_true(pid >= 0);
-  if (pid == 0) {
-    tc_test_child_signals();
-    alarm(tc_test_slow_build() ? 600 : 120); /* a hang ends as SIGALRM */
-    int rc = torture_run(mode_names[m], mode_ids[m], markdelay_scaled(), "");
-    fflush(stdout);
-    fflush(stderr);
-    _exit(rc);
-  }
-  int status = 0;
-  pid_t got;
-  do
-    got = waitpid(pid, &status, 0);
-  while (got < 0 && errno == EINTR);
-  assert_int_equal(got, pid);
-  if (WIFSIGNALED(status)) {
-    print_error("mode %s (seed %llu): the child was killed by signal %d "
-                "(%s)%s\n",
-                mode_names[m], (unsigned long long)opt.seed,
-                WTERMSIG(status), strsignal(WTERMSIG(status)),
-                WTERMSIG(status) == SIGALRM ? ": watchdog timeout" : "");
-    fail();
-  }
-  assert_true(WIFEXITED(status));
-  if (WEXITSTATUS(status) != 0) {
-    print_error("mode %s (seed %llu): the child exited with status %d\n",
-                mode_names[m], (unsigned long long)opt.seed,
-                WEXITSTATUS(status));
-    fail();
-  }
+  char what[96];
+  snprintf(what, sizeof what, "mode %s (seed %llu)", mode_names[m],
+           (unsigned long long)opt.seed);
+  tc_test_run_child(mode_child, *state, what);
 }
 
 static void negative_child(void *arg) {

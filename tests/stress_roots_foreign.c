@@ -935,44 +935,21 @@ typedef struct run_spec {
   int mode, procs;
 } run_spec;
 
-static void test_run(void **state) {
-  const run_spec *rs = *state;
+/* The child of test_run: one stress run of the spec's mode and procs. */
+static int run_child(void *arg) {
+  const run_spec *rs = arg;
   int markdelay = markdelay_scaled(rs->procs == 2 ? opt.markdelay_us
                                                   : opt.markdelay_us / 2);
   int shadedelay = rs->procs == 2 ? 0 : opt.shadedelay_us;
-  fflush(stdout);
-  fflush(stderr);
-  pid_t pid = fork();
-  assert_true(pid >= 0);
-  if (pid == 0) {
-    tc_test_child_signals();
-    alarm(tc_test_slow_build() ? 600 : 120); /* a hang ends as SIGALRM */
-    int rc = stress_run(rs->mode, rs->procs, markdelay, shadedelay);
-    fflush(stdout);
-    fflush(stderr);
-    _exit(rc);
-  }
-  int status = 0;
-  pid_t got;
-  do
-    got = waitpid(pid, &status, 0);
-  while (got < 0 && errno == EINTR);
-  assert_int_equal(got, pid);
-  if (WIFSIGNALED(status)) {
-    print_error("mode %s procs %d (seed %llu): the child was killed by "
-                "signal %d (%s)%s\n",
-                mode_names[rs->mode], rs->procs, (unsigned long long)opt.seed,
-                WTERMSIG(status), strsignal(WTERMSIG(status)),
-                WTERMSIG(status) == SIGALRM ? ": watchdog timeout" : "");
-    fail();
-  }
-  assert_true(WIFEXITED(status));
-  if (WEXITSTATUS(status) != 0) {
-    print_error("mode %s procs %d (seed %llu): the child exited with status "
-                "%d\n", mode_names[rs->mode], rs->procs,
-                (unsigned long long)opt.seed, WEXITSTATUS(status));
-    fail();
-  }
+  return stress_run(rs->mode, rs->procs, markdelay, shadedelay);
+}
+
+static void test_run(void **state) {
+  run_spec *rs = *state;
+  char what[128];
+  snprintf(what, sizeof what, "mode %s procs %d (seed %llu)",
+           mode_names[rs->mode], rs->procs, (unsigned long long)opt.seed);
+  tc_test_run_child(run_child, rs, what);
 }
 
 int main(int argc, char **argv) {
