@@ -41,6 +41,10 @@
  *       TC_TEST_EMULATOR for every test when CMAKE_CROSSCOMPILING_EMULATOR
  *       is set; set it by hand when running a test under qemu yourself.
  *
+ *   tc_test_xorshift(&state), tc_test_mix(x)
+ *       A deterministic xorshift64 stream and splitmix64's finalizer, for
+ *       stress tests' seeded choices and checksums.
+ *
  *   tc_test_node, tc_test_node_type
  *       A list cell (next, value) and its type, for tests that build lists.
  *
@@ -170,6 +174,27 @@ static TC_TEST_UNUSED bool tc_test_under_sanitizer(void) {
 static TC_TEST_UNUSED bool tc_test_under_emulator(void) {
   const char *e = getenv("TC_TEST_EMULATOR");
   return e != NULL && e[0] != '\0' && strcmp(e, "0") != 0;
+}
+
+/* Returns the next number of the xorshift64 generator (shifts 13, 7, 17)
+ * whose state is *s (never 0); a stress test's deterministic stream. */
+static TC_TEST_UNUSED uint64_t tc_test_xorshift(uint64_t *s) {
+  uint64_t x = *s;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  return *s = x;
+}
+
+/* Returns x mixed by splitmix64's finalizer: a bijection whose every
+ * output bit depends on every input bit (seeds, checksums). */
+static TC_TEST_UNUSED uint64_t tc_test_mix(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  x ^= x >> 31;
+  return x;
 }
 
 /* Returns true on a slow build (valgrind, a sanitizer, qemu-user): there
