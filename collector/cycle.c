@@ -378,30 +378,46 @@ static void scan_other_roots(tc__marker *m, tc__cycle_report *r) {
   tc__world_scan_timers(m);
 }
 
+/* Sleeps TRICOLOR_DEBUG=gcmarkdelay microseconds, a test hook that gives
+ * the mutators time to act before any marking.  Collector thread, before
+ * the first mark slice. */
+static void mark_delay(void) {
+  if (tc__debug_settings.gcmarkdelay > 0) {
+    struct timespec ts = {tc__debug_settings.gcmarkdelay / 1000000,
+                          (long)(tc__debug_settings.gcmarkdelay % 1000000) * 1000};
+    nanosleep(&ts, NULL);
+  }
+}
+
+/* Begins a round of a concurrent mark loop.  Returns false, the mark slice
+ * ended, when the world is exiting (the cycle is abandoned); otherwise
+ * scans root stacks concurrently until all are black (*stacks) and
+ * returns true.  Collector thread, inside a mark slice. */
+static bool mark_round(tc__marker *m, bool *stacks) {
+  if (tc__world_exiting()) {
+    mark_slice_end();
+    return false;
+  }
+  if (!*stacks)
+    *stacks = tc__world_scan_stacks_concurrent(m);
+  return true;
+}
+
 static bool concurrent_mark(tc__cycle_report *r) {
   if (tc__load_acquire(&tc__gc.workers_on))
     return concurrent_mark_workers(r);
   tc__marker *m = &tc__gc.marker;
   m->shared = true;
   double u = 0.25 * (double)tc__gc.procs;
-  if (tc__debug_settings.gcmarkdelay > 0) {
-    /* test hook: give the mutators time to act before any marking */
-    struct timespec ts = {tc__debug_settings.gcmarkdelay / 1000000,
-                          (long)(tc__debug_settings.gcmarkdelay % 1000000) * 1000};
-    nanosleep(&ts, NULL);
-  }
+  mark_delay();
   uint64_t t0 = tc__nanotime(), cpu0 = tc__thread_cputime();
   mark_slice_begin();
   int mode = r->mode;
   scan_other_roots(m, r);
   bool stacks = mode == TC_BARRIER_DELETION;
   for (;;) {
-    if (tc__world_exiting()) {
-      mark_slice_end();
+    if (!mark_round(m, &stacks))
       return false;
-    }
-    if (!stacks)
-      stacks = tc__world_scan_stacks_concurrent(m);
     for (int i = 0; i < 16; i++) {
       if (m->n == 0 && !tc__pool_get(m))
         break;
@@ -444,11 +460,7 @@ static bool concurrent_mark(tc__cycle_report *r) {
 static bool concurrent_mark_workers(tc__cycle_report *r) {
   tc__marker *m = &tc__gc.marker;
   m->shared = true;
-  if (tc__debug_settings.gcmarkdelay > 0) {
-    struct timespec ts = {tc__debug_settings.gcmarkdelay / 1000000,
-                          (long)(tc__debug_settings.gcmarkdelay % 1000000) * 1000};
-    nanosleep(&ts, NULL);
-  }
+  mark_delay();
   uint64_t cpu0 = tc__thread_cputime();
   uint64_t bg0 = tc__load_relaxed(&tc__gcc.bg_mark_ns);
   mark_slice_begin();
@@ -459,12 +471,8 @@ static bool concurrent_mark_workers(tc__cycle_report *r) {
   long watch = WATCH_MIN_NS;
   uint64_t burst = 0; /* scan bytes the thread marked itself (BURST) */
   for (;;) {
-    if (tc__world_exiting()) {
-      mark_slice_end();
+    if (!mark_round(m, &stacks))
       return false;
-    }
-    if (!stacks)
-      stacks = tc__world_scan_stacks_concurrent(m);
     if (burst < BURST && (m->n || tc__pool_get(m)))
       burst += tc__mark_drain_budget(m, BURST - burst);
     if (m->n)

@@ -75,6 +75,7 @@
  */
 #define _GNU_SOURCE 1
 #include "collector/collector.h"
+#include "collector/addrtab.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -246,39 +247,20 @@ size_t tc_get_mem_profile_rate(void) {
 
 /* ------------------------------------------------------------ records */
 
-static size_t hash_ptr(uintptr_t a) {
-  a >>= 3;
-  a *= UINT64_C(0x9e3779b97f4a7c15);
-  return (size_t)(a ^ (a >> 29));
-}
-
-static bool obj_insert(uintptr_t a, uint32_t bucket);
-
 /* Doubles the address table; prof.lock held.  False when out of memory. */
 static bool obj_grow(void) {
-  size_t cap = prof.ocap ? prof.ocap * 2 : 1024;
-  objent *n = calloc(cap, sizeof *n);
-  if (n == NULL)
+  objent *o =
+      tc__addrtab_grow(prof.o, &prof.ocap, &prof.on_, sizeof *o, 1024);
+  if (o == NULL)
     return false;
-  objent *old = prof.o;
-  size_t oldcap = prof.ocap;
-  prof.o = n;
-  prof.ocap = cap;
-  prof.on_ = 0;
-  for (size_t i = 0; i < oldcap; i++)
-    if (old[i].addr)
-      obj_insert(old[i].addr, old[i].bucket);
-  free(old);
+  prof.o = o;
   return true;
 }
 
 static bool obj_insert(uintptr_t a, uint32_t bucket) {
   if (2 * (prof.on_ + 1) > prof.ocap && !obj_grow())
     return false;
-  size_t mask = prof.ocap - 1;
-  size_t i = hash_ptr(a) & mask;
-  while (prof.o[i].addr && prof.o[i].addr != a)
-    i = (i + 1) & mask;
+  size_t i = tc__addrtab_slot(prof.o, sizeof *prof.o, prof.ocap, a);
   if (prof.o[i].addr == 0)
     prof.on_++;
   prof.o[i].addr = a;
@@ -288,35 +270,13 @@ static bool obj_insert(uintptr_t a, uint32_t bucket) {
 
 /* Returns the slot of a in the address table, or SIZE_MAX. */
 static size_t obj_find(uintptr_t a) {
-  if (prof.ocap == 0)
-    return SIZE_MAX;
-  size_t mask = prof.ocap - 1;
-  for (size_t i = hash_ptr(a) & mask; prof.o[i].addr; i = (i + 1) & mask)
-    if (prof.o[i].addr == a)
-      return i;
-  return SIZE_MAX;
+  return tc__addrtab_find(prof.o, sizeof *prof.o, prof.ocap, a);
 }
 
-/* Removes slot i, shifting the probe chain back (no tombstones). */
+/* Removes slot i (collector/addrtab.h: no tombstones). */
 static void obj_remove(size_t i) {
-  size_t mask = prof.ocap - 1;
-  size_t j = i;
-  for (;;) {
-    prof.o[i].addr = 0;
-    for (;;) {
-      j = (j + 1) & mask;
-      if (prof.o[j].addr == 0) {
-        prof.on_--;
-        return;
-      }
-      size_t home = hash_ptr(prof.o[j].addr) & mask;
-      /* j's entry may move to i unless its home lies cyclically in (i, j] */
-      if (i <= j ? (home <= i || home > j) : (home <= i && home > j))
-        break;
-    }
-    prof.o[i] = prof.o[j];
-    i = j;
-  }
+  tc__addrtab_remove(prof.o, sizeof *prof.o, prof.ocap, i);
+  prof.on_--;
 }
 
 static uint64_t hash_stack(const uintptr_t *pc, uint32_t n, uint32_t size) {

@@ -59,6 +59,7 @@
  * walk at every allocation.
  */
 #include "collector/collector.h"
+#include "collector/addrtab.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -108,31 +109,10 @@ static struct {
 static __thread const char *site_file;
 static __thread int site_line;
 
-static size_t hash_ptr(uintptr_t a) {
-  a >>= 3;
-  a *= UINT64_C(0x9e3779b97f4a7c15);
-  return (size_t)(a ^ (a >> 29));
-}
-
 /* ------------------------------------------------------------ records */
 
 static size_t rec_find(uintptr_t a) {
-  if (wb.cap == 0)
-    return SIZE_MAX;
-  size_t mask = wb.cap - 1;
-  for (size_t i = hash_ptr(a) & mask; wb.t[i].addr; i = (i + 1) & mask)
-    if (wb.t[i].addr == a)
-      return i;
-  return SIZE_MAX;
-}
-
-static void rec_put(const wbrec *r) {
-  size_t mask = wb.cap - 1;
-  size_t i = hash_ptr(r->addr) & mask;
-  while (wb.t[i].addr)
-    i = (i + 1) & mask;
-  wb.t[i] = *r;
-  wb.n++;
+  return tc__addrtab_find(wb.t, sizeof *wb.t, wb.cap, a);
 }
 
 /* Returns obj's record, made empty if needed; NULL when out of memory.
@@ -142,43 +122,23 @@ static wbrec *rec_get(uintptr_t a) {
   if (i != SIZE_MAX)
     return &wb.t[i];
   if (2 * (wb.n + 1) > wb.cap) {
-    size_t cap = wb.cap ? wb.cap * 2 : 4096;
-    wbrec *n = calloc(cap, sizeof *n), *old = wb.t;
-    if (n == NULL)
+    wbrec *t = tc__addrtab_grow(wb.t, &wb.cap, &wb.n, sizeof *t, 4096);
+    if (t == NULL)
       return NULL;
-    size_t oldcap = wb.cap;
-    wb.t = n;
-    wb.cap = cap;
-    wb.n = 0;
-    for (size_t k = 0; k < oldcap; k++)
-      if (old[k].addr)
-        rec_put(&old[k]);
-    free(old);
+    wb.t = t;
   }
-  wbrec r = {.addr = a};
-  rec_put(&r);
-  return &wb.t[rec_find(a)];
+  i = tc__addrtab_slot(wb.t, sizeof *wb.t, wb.cap, a);
+  wb.t[i] = (wbrec){.addr = a};
+  wb.n++;
+  return &wb.t[i];
 }
 
-/* Removes entry i, shifting its probe chain back. */
+/* Removes entry i and frees its snapshot (collector/addrtab.h: no
+ * tombstones). */
 static void rec_remove(size_t i) {
-  size_t mask = wb.cap - 1, j = i;
   free(wb.t[i].snap);
-  for (;;) {
-    memset(&wb.t[i], 0, sizeof wb.t[i]); /* its snapshot moved or freed */
-    for (;;) {
-      j = (j + 1) & mask;
-      if (wb.t[j].addr == 0) {
-        wb.n--;
-        return;
-      }
-      size_t home = hash_ptr(wb.t[j].addr) & mask;
-      if (i <= j ? (home <= i || home > j) : (home <= i && home > j))
-        break;
-    }
-    wb.t[i] = wb.t[j];
-    i = j;
-  }
+  tc__addrtab_remove(wb.t, sizeof *wb.t, wb.cap, i);
+  wb.n--;
 }
 
 void tc__wbcheck_forget(void *obj) {
@@ -212,10 +172,7 @@ static void bval_put(uintptr_t val, uint32_t c) {
         bval_put(old[k].val, old[k].cycle);
     free(old);
   }
-  size_t mask = wb.bvcap - 1;
-  size_t i = hash_ptr(val) & mask;
-  while (wb.bv[i].val && wb.bv[i].val != val)
-    i = (i + 1) & mask;
+  size_t i = tc__addrtab_slot(wb.bv, sizeof *wb.bv, wb.bvcap, val);
   if (wb.bv[i].val == 0)
     wb.bvn++;
   wb.bv[i].val = val;
@@ -224,14 +181,8 @@ static void bval_put(uintptr_t val, uint32_t c) {
 
 /* True if val went through tc_barrier in cycle c or c - 1. */
 static bool bval_recent(const void *val, uint32_t c) {
-  if (val == NULL || wb.bvcap == 0)
-    return false;
-  size_t mask = wb.bvcap - 1;
-  for (size_t i = hash_ptr((uintptr_t)val) & mask; wb.bv[i].val;
-       i = (i + 1) & mask)
-    if (wb.bv[i].val == (uintptr_t)val)
-      return wb.bv[i].cycle + 1 >= c;
-  return false;
+  size_t i = tc__addrtab_find(wb.bv, sizeof *wb.bv, wb.bvcap, (uintptr_t)val);
+  return i != SIZE_MAX && wb.bv[i].cycle + 1 >= c;
 }
 
 /* ------------------------------------------------------------ stores */

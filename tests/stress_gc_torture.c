@@ -224,39 +224,22 @@ static const uint32_t node_offsets[] = {offsetof(node, ref[0]),
 static tc_type node_type = {
     .name = "torture_node", .offsets = node_offsets, .noffsets = NREF};
 
-static uint64_t mix(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  x ^= x >> 31;
-  return x;
-}
-
 static uint64_t hdr_check(uint64_t id, uint64_t nwords) {
-  return mix(id * 0x9e3779b97f4a7c15ULL ^ nwords ^ 0x70c7u) | 1;
+  return tc_test_mix(id * 0x9e3779b97f4a7c15ULL ^ nwords ^ 0x70c7u) | 1;
 }
 
 static uint64_t pay(uint64_t id, uint64_t i) {
-  return mix(id ^ (i + 1) * 0xd6e8feb86659fd93ULL);
-}
-
-static uint64_t xorshift(uint64_t *s) {
-  uint64_t x = *s;
-  x ^= x << 13;
-  x ^= x >> 7;
-  x ^= x << 17;
-  return *s = x;
+  return tc_test_mix(id ^ (i + 1) * 0xd6e8feb86659fd93ULL);
 }
 
 static uint64_t rng_seed(uint64_t salt) {
-  uint64_t s = mix(opt.seed ^ mix(salt + 0x51));
+  uint64_t s = tc_test_mix(opt.seed ^ tc_test_mix(salt + 0x51));
   return s ? s : 1;
 }
 
 /* Payload words: mostly small, some medium, a few large (> 32 KiB). */
 static uint64_t pick_nwords(uint64_t *rng) {
-  uint64_t r = xorshift(rng);
+  uint64_t r = tc_test_xorshift(rng);
   if (r % 512 == 0)
     return 4100 + (r >> 9) % 2000;
   if (r % 64 == 0)
@@ -448,7 +431,7 @@ static void torture(void *arg) {
             tmp, val, wo);
   long iters = iters_scaled();
   for (long it = 0; it < iters; it++) {
-    uint64_t r = xorshift(&w->rng);
+    uint64_t r = tc_test_xorshift(&w->rng);
     int op = (int)(r % 108);
     int j = (int)((r >> 8) % NLOC), j2 = (int)((r >> 12) % NLOC);
     int g = (int)((r >> 16) % NGLOBAL), g2 = (int)((r >> 24) % NGLOBAL);
@@ -616,7 +599,7 @@ static void torture(void *arg) {
       tc_mutex_lock(&world_mu);
       uint64_t xid = 0;
       if (bits & 2) { /* chain: the key is another ephemeron's value */
-        int e2 = (int)(xorshift(&w->rng) % NEPH);
+        int e2 = (int)(tc_test_xorshift(&w->rng) % NEPH);
         tmp = tc_ephemeron_value(tc_load((void *const *)&ephs[e2]));
         xid = eph_vid[e2];
         check_node(tmp, tmp ? xid : 0, "ephemeron value as the next key");
@@ -628,7 +611,7 @@ static void torture(void *arg) {
       tc_mutex_unlock(&world_mu);
       if (tmp == NULL)
         continue;
-      val = node_new(new_id(w), xorshift(&w->rng) % 8);
+      val = node_new(new_id(w), tc_test_xorshift(&w->rng) % 8);
       if (bits & 4) /* the value refers to its own key */
         link_ref(val, 0, tmp, xid);
       wo = ephemeron_new_or_die(tmp, val);
@@ -674,13 +657,13 @@ static void private_worker(void *arg) {
   if (rounds < 4)
     rounds = 4;
   for (long it = 0; it < rounds; it++) {
-    long len = 1 + (long)(xorshift(&w->rng) % 48);
+    long len = 1 + (long)(tc_test_xorshift(&w->rng) % 48);
     uint64_t head_id = 0;
     bool plain = true;
     for (long i = 0; i < len; i++) {
       n = node_new(new_id(w), pick_nwords(&w->rng));
       link_ref(n, 0, head, head_id);
-      uint64_t r = xorshift(&w->rng);
+      uint64_t r = tc_test_xorshift(&w->rng);
       int kx = (int)(r % 4);
       if ((r & 16) && keep_plain[kx]) {
         link_ref(n, 1, keep[kx], keep_id[kx]);
@@ -709,7 +692,7 @@ static void private_worker(void *arg) {
       if (pass == 0)
         tc_yield();
     }
-    uint64_t r = xorshift(&w->rng);
+    uint64_t r = tc_test_xorshift(&w->rng);
     if (r % 4 == 0) {
       keep[(r >> 4) % 4] = head;
       keep_id[(r >> 4) % 4] = head_id;
@@ -756,7 +739,7 @@ static void scenario(void *arg) {
   while (!atomic_load(&stop_aux)) {
     /* 1. A -> W, A reachable only from G1; both white (no cycle marks, or
      *    a cycle marks and they are black: then this round is no hit) */
-    a = node_new(new_id(w), xorshift(&w->rng) % 8);
+    a = node_new(new_id(w), tc_test_xorshift(&w->rng) % 8);
     wn = node_new(new_id(w), pick_nwords(&w->rng));
     link_ref(a, 0, wn, wn->id);
     uint64_t w_id = wn->id, a_id = a->id;
@@ -767,7 +750,8 @@ static void scenario(void *arg) {
     if (atomic_load(&stop_aux))
       break;
     /* 3. no safepoint from here to the end of the moves */
-    b = node_new(new_id(w), xorshift(&w->rng) % 8); /* black if marking */
+    /* black if marking */
+    b = node_new(new_id(w), tc_test_xorshift(&w->rng) % 8);
     uint64_t b_id = b->id;
     bool hit = in_window && tc__marking();
     tc_store((void **)g2, b);
@@ -878,7 +862,7 @@ static void wread_scenario(void *arg) {
     t = node_new(new_id(w), pick_nwords(&w->rng));
     uint64_t tid = t->id, kid = 0;
     if (eph) {
-      kx = node_new(new_id(w), xorshift(&w->rng) % 8);
+      kx = node_new(new_id(w), tc_test_xorshift(&w->rng) % 8);
       kid = kx->id;
       link_ref(t, 0, kx, kid); /* the value refers to its own key */
       o = ephemeron_new_or_die(kx, t);
@@ -994,7 +978,7 @@ static void census(void *arg) {
       held[i] = NULL;
     tc_store(&cs.holder, node_new(new_id(w), 0));
     for (int i = 0; i < CT; i++) {
-      t = node_new(new_id(w), xorshift(&w->rng) % 8);
+      t = node_new(new_id(w), tc_test_xorshift(&w->rng) % 8);
       cr.tid[i] = t->id;
       tc_store(&cs.target[i], t);
       tc_store(&s->weak[2 * i], weak_new_or_die(t));
@@ -1002,20 +986,21 @@ static void census(void *arg) {
     }
     for (int c = 0; c < 2; c++) {
       for (int i = 0; i <= CL; i++) {
-        t = node_new(new_id(w), xorshift(&w->rng) % 8);
+        t = node_new(new_id(w), tc_test_xorshift(&w->rng) % 8);
         cr.kid[c][i] = t->id;
         tc_store(&cs.key[c][i], t);
       }
       /* the value refers to its own key, the last one */
       link_ref(cs.key[c][CL], 0, cs.key[c][CL - 1], cr.kid[c][CL - 1]);
-      bool reverse = xorshift(&w->rng) & 1; /* the order a marker meets */
+      /* the order a marker meets */
+      bool reverse = tc_test_xorshift(&w->rng) & 1;
       for (int n = 0; n < CL; n++) {
         int i = reverse ? CL - 1 - n : n;
         tc_store(&s->chain[c][i],
                  ephemeron_new_or_die(cs.key[c][i], cs.key[c][i + 1]));
       }
-      t = node_new(new_id(w), xorshift(&w->rng) % 8);
-      v = node_new(new_id(w), xorshift(&w->rng) % 8);
+      t = node_new(new_id(w), tc_test_xorshift(&w->rng) % 8);
+      v = node_new(new_id(w), tc_test_xorshift(&w->rng) % 8);
       link_ref(v, 0, t, t->id);
       cr.sid[c][0] = t->id;
       cr.sid[c][1] = v->id;
@@ -1027,7 +1012,7 @@ static void census(void *arg) {
      *    1, the other chain and self entry go, the rest by the seed; a
      *    kept target stays in its root slot, on this root stack or in a
      *    field of the holder */
-    uint64_t r = xorshift(&w->rng);
+    uint64_t r = tc_test_xorshift(&w->rng);
     for (int i = 0; i < CT; i++)
       cr.keep_t[i] = i == 0 || (i != 1 && ((r >> i) & 1));
     cr.keep_c[0] = (r >> 8) & 1;
@@ -1128,7 +1113,7 @@ static void relay(void *arg) {
     if (!ok)
       break;
     check_node(v, ANY_ID, "value at a relay");
-    if (xorshift(&ra->w->rng) % 4 == 0) {
+    if (tc_test_xorshift(&ra->w->rng) % 4 == 0) {
       tc_yield();
       check_node(v, ANY_ID, "value held by a relay across a yield");
     }
@@ -1170,7 +1155,7 @@ typedef struct walk {
 } walk;
 
 static size_t walk_find(const walk *wk, const node *x) {
-  size_t h = (size_t)(mix((uintptr_t)x) & (wk->cap - 1));
+  size_t h = (size_t)(tc_test_mix((uintptr_t)x) & (wk->cap - 1));
   while (wk->seen[h] != NULL && wk->seen[h] != x)
     h = (h + 1) & (wk->cap - 1);
   return h;
@@ -1463,41 +1448,18 @@ static int torture_run(const char *barrier, tc_barrier_mode want,
 /* ------------------------------------------------------------------ */
 /* The cmocka side: one forked child per mode                          */
 
+/* The child of test_mode: one torture run of the mode at *arg. */
+static int mode_child(void *arg) {
+  int m = *(int *)arg;
+  return torture_run(mode_names[m], mode_ids[m], markdelay_scaled(), "");
+}
+
 static void test_mode(void **state) {
   int m = *(int *)*state;
-  fflush(stdout);
-  fflush(stderr);
-  pid_t pid = fork();
-  assert_true(pid >= 0);
-  if (pid == 0) {
-    tc_test_child_signals();
-    alarm(tc_test_slow_build() ? 600 : 120); /* a hang ends as SIGALRM */
-    int rc = torture_run(mode_names[m], mode_ids[m], markdelay_scaled(), "");
-    fflush(stdout);
-    fflush(stderr);
-    _exit(rc);
-  }
-  int status = 0;
-  pid_t got;
-  do
-    got = waitpid(pid, &status, 0);
-  while (got < 0 && errno == EINTR);
-  assert_int_equal(got, pid);
-  if (WIFSIGNALED(status)) {
-    print_error("mode %s (seed %llu): the child was killed by signal %d "
-                "(%s)%s\n",
-                mode_names[m], (unsigned long long)opt.seed,
-                WTERMSIG(status), strsignal(WTERMSIG(status)),
-                WTERMSIG(status) == SIGALRM ? ": watchdog timeout" : "");
-    fail();
-  }
-  assert_true(WIFEXITED(status));
-  if (WEXITSTATUS(status) != 0) {
-    print_error("mode %s (seed %llu): the child exited with status %d\n",
-                mode_names[m], (unsigned long long)opt.seed,
-                WEXITSTATUS(status));
-    fail();
-  }
+  char what[96];
+  snprintf(what, sizeof what, "mode %s (seed %llu)", mode_names[m],
+           (unsigned long long)opt.seed);
+  tc_test_run_child(mode_child, *state, what);
 }
 
 static void negative_child(void *arg) {

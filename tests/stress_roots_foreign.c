@@ -172,31 +172,14 @@ static tc_type keep_type = {.name = "foreign_keeper",
                             .noffsets = 1,
                             .stride = sizeof(void *)};
 
-static uint64_t mix(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  x ^= x >> 31;
-  return x;
-}
-
-static uint64_t hdr_check(uint64_t id) { return mix(id ^ 0xf0e1) | 1; }
+static uint64_t hdr_check(uint64_t id) { return tc_test_mix(id ^ 0xf0e1) | 1; }
 static uint64_t pay(uint64_t id, uint64_t i) {
-  return mix(id * 0x9e3779b97f4a7c15ULL + i);
+  return tc_test_mix(id * 0x9e3779b97f4a7c15ULL + i);
 }
-static uint64_t nwords_of(uint64_t id) { return mix(id) % 7; }
-
-static uint64_t xorshift(uint64_t *s) {
-  uint64_t x = *s;
-  x ^= x << 13;
-  x ^= x >> 7;
-  x ^= x << 17;
-  return *s = x;
-}
+static uint64_t nwords_of(uint64_t id) { return tc_test_mix(id) % 7; }
 
 static uint64_t rng_seed(uint64_t salt) {
-  uint64_t s = mix(opt.seed ^ mix(salt + 0x51));
+  uint64_t s = tc_test_mix(opt.seed ^ tc_test_mix(salt + 0x51));
   return s ? s : 1;
 }
 
@@ -294,7 +277,7 @@ static bank banks[NBANK];
 
 /* Claims a bank in state `from` (random start); -1 if none. */
 static int claim(int from, uint64_t *rng) {
-  int start = (int)(xorshift(rng) % NBANK);
+  int start = (int)(tc_test_xorshift(rng) % NBANK);
   for (int k = 0; k < NBANK; k++) {
     int b = (start + k) % NBANK;
     int s = from;
@@ -390,7 +373,7 @@ static void root_call(int rc, int want, const char *call, int b) {
 
 /* A few microseconds now and then between the steps of a move. */
 static void maybe_pause(uint64_t *rng) {
-  uint64_t r = xorshift(rng);
+  uint64_t r = tc_test_xorshift(rng);
   if (r % 4 == 0) {
     struct timespec ts = {0, (long)(1000 + (r >> 8) % 20000)};
     nanosleep(&ts, NULL);
@@ -491,7 +474,7 @@ static void *thread_main(void *arg) {
     sched_yield();
   long q = quota();
   while (!atomic_load(&threads_stop)) {
-    uint64_t r = xorshift(&t->rng);
+    uint64_t r = tc_test_xorshift(&t->rng);
     bool did = false;
     for (int k = 0; k < 3; k++)
       switch ((r + (uint64_t)k) % 3) {
@@ -566,8 +549,8 @@ static bool fill(worker *w, void **keep) {
     c = chain_new(id); /* a safepoint; B is registered and ours */
     tc_store(&B->slot[i], c);
     B->id[i] = id;
-    if (xorshift(&w->rng) % 6 == 0)
-      keep_put(keep, w->kid, (int)(xorshift(&w->rng) % NKEEP), c, id,
+    if (tc_test_xorshift(&w->rng) % 6 == 0)
+      keep_put(keep, w->kid, (int)(tc_test_xorshift(&w->rng) % NKEEP), c, id,
                "keeper slot replaced by a fill");
   }
   c = NULL;
@@ -596,7 +579,7 @@ static bool take(worker *w, node **loc, uint64_t *lid, void **keep) {
     return false;
   bank *B = &banks[b];
   check_bank(b, "ready bank taken by a worker");
-  uint64_t r = xorshift(&w->rng);
+  uint64_t r = tc_test_xorshift(&w->rng);
   for (int n = 0; n < 2; n++) {
     int i = (int)((r >> (8 * n)) % SLOTS), j = (int)((r >> (8 * n + 4)) % NLOC);
     loc[j] = tc_load(&B->slot[i]);
@@ -644,7 +627,7 @@ static void taker(void *arg) {
   }
   bank *B = &banks[b];
   check_bank(b, "ready bank taken by a taker");
-  uint64_t r = xorshift(&rng);
+  uint64_t r = tc_test_xorshift(&rng);
   int i1 = (int)(r % SLOTS), i2 = (int)((r >> 8) % SLOTS);
   int i3 = (int)((r >> 16) % SLOTS), i4 = (int)((r >> 24) % SLOTS);
   a = tc_load(&B->slot[i1]);
@@ -678,11 +661,11 @@ out:
 static void churn(worker *w) {
   node *g = NULL;
   TC_LOCALS(g);
-  int n = 4 + (int)(xorshift(&w->rng) % 16);
+  int n = 4 + (int)(tc_test_xorshift(&w->rng) % 16);
   for (int k = 0; k < n; k++) {
     g = chain_new(new_id(w));
-    if (xorshift(&w->rng) % 32 == 0)
-      (void)tc_alloc_noscan(1024 + xorshift(&w->rng) % 8192);
+    if (tc_test_xorshift(&w->rng) % 32 == 0)
+      (void)tc_alloc_noscan(1024 + tc_test_xorshift(&w->rng) % 8192);
   }
   g = NULL;
   atomic_fetch_add(&cnt.churned, n);
@@ -697,7 +680,7 @@ static void worker_main(void *arg) {
   keep = keeper_new(NKEEP);
   long iters = iters_scaled();
   for (w->steps = 0; w->steps < iters || !quotas_met(); w->steps++) {
-    uint64_t r = xorshift(&w->rng);
+    uint64_t r = tc_test_xorshift(&w->rng);
     int op = (int)(r % 100);
     if (op < 30) {
       fill(w, keep);
@@ -935,44 +918,21 @@ typedef struct run_spec {
   int mode, procs;
 } run_spec;
 
-static void test_run(void **state) {
-  const run_spec *rs = *state;
+/* The child of test_run: one stress run of the spec's mode and procs. */
+static int run_child(void *arg) {
+  const run_spec *rs = arg;
   int markdelay = markdelay_scaled(rs->procs == 2 ? opt.markdelay_us
                                                   : opt.markdelay_us / 2);
   int shadedelay = rs->procs == 2 ? 0 : opt.shadedelay_us;
-  fflush(stdout);
-  fflush(stderr);
-  pid_t pid = fork();
-  assert_true(pid >= 0);
-  if (pid == 0) {
-    tc_test_child_signals();
-    alarm(tc_test_slow_build() ? 600 : 120); /* a hang ends as SIGALRM */
-    int rc = stress_run(rs->mode, rs->procs, markdelay, shadedelay);
-    fflush(stdout);
-    fflush(stderr);
-    _exit(rc);
-  }
-  int status = 0;
-  pid_t got;
-  do
-    got = waitpid(pid, &status, 0);
-  while (got < 0 && errno == EINTR);
-  assert_int_equal(got, pid);
-  if (WIFSIGNALED(status)) {
-    print_error("mode %s procs %d (seed %llu): the child was killed by "
-                "signal %d (%s)%s\n",
-                mode_names[rs->mode], rs->procs, (unsigned long long)opt.seed,
-                WTERMSIG(status), strsignal(WTERMSIG(status)),
-                WTERMSIG(status) == SIGALRM ? ": watchdog timeout" : "");
-    fail();
-  }
-  assert_true(WIFEXITED(status));
-  if (WEXITSTATUS(status) != 0) {
-    print_error("mode %s procs %d (seed %llu): the child exited with status "
-                "%d\n", mode_names[rs->mode], rs->procs,
-                (unsigned long long)opt.seed, WEXITSTATUS(status));
-    fail();
-  }
+  return stress_run(rs->mode, rs->procs, markdelay, shadedelay);
+}
+
+static void test_run(void **state) {
+  run_spec *rs = *state;
+  char what[128];
+  snprintf(what, sizeof what, "mode %s procs %d (seed %llu)",
+           mode_names[rs->mode], rs->procs, (unsigned long long)opt.seed);
+  tc_test_run_child(run_child, rs, what);
 }
 
 int main(int argc, char **argv) {

@@ -107,14 +107,6 @@ static void failure(const char *what, const head *h) {
              h ? h->seq : -1, h ? h->len : -1);
 }
 
-static uint64_t xorshift(uint64_t *s) {
-  uint64_t x = *s;
-  x ^= x << 13;
-  x ^= x >> 7;
-  x ^= x << 17;
-  return *s = x;
-}
-
 static uint64_t node_value(long producer, long seq, long i, long salt) {
   uint64_t x = (uint64_t)producer * 0x9e3779b97f4a7c15ULL ^
                (uint64_t)seq * 0xbf58476d1ce4e5b9ULL ^
@@ -196,11 +188,11 @@ static void producer(void *arg) {
   TC_LOCALS(h);
   for (long seq = 0; seq < opt.items; seq++) {
     h = new_head(a->id, seq);
-    prepend(h, 1 + (long)(xorshift(&rng) % (uint64_t)opt.len), 1);
+    prepend(h, 1 + (long)(tc_test_xorshift(&rng) % (uint64_t)opt.len), 1);
     if (tc_chan_send(pl.ch[0], h) != TC_OK)
       failure("send on ch[0] failed", h);
     h = NULL;
-    if (xorshift(&rng) % 8 == 0)
+    if (tc_test_xorshift(&rng) % 8 == 0)
       tc_yield();
   }
   tc_waitgroup_done(&pl.producers);
@@ -230,11 +222,11 @@ static void stage_worker(void *arg) {
       break;
     if (!verify(h, "checksum on receive"))
       continue;
-    if (xorshift(&rng) % 4 == 0)
+    if (tc_test_xorshift(&rng) % 4 == 0)
       tc_yield(); /* h lives in a local across the switch */
     switch (kind) {
     case 0:
-      prepend(h, 1 + (long)(xorshift(&rng) % 8), 100 + a->stage);
+      prepend(h, 1 + (long)(tc_test_xorshift(&rng) % 8), 100 + a->stage);
       if (verify(h, "checksum after prepend"))
         forward(a->stage, h);
       break;

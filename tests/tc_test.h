@@ -10,6 +10,12 @@
  *       it wrote to stderr contains the substring.  Use it for the
  *       "prints a tricolor: message and aborts" contract.
  *
+ *   tc_test_run_child(fn, arg, "what")
+ *       Runs int fn(arg) in a forked child under a watchdog and asserts
+ *       that the child exits with status 0; a crash, a hang or a non-zero
+ *       status fails the test with a message that starts with "what".
+ *       Use it for a stress run that must not take the test runner down.
+ *
  *   tc_test_rss_kib()
  *       Returns this process's resident set size in KiB (VmRSS of
  *       /proc/self/status), or -1 if it cannot be read.  Under an emulator
@@ -34,6 +40,10 @@
  *       (the aarch64 cross build): tests/CMakeLists.txt sets
  *       TC_TEST_EMULATOR for every test when CMAKE_CROSSCOMPILING_EMULATOR
  *       is set; set it by hand when running a test under qemu yourself.
+ *
+ *   tc_test_xorshift(&state), tc_test_mix(x)
+ *       A deterministic xorshift64 stream and splitmix64's finalizer, for
+ *       stress tests' seeded choices and checksums.
  *
  *   tc_test_node, tc_test_node_type
  *       A list cell (next, value) and its type, for tests that build lists.
@@ -164,6 +174,27 @@ static TC_TEST_UNUSED bool tc_test_under_sanitizer(void) {
 static TC_TEST_UNUSED bool tc_test_under_emulator(void) {
   const char *e = getenv("TC_TEST_EMULATOR");
   return e != NULL && e[0] != '\0' && strcmp(e, "0") != 0;
+}
+
+/* Returns the next number of the xorshift64 generator (shifts 13, 7, 17)
+ * whose state is *s (never 0); a stress test's deterministic stream. */
+static TC_TEST_UNUSED uint64_t tc_test_xorshift(uint64_t *s) {
+  uint64_t x = *s;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  return *s = x;
+}
+
+/* Returns x mixed by splitmix64's finalizer: a bijection whose every
+ * output bit depends on every input bit (seeds, checksums). */
+static TC_TEST_UNUSED uint64_t tc_test_mix(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  x ^= x >> 31;
+  return x;
 }
 
 /* Returns true on a slow build (valgrind, a sanitizer, qemu-user): there
@@ -465,6 +496,54 @@ static TC_TEST_UNUSED void tc_test__expect_death(
                   how, expected_substring);
   }
   free(buf);
+}
+
+/*
+ * Runs fn(arg) in a forked child that exits with what fn returns, and
+ * asserts (cmocka) that the child exited with status 0.  The child gets
+ * the default signal actions (tc_test_child_signals) and a watchdog alarm
+ * of 120 s (600 s in a slow build): a hang ends as SIGALRM.  A signal or a
+ * non-zero status fails the test at the caller's line, after a message
+ * that starts with `what` (the run's name and seed).  Test thread; no
+ * runtime threads running.  A macro over
+ *   void tc_test_run_child(int (*fn)(void *), void *arg, const char *what);
+ */
+#define tc_test_run_child(fn, arg, what)                                    \
+  tc_test__run_child((fn), (arg), (what), __FILE__, __LINE__)
+
+static TC_TEST_UNUSED void tc_test__run_child(int (*fn)(void *), void *arg,
+                                              const char *what,
+                                              const char *file, int line) {
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    tc_test_child_signals();
+    alarm(tc_test_slow_build() ? 600 : 120); /* a hang ends as SIGALRM */
+    int rc = fn(arg);
+    fflush(stdout);
+    fflush(stderr);
+    _exit(rc);
+  }
+  int status = 0;
+  pid_t got;
+  do
+    got = waitpid(pid, &status, 0);
+  while (got < 0 && errno == EINTR);
+  assert_int_equal(got, pid);
+  if (WIFSIGNALED(status)) {
+    print_error("%s: the child was killed by signal %d (%s)%s\n", what,
+                WTERMSIG(status), strsignal(WTERMSIG(status)),
+                WTERMSIG(status) == SIGALRM ? ": watchdog timeout" : "");
+    _fail(file, line);
+  }
+  assert_true(WIFEXITED(status));
+  if (WEXITSTATUS(status) != 0) {
+    print_error("%s: the child exited with status %d\n", what,
+                WEXITSTATUS(status));
+    _fail(file, line);
+  }
 }
 
 /* A list cell: `next` is its one reference, `value` a payload (a term of

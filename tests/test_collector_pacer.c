@@ -187,20 +187,32 @@ static bool plan_matches(const plan_row *row, tc__pacer_plan_out got,
   return ok;
 }
 
+/* Returns whether plan row i gives what it expects and keeps its trigger
+ * at or under its goal; names the row when not. */
+static bool plan_row_ok(size_t i) {
+  const plan_row *row = &plan_rows[i];
+  tc__pacer_plan_out got = tc__pacer_plan(row->in);
+  bool ok = plan_matches(row, got, false);
+  if (got.trigger > got.goal) { /* never, whatever the inputs */
+    print_error("pacer plan row \"%s\": trigger past the goal\n", row->name);
+    ok = false;
+  }
+  return ok;
+}
+
+/* Runs row_ok on rows 0 .. n-1, each whatever the rows before gave, and
+ * fails the test if any row failed. */
+static void check_table(size_t n, bool (*row_ok)(size_t i)) {
+  size_t bad = 0;
+  for (size_t i = 0; i < n; i++)
+    if (!row_ok(i))
+      bad++;
+  assert_int_equal(bad, 0);
+}
+
 static void test_pacer_plan_table(void **state) {
   (void)state;
-  size_t bad = 0;
-  for (size_t i = 0; i < sizeof plan_rows / sizeof plan_rows[0]; i++) {
-    const plan_row *row = &plan_rows[i];
-    tc__pacer_plan_out got = tc__pacer_plan(row->in);
-    if (!plan_matches(row, got, false))
-      bad++;
-    if (got.trigger > got.goal) { /* never, whatever the inputs */
-      print_error("pacer plan row \"%s\": trigger past the goal\n", row->name);
-      bad++;
-    }
-  }
-  assert_int_equal(bad, 0);
+  check_table(sizeof plan_rows / sizeof plan_rows[0], plan_row_ok);
 }
 
 /* ---- tc__pacer_adjust ---- */
@@ -273,21 +285,23 @@ static bool adjust_matches(const adjust_row *row, tc__pacer_adjust_out got,
   return ok;
 }
 
+/* Returns whether adjust row i gives what it expects and a changed ratio
+ * stays inside the clamps; names the row when not. */
+static bool adjust_row_ok(size_t i) {
+  const adjust_row *row = &adjust_rows[i];
+  tc__pacer_adjust_out got = tc__pacer_adjust(row->in);
+  bool ok = adjust_matches(row, got, false);
+  if (got.changed && (got.trigger_ratio < 0.45 || got.trigger_ratio > 0.90)) {
+    print_error("pacer adjust row \"%s\": ratio outside [0.45, 0.90]\n",
+                row->name);
+    ok = false;
+  }
+  return ok;
+}
+
 static void test_pacer_adjust_table(void **state) {
   (void)state;
-  size_t bad = 0;
-  for (size_t i = 0; i < sizeof adjust_rows / sizeof adjust_rows[0]; i++) {
-    const adjust_row *row = &adjust_rows[i];
-    tc__pacer_adjust_out got = tc__pacer_adjust(row->in);
-    if (!adjust_matches(row, got, false))
-      bad++;
-    if (got.changed && (got.trigger_ratio < 0.45 || got.trigger_ratio > 0.90)) {
-      print_error("pacer adjust row \"%s\": ratio outside [0.45, 0.90]\n",
-                  row->name);
-      bad++;
-    }
-  }
-  assert_int_equal(bad, 0);
+  check_table(sizeof adjust_rows / sizeof adjust_rows[0], adjust_row_ok);
 }
 
 /* ---- negative control: the comparison catches a wrong expectation ---- */

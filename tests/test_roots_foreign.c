@@ -78,6 +78,18 @@ static void gc_caller(void *arg) {
   atomic_store(&d->cycle_over, 1);
 }
 
+/* Starts a cycle on a coroutine of its own (gc_caller: d->cycle_over once
+ * tc_gc returns) and yields until it marks; returns the deadline of the
+ * waits that follow.  A coroutine. */
+static int64_t gc_until_mark(drained *d) {
+  EXPECT(tc_go(gc_caller, d) == TC_OK);
+  int64_t end = tc_now() + guard_ns();
+  while (phase() != TC__PHASE_MARK && tc_now() < end)
+    tc_yield();
+  EXPECT(phase() == TC__PHASE_MARK);
+  return end;
+}
+
 /* Created while marking: its root stack is black for this cycle. */
 static void holder(void *arg) {
   drained *d = arg;
@@ -107,11 +119,7 @@ static void drained_main(void *arg) {
   EXPECT(tc_root_add(range_a, 1) == TC_OK);
   tc_store(&range_a[0], x);
   x = y = NULL;
-  EXPECT(tc_go(gc_caller, d) == TC_OK);
-  int64_t end = tc_now() + guard_ns();
-  while (phase() != TC__PHASE_MARK && tc_now() < end)
-    tc_yield();
-  EXPECT(phase() == TC__PHASE_MARK);
+  int64_t end = gc_until_mark(d);
   EXPECT(tc_go(holder, d) == TC_OK);
   while (!atomic_load(&d->cycle_over) && tc_now() < end)
     tc_yield();
@@ -120,13 +128,12 @@ static void drained_main(void *arg) {
   EXPECT(atomic_load(&d->holder_done));
 }
 
-static void test_foreign_remove_grey_drained(void **state) {
-  (void)state;
-  drained d;
-  memset(&d, 0, sizeof d);
-  d.f.range = range_a;
+/* Runs fn(arg) on two Ps (hybrid barrier, gccheckmark) beside the plain
+ * thread `remover` removing f's range, and asserts that the remove
+ * succeeded while the cycle marked.  Test thread. */
+static void run_beside_remover(foreign *f, tc_fn fn, void *arg) {
   pthread_t t;
-  assert_int_equal(pthread_create(&t, NULL, remover, &d.f), 0);
+  assert_int_equal(pthread_create(&t, NULL, remover, f), 0);
   char env[128];
   /* the collector waits before marking; the remover holds the door
    * longer than that, across the whole concurrent mark */
@@ -134,11 +141,19 @@ static void test_foreign_remove_grey_drained(void **state) {
   snprintf(env, sizeof env, "barrier=hybrid,gccheckmark=1,gcmarkdelay=%ld,"
            "shadedelay=%ld", us, 3 * us);
   tc_test_debug_env(env);
-  run(2, drained_main, &d);
+  run(2, fn, arg);
   tc_test_debug_env(NULL);
   pthread_join(t, NULL);
-  assert_int_equal(d.f.rc, TC_OK);
-  assert_int_equal(d.f.phase_at_remove, TC__PHASE_MARK); /* the window */
+  assert_int_equal(f->rc, TC_OK);
+  assert_int_equal(f->phase_at_remove, TC__PHASE_MARK); /* the window */
+}
+
+static void test_foreign_remove_grey_drained(void **state) {
+  (void)state;
+  drained d;
+  memset(&d, 0, sizeof d);
+  d.f.range = range_a;
+  run_beside_remover(&d.f, drained_main, &d);
   assert_int_equal(d.child_value, 4242);
 }
 
@@ -164,11 +179,7 @@ static void stale_main(void *arg) {
   x = NULL;
   drained d; /* only its gc_caller fields */
   memset(&d, 0, sizeof d);
-  EXPECT(tc_go(gc_caller, &d) == TC_OK);
-  int64_t end = tc_now() + guard_ns();
-  while (phase() != TC__PHASE_MARK && tc_now() < end)
-    tc_yield();
-  EXPECT(phase() == TC__PHASE_MARK);
+  int64_t end = gc_until_mark(&d);
   atomic_store(&s->f.go, 1); /* remove while marking, then sleep */
   while (!atomic_load(&d.cycle_over) && tc_now() < end)
     tc_yield();
@@ -187,18 +198,7 @@ static void test_foreign_remove_stale_phase(void **state) {
   stale s;
   memset(&s, 0, sizeof s);
   s.f.range = range_b;
-  pthread_t t;
-  assert_int_equal(pthread_create(&t, NULL, remover, &s.f), 0);
-  char env[128];
-  long us = tc_test_slow_build() ? 1000000 : 200000;
-  snprintf(env, sizeof env, "barrier=hybrid,gccheckmark=1,gcmarkdelay=%ld,"
-           "shadedelay=%ld", us, 3 * us);
-  tc_test_debug_env(env);
-  run(2, stale_main, &s);
-  tc_test_debug_env(NULL);
-  pthread_join(t, NULL);
-  assert_int_equal(s.f.rc, TC_OK);
-  assert_int_equal(s.f.phase_at_remove, TC__PHASE_MARK); /* the window */
+  run_beside_remover(&s.f, stale_main, &s);
   assert_int_equal(s.phase_after, TC__PHASE_OFF);
   assert_true(s.pool_empty_after);
 }

@@ -219,6 +219,46 @@ static void deadlock_child(void *arg) {
   fprintf(stderr, "tc_run returned %d\n", rc);
 }
 
+/* An announcement "expect <id> <reason>|<function>" in a child's stderr. */
+typedef struct announced {
+  unsigned long long id;
+  char reason[256]; /* up to the '|', then the function after a '\0' */
+  const char *fn;   /* into reason */
+} announced;
+
+/* Finds the next announcement at or after *p, fills a and moves *p past
+ * its start; false when none is left. */
+static bool next_announced(const char **p, announced *a) {
+  for (; (*p = strstr(*p, "expect ")) != NULL; (*p)++) {
+    if (sscanf(*p, "expect %llu %255[^\n]", &a->id, a->reason) != 2)
+      continue;
+    char *bar = strchr(a->reason, '|');
+    if (bar == NULL)
+      continue;
+    *bar = '\0';
+    a->fn = bar + 1;
+    (*p)++;
+    return true;
+  }
+  return false;
+}
+
+/* Fails the test unless hdr (the `what`: report or dump) holds, for each
+ * "site <function> <file>:<line>" the child announced, "<function>(),
+ * created by <creator> at <file>:<line>" followed by `end`. */
+static void check_sites(child_result *r, const char *hdr, const char *creator,
+                        const char *end, const char *what) {
+  for (const char *p = r->out; (p = strstr(p, "site ")) != NULL; p++) {
+    char fn[128], where[512], want[700];
+    if (sscanf(p, "site %127s %511s", fn, where) != 2)
+      continue;
+    snprintf(want, sizeof want, "%s(), created by %s at %s%s", fn, creator,
+             where, end);
+    if (strstr(hdr, want) == NULL)
+      child_fail(r, "%s lacks \"%s\"", what, want);
+  }
+}
+
 /* Checks the report in r against the child's announcements. */
 static void check_deadlock_report(child_result *r, int nexpect) {
   if (!WIFEXITED(r->status) || WEXITSTATUS(r->status) != 2)
@@ -232,16 +272,10 @@ static void check_deadlock_report(child_result *r, int nexpect) {
   /* every announced coroutine has its line: coroutine <id> [<reason>]:
    * <fn>(), created by ... */
   int found = 0;
-  for (const char *p = r->out; (p = strstr(p, "expect ")) != NULL; p++) {
-    unsigned long long id;
-    char rest[256];
-    if (sscanf(p, "expect %llu %255[^\n]", &id, rest) != 2)
-      continue;
-    char *bar = strchr(rest, '|');
-    if (bar == NULL)
-      continue;
-    *bar = '\0';
-    const char *reason = rest, *fn = bar + 1;
+  announced a;
+  for (const char *p = r->out; next_announced(&p, &a);) {
+    unsigned long long id = a.id;
+    const char *reason = a.reason, *fn = a.fn;
     char prefix[320], line[1024];
     snprintf(prefix, sizeof prefix, "coroutine %llu [%s]: %s()", id, reason,
              fn);
@@ -258,16 +292,7 @@ static void check_deadlock_report(child_result *r, int nexpect) {
   if (found != nexpect)
     child_fail(r, "%d coroutines announced, %d expected", found, nexpect);
   /* every tc_go site appears in the line of the coroutine it created */
-  for (const char *p = r->out; (p = strstr(p, "site ")) != NULL; p++) {
-    char fn[128], where[512];
-    if (sscanf(p, "site %127s %511s", fn, where) != 2)
-      continue;
-    char want[700];
-    snprintf(want, sizeof want, "%s(), created by deadlock_main at %s", fn,
-             where);
-    if (strstr(hdr, want) == NULL)
-      child_fail(r, "report lacks \"%s\"", want);
-  }
+  check_sites(r, hdr, "deadlock_main", "", "report");
   /* main (coroutine 1) was started by tc_run, not by a tc_go: its line
    * says so, and no line names a creation site that does not exist */
   char line[1024];
@@ -394,16 +419,10 @@ static void check_sigquit_dump(child_result *r, bool from_thread) {
     child_fail(r, "the program went on after SIGQUIT");
   static char entry[8192];
   int found = 0;
-  for (const char *p = r->out; (p = strstr(p, "expect ")) != NULL; p++) {
-    unsigned long long id;
-    char rest[256];
-    if (sscanf(p, "expect %llu %255[^\n]", &id, rest) != 2)
-      continue;
-    char *bar = strchr(rest, '|');
-    if (bar == NULL)
-      continue;
-    *bar = '\0';
-    const char *reason = rest, *fn = bar + 1;
+  announced a;
+  for (const char *p = r->out; next_announced(&p, &a);) {
+    unsigned long long id = a.id;
+    const char *reason = a.reason, *fn = a.fn;
     char want[320];
     snprintf(want, sizeof want, "coroutine %llu [%s]: %s(), created by "
              "sq_main at ", id, reason, fn);
@@ -417,15 +436,7 @@ static void check_sigquit_dump(child_result *r, bool from_thread) {
   }
   if (found != 2)
     child_fail(r, "%d coroutines announced, 2 expected", found);
-  for (const char *p = r->out; (p = strstr(p, "site ")) != NULL; p++) {
-    char fn[128], where[512], want[700];
-    if (sscanf(p, "site %127s %511s", fn, where) != 2)
-      continue;
-    snprintf(want, sizeof want, "%s(), created by sq_main at %s\n", fn,
-             where);
-    if (strstr(hdr, want) == NULL)
-      child_fail(r, "dump lacks \"%s\"", want);
-  }
+  check_sites(r, hdr, "sq_main", "\n", "dump");
   /* main: interrupted by the signal on its own stack, or in a system
    * call while a plain thread took the signal */
   if (dump_entry(hdr, 1, entry, sizeof entry) == NULL)

@@ -17,32 +17,19 @@ if [ $# -ne 2 ]; then
   echo "usage: $0 BUILD_DIR WORK_DIR" >&2
   exit 2
 fi
-build=$(cd "$1" && pwd)
-work=$2
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-cache=$build/CMakeCache.txt
-[ -f "$cache" ] || { echo "install test: $cache missing" >&2; exit 1; }
 
 TEST_NAME="install test"
 # shellcheck source=../project_test.sh
-. "$here/../project_test.sh" # cache_get, step, fail, run
+. "$here/../project_test.sh" # project_start, cache_get, step, fail, run
+project_start "$1" "$2" # build, work, cache, cc, gen_args, san_flags
 
-cc=$(cache_get CMAKE_C_COMPILER)
-generator=$(cache_get CMAKE_GENERATOR)
-sanitize=$(cache_get TRICOLOR_SANITIZE)
 libdir=$(cache_get CMAKE_INSTALL_LIBDIR)
 includedir=$(cache_get CMAKE_INSTALL_INCLUDEDIR)
-: "${cc:=cc}" "${libdir:=lib}" "${includedir:=include}"
-
-san_flags=""
+: "${libdir:=lib}" "${includedir:=include}"
 if [ -n "$sanitize" ]; then
-  san_flags="-fsanitize=$sanitize -fno-omit-frame-pointer"
   echo "install test: sanitizer build ($sanitize): consumers get $san_flags"
 fi
-
-rm -rf "$work"
-mkdir -p "$work"
-work=$(cd "$work" && pwd)
 prefix=$work/prefix
 
 step "cmake --install $build --prefix $prefix"
@@ -67,8 +54,6 @@ done
 
 # ---------------------------------------------------------------- CMake
 step "find_package(tricolor CONFIG) with CMAKE_PREFIX_PATH=$prefix"
-gen_args=()
-[ -n "$generator" ] && gen_args=(-G "$generator")
 run "$work/configure.log" cmake -S "$here" -B "$work/build" "${gen_args[@]}" \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_C_COMPILER="$cc" \

@@ -12,18 +12,11 @@ against nearest rank by hand.  Negative control: a deliberately wrong MMU
 the brute force on some random log, so the comparison can fail.
 Run: python3 -m unittest discover -s tests/lab -p 'test_*.py'
 """
-import importlib.machinery
-import importlib.util
 import random
 import unittest
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-_loader = importlib.machinery.SourceFileLoader(
-    "tricolor_lab", str(ROOT / "bench" / "tricolor-lab"))
-_spec = importlib.util.spec_from_loader("tricolor_lab", _loader)
-lab = importlib.util.module_from_spec(_spec)
-_loader.exec_module(lab)
+from lab_module import lab  # bench/tricolor-lab, loaded once
 
 
 def brute_mmu(t0, t1, pauses, w):

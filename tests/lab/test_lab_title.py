@@ -13,8 +13,6 @@ the runs disagree on or that no run reported become "?", integral floats
 Run: python3 -m unittest discover -s tests/lab -p 'test_*.py'
 """
 import contextlib
-import importlib.machinery
-import importlib.util
 import io
 import json
 import sys
@@ -22,12 +20,7 @@ import tempfile
 import unittest
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-_loader = importlib.machinery.SourceFileLoader(
-    "tricolor_lab", str(ROOT / "bench" / "tricolor-lab"))
-_spec = importlib.util.spec_from_loader("tricolor_lab", _loader)
-lab = importlib.util.module_from_spec(_spec)
-_loader.exec_module(lab)
+from lab_module import lab  # bench/tricolor-lab, loaded once
 
 FAKE_BINARYTREES = """#!{python}
 import os, sys

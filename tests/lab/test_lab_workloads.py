@@ -11,17 +11,9 @@ which of a workload's own figures it keeps.
 Run: python3 -m unittest discover -s tests/lab -p 'test_*.py'
 """
 import argparse
-import importlib.machinery
-import importlib.util
 import unittest
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-_loader = importlib.machinery.SourceFileLoader(
-    "tricolor_lab", str(ROOT / "bench" / "tricolor-lab"))
-_spec = importlib.util.spec_from_loader("tricolor_lab", _loader)
-lab = importlib.util.module_from_spec(_spec)
-_loader.exec_module(lab)
+from lab_module import lab  # bench/tricolor-lab, loaded once
 
 
 def run(result, t1=10_000_000):

@@ -21,32 +21,16 @@ if [ $# -ne 3 ]; then
   exit 2
 fi
 src=$(cd "$1" && pwd)
-build=$(cd "$2" && pwd)
-work=$3
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-cache=$build/CMakeCache.txt
-[ -f "$cache" ] || { echo "subproject test: $cache missing" >&2; exit 1; }
 
 TEST_NAME="subproject test"
 # shellcheck source=../project_test.sh
-. "$here/../project_test.sh" # cache_get, step, fail, run
-
-cc=$(cache_get CMAKE_C_COMPILER)
-generator=$(cache_get CMAKE_GENERATOR)
-sanitize=$(cache_get TRICOLOR_SANITIZE)
-: "${cc:=cc}"
-san_flags=""
-[ -n "$sanitize" ] && san_flags="-fsanitize=$sanitize -fno-omit-frame-pointer"
-
-rm -rf "$work"
-mkdir -p "$work"
-work=$(cd "$work" && pwd)
+. "$here/../project_test.sh" # project_start, cache_get, step, fail, run
+project_start "$2" "$3" # build, work, cache, cc, gen_args, san_flags
 
 # configure DIR ARGS...: configures tests/subproject/ into DIR.
 configure() {
   local dir=$1; shift
-  local gen_args=()
-  [ -n "$generator" ] && gen_args=(-G "$generator")
   run "$dir.configure.log" cmake -S "$here" -B "$dir" "${gen_args[@]}" \
     -DTRICOLOR_SOURCE_DIR="$src" \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo \
