@@ -54,6 +54,13 @@
  * it is one lock hold per object and the lock is the hot spot, which is
  * why Go's spanQueue is per P with stealing.  That is the next step here
  * if span order ever wins on this machine's measurements (HACKING.md).
+ * Measured (bench_binarytrees 16, Release, TRICOLOR_PROCS=1, hybrid,
+ * under valgrind; instruction counts, not time): callgrind puts
+ * 2.74 G instructions under tc__mark_drain_budget in object order (114
+ * cycles) and 2.12 G in span order (116 cycles); cachegrind, both 112
+ * cycles: D1 read misses in the scan 6.10 M (scan_entry + drain) against
+ * 5.04 M (scan_entry + scan_span), LL misses equal (~167 K).  The
+ * default stays object until a timed run on more cores says otherwise.
  * Rejected: a lock-free MPMC ring (a fixed capacity must be at least the
  * span count, or a full ring needs a fallback; the lock measured nothing
  * at 2 cores); scanning a taken span's objects through the grey stack

@@ -144,9 +144,10 @@ static bool walk_refs(void **refs, size_t n, uint64_t base) {
 
 static long list_n(void) { return scaled(LIST_N, 4); }
 
-/* Under tc_run: a second coroutine that stores new objects into the
- * arrays and drops garbage while main's cycles mark.  The arrays stay
- * alive in main's roots until main has waited for it (nothing moves). */
+/* Under tc_run: a second coroutine that stores new objects into arrays
+ * of its own (main walks them only after waiting for it: a walk during
+ * its stores would race) and drops garbage while main's cycles mark.
+ * The arrays stay alive in main's roots until then (nothing moves). */
 typedef struct churn {
   void **small, **large;
   atomic_int stop;
@@ -176,7 +177,8 @@ static void churner(void *arg) {
 static void workload(void) {
   obj *list = NULL, *tree = NULL, *o = NULL;
   void **small = NULL, **large = NULL, **weaks = NULL;
-  TC_LOCALS(list, tree, o, small, large, weaks);
+  void **csmall = NULL, **clarge = NULL; /* the churner's */
+  TC_LOCALS(list, tree, o, small, large, weaks, csmall, clarge);
   uint64_t spans0 = tc__load_relaxed(&tc__gcc.spans);
   long n = list_n();
   for (long i = 0; i < n; i++) {
@@ -192,8 +194,12 @@ static void workload(void) {
   weaks = tc_alloc(&weak_holder_type, 2 * NWEAK * sizeof(void *));
   static churn c;
   if (!bare) {
-    c.small = small;
-    c.large = large;
+    csmall = tc_alloc(&refs_type, SMALL_REFS * sizeof(void *));
+    fill_refs((void **)&csmall, SMALL_REFS, 1000000);
+    clarge = tc_alloc(&refs_type, LARGE_REFS * sizeof(void *));
+    fill_refs((void **)&clarge, LARGE_REFS, 2000000);
+    c.small = csmall;
+    c.large = clarge;
     atomic_store(&c.stop, 0);
     tc_waitgroup_add(&c.done, 1);
     CHECK(tc_go(churner, &c) == TC_OK);
@@ -237,6 +243,8 @@ static void workload(void) {
   if (!bare) {
     atomic_store(&c.stop, 1);
     tc_waitgroup_wait(&c.done);
+    CHECK(walk_refs(csmall, SMALL_REFS, 1000000));
+    CHECK(walk_refs(clarge, LARGE_REFS, 2000000));
   }
   tc_gc();
   int cleared = 0, kept = 0;
