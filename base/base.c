@@ -16,9 +16,9 @@
  * Settings: tc_init zeroes tc__debug_settings and parses TRICOLOR_DEBUG
  * into it before it starts any thread; afterwards the settings are only
  * read, so plain loads suffice.  Values are integers, but for barrier
- * (a name) and memprofile (a path, which cannot hold a comma).  An
- * unknown key or a malformed entry warns and is skipped: a typo must not
- * stop the program it was meant to debug.
+ * and markorder (names) and memprofile (a path, which cannot hold a
+ * comma).  An unknown key or a malformed entry warns and is skipped: a
+ * typo must not stop the program it was meant to debug.
  *
  * The gdb extension (scripts/tricolor-gdb.py: info coroutines, coroutine
  * N bt, tricolor stats, tricolor spans) rides along inline in a
@@ -118,7 +118,21 @@ void tc__debug_parse(tc__debug *d, const char *s) {
                    "deletion or stw; using hybrid", (int)vlen, v);
           d->barrier = 0;
         }
-      } else if (klen == 11 && !strncmp(s, "gccheckmark", 11))
+      } else if (klen == 9 && !strncmp(s, "markorder", 9)) {
+        const char *v = eq + 1;
+        size_t vlen = len - klen - 1;
+        if (vlen == 6 && !strncmp(v, "object", 6)) {
+          d->markorder = TC__MARKORDER_OBJECT;
+        } else if (vlen == 4 && !strncmp(v, "span", 4)) {
+          d->markorder = TC__MARKORDER_SPAN;
+        } else {
+          tc__warn("TRICOLOR_DEBUG: markorder='%.*s' is not object or span; "
+                   "using object", (int)vlen, v);
+          d->markorder = TC__MARKORDER_OBJECT;
+        }
+      } else if (klen == 12 && !strncmp(s, "markorderbug", 12))
+        d->markorderbug = val;
+      else if (klen == 11 && !strncmp(s, "gccheckmark", 11))
         d->gccheckmark = val;
       else if (klen == 13 && !strncmp(s, "gcforceperiod", 13))
         d->gcforceperiod = val;

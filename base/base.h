@@ -129,7 +129,15 @@ typedef struct tc__debug {
   int wbcheck;      /* wbcheck=1: the missing-barrier finder, aborts at
                        the first report; 2: reports and goes on
                        (collector/wbcheck.c) */
+  int markorder;    /* markorder=object|span: TC__MARKORDER_*, the order
+                       grey objects are scanned in (collector/spanq.c) */
+  int markorderbug; /* markorderbug=1: (tests) span order drops a span's
+                       late grey objects instead of queueing it again:
+                       the verifier must catch the lost objects */
 } tc__debug;
+/* Mark orders (markorder=): one grey stack entry per object (the
+ * default), or one queue entry per span of grey objects (Green Tea). */
+enum { TC__MARKORDER_OBJECT = 0, TC__MARKORDER_SPAN = 1 };
 extern tc__debug tc__debug_settings; /* base.c; written by tc_init only */
 
 /* Test-only mode (TRICOLOR_DEBUG=barrier=none): marks concurrently like

@@ -90,6 +90,7 @@ typedef struct tc__marker {
   uint64_t marked;       /* bytes this marker greyed this cycle */
   uint64_t scanned;      /* objects this marker scanned, ever */
   uint64_t scan_bytes;   /* bytes of objects scanned, ever (work units) */
+  uint64_t spans;        /* spans taken off the span queue, ever */
   bool shared;           /* other markers run: set mark bits atomically */
   bool verify;           /* gccheckmark traversal (collector/verify.c) */
   void *wbrefs;          /* with verify: wbcheck records the references
@@ -177,6 +178,8 @@ extern tc__gcstate tc__gc;
 /* ---- stats counters (relaxed atomics) ---- */
 typedef struct tc__gccounters {
   uint64_t barrier_slow, barrier_shaded, assist_ns, bg_mark_ns;
+  uint64_t spans;  /* spans taken off the span queue (markorder=span),
+                      added once per drain */
 } tc__gccounters;
 extern tc__gccounters tc__gcc;
 
@@ -269,13 +272,19 @@ void tc__wb_flush(tc__pgc *g);
  * mark work once the debt is large enough (gcwork.c).  Mutator. */
 void tc__assist_charge(tc__mcache *c, uint64_t bytes);
 void tc__assist(tc__pgc *g);
-/* Bare-metal pool access for concurrent marking (workers.c). */
+/* Bare-metal pool access for concurrent marking (workers.c).  put moves
+ * the oldest k entries of m (0: all) to the pool.  get moves a packet
+ * onto m's stack; true if it did, or if spans wait on the span queue
+ * (m's drain takes them itself).  take moves packets only.  empty: no
+ * packet and no span queued (a relaxed hint while marking; exact with
+ * the world stopped). */
 void tc__pool_put(tc__marker *m, size_t k);
 /* Hands n references a P's barrier recorded (NULLs allowed; n <=
  * TC__PACKET) to the pool as one packet, for the markers to shade; false
  * if no packet could be had (the caller shades them itself). */
 bool tc__pool_put_refs(void *const *refs, uint32_t n);
 bool tc__pool_get(tc__marker *m);
+bool tc__pool_take(tc__marker *m);
 bool tc__pool_empty(void);
 /* Asks markers to share work (an assist found the pool empty). */
 void tc__pool_hungry(void);
@@ -284,6 +293,17 @@ bool tc__pool_is_hungry(void);
 void tc__pool_set_concurrent(bool on);
 /* Verifies the mark (gccheckmark); world stopped (verify.c). */
 uint64_t tc__verify_mark(void);
+
+/* ---- the span queue of markorder=span (spanq.c) ---- */
+/* Appends s (its queued word just CASed 0 -> 1) / takes the oldest span,
+ * or NULL.  Any marking thread. */
+void tc__spanq_push(tc__span *s);
+tc__span *tc__spanq_pop(void);
+/* No span queued (relaxed; exact with the world stopped). */
+bool tc__spanq_empty(void);
+/* Empties the queue, clearing its spans' grey bits and queued words (an
+ * abandoned cycle, the next mark start).  World stopped. */
+void tc__spanq_discard(void);
 
 /* ---- marking threads (workers.c) ---- */
 /* Starts n - 1 helper threads; the caller is marker 0.  Returns the number

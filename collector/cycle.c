@@ -107,7 +107,7 @@ static void set_phase(int phase) {
  * sets the next goal and starts the sweep.  World stopped. */
 static void finish_mark(tc__marker *m, uint64_t extra_marked,
                         tc__cycle_report *r) {
-  while (tc__pool_get(m))
+  while (tc__pool_take(m)) /* queued spans: the markers' drains take them */
     ;
   uint64_t before = m->scanned;
   uint64_t helpers = tc__workers_mark(m);
@@ -191,9 +191,10 @@ static bool concurrent_mark(tc__cycle_report *r);
 static void abandon(tc__marker *m) {
   set_phase(TC__PHASE_OFF);
   tc__pool_set_concurrent(false);
-  while (tc__pool_get(m))
+  while (tc__pool_take(m))
     ;
   m->n = 0;
+  tc__spanq_discard();
 }
 
 void tc__cycle_run(int reason) {
@@ -214,6 +215,7 @@ void tc__cycle_run(int reason) {
   r.t_start = tc__nanotime();
   if (!tc__world_stop())
     return;
+  TC_CHECK(tc__spanq_empty());
   tc__gc_flush_caches();
   tc__sweep_finish(); /* nothing left normally: refills sweep first */
   /* Markers cache the last span they looked up; the sweep since the last

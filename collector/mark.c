@@ -1,6 +1,7 @@
 /*
  * collector/mark.c -- marking: greying references and scanning grey
- * objects from explicit work lists, one per marking thread.
+ * objects from explicit work lists, one per marking thread (and, with
+ * markorder=span, one queue of spans for all: collector/spanq.c).
  *
  * Algorithm (tri-color invariant: collector/collector.h).
  *   1. Greying p: find p's span through the page map (not ours: ignore; a
@@ -21,6 +22,11 @@
  *      grey entries between them).  Two markers may race to grey the same
  *      object: the atomic OR makes exactly one of them push it.  Marked
  *      bytes are counted per marker and summed at the end.
+ *   6. markorder=span: step 1 sets the object's grey bit in its span and
+ *      queues the span instead of pushing the object (small spans that
+ *      hold references); a drain whose stack is empty takes spans off the
+ *      queue and scans each whole (scan_span; collector/spanq.c has the
+ *      protocol and its memory-order argument).
  * Memory order: the world is stopped while marking; the mutator's stores
  * happened before the markers started (the pool's lock hands over).  Slots
  * are read with relaxed atomics to match the mutator's relaxed stores.
@@ -145,6 +151,15 @@ mark_one(tc__marker *m, void *p, const void *from) {
   m->marked += s->elem_size;
   if (s->types == NULL)
     return; /* noscan: black at once */
+  if (s->grey_bits) { /* markorder=span: grey in the span, queue the span */
+    __atomic_fetch_or(&s->grey_bits[i >> 6], bit, __ATOMIC_SEQ_CST);
+    uint32_t idle = 0;
+    if (__atomic_load_n(&s->queued, __ATOMIC_SEQ_CST) == 0 &&
+        __atomic_compare_exchange_n(&s->queued, &idle, 1u, false,
+                                    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+      tc__spanq_push(s);
+    return;
+  }
   if (TC__UNLIKELY(m->n == m->cap))
     tc__marker_grow(m);
   tc__grey_entry *e = &m->grey[m->n++];
@@ -252,6 +267,44 @@ void tc__mark_scan_object(tc__marker *m, char *obj) {
   scan_entry(m, &e);
 }
 
+/* Scans the grey objects of s, a span taken off the span queue, in
+ * address order, until none is left and s is off the queue (steps 2 and
+ * 3 of collector/spanq.c). */
+static void scan_span(tc__marker *m, tc__span *s) {
+  size_t words = tc__bitmap_words(s->nelems);
+  bool bug = tc__debug_settings.markorderbug;
+  m->spans++;
+  for (;;) {
+    bool found;
+    do { /* passes while queued = 1: nobody else queues s meanwhile */
+      found = false;
+      for (size_t w = 0; w < words; w++) {
+        if (tc__load_relaxed(&s->grey_bits[w]) == 0)
+          continue;
+        uint64_t g = __atomic_exchange_n(&s->grey_bits[w], 0, __ATOMIC_ACQ_REL);
+        found |= g != 0;
+        while (g) {
+          uint32_t i = (uint32_t)(w * 64 + (size_t)__builtin_ctzll(g));
+          g &= g - 1;
+          tc__grey_entry e = {tc__span_obj(s, i), s->elem_size, s->types[i]};
+          scan_entry(m, &e);
+        }
+      }
+    } while (found && !bug);
+    __atomic_store_n(&s->queued, 0u, __ATOMIC_SEQ_CST);
+    if (bug)
+      return; /* markorderbug=1: late grey objects are left behind */
+    bool late = false;
+    for (size_t w = 0; w < words && !late; w++)
+      late = __atomic_load_n(&s->grey_bits[w], __ATOMIC_SEQ_CST) != 0;
+    uint32_t idle = 0;
+    if (!late || !__atomic_compare_exchange_n(&s->queued, &idle, 1u, false,
+                                              __ATOMIC_SEQ_CST,
+                                              __ATOMIC_SEQ_CST))
+      return; /* nothing late, or its marker queued s itself */
+  }
+}
+
 #define PREFETCH_RING 8
 
 /* Drains until the stack is empty or `budget` bytes were scanned; entries
@@ -259,7 +312,9 @@ void tc__mark_scan_object(tc__marker *m, char *obj) {
 static inline __attribute__((always_inline)) uint64_t
 drain(tc__marker *m, uint64_t budget) {
   m->last_lo = m->last_hi = 0; /* spans may have changed since last time */
-  uint64_t start = m->scan_bytes;
+  uint64_t start = m->scan_bytes, spans0 = m->spans;
+  bool spans = tc__debug_settings.markorder == TC__MARKORDER_SPAN &&
+               !m->verify;
   tc__grey_entry ring[PREFETCH_RING];
   unsigned head = 0, count = 0;
   for (;;) {
@@ -269,8 +324,17 @@ drain(tc__marker *m, uint64_t budget) {
       ring[(head + count) % PREFETCH_RING] = *e;
       count++;
     }
-    if (count == 0)
-      break;
+    if (count == 0) {
+      /* span order: the stack holds large objects only; then spans */
+      tc__span *s = spans ? tc__spanq_pop() : NULL;
+      if (s == NULL)
+        break;
+      scan_span(m, s);
+      tc__workers_share(m); /* wakes helpers; shares large objects */
+      if (m->scan_bytes - start >= budget)
+        break;
+      continue;
+    }
     tc__grey_entry e = ring[head];
     head = (head + 1) % PREFETCH_RING;
     count--;
@@ -289,6 +353,8 @@ drain(tc__marker *m, uint64_t budget) {
       tc__marker_grow(m);
     m->grey[m->n++] = ring[(head + count) % PREFETCH_RING];
   }
+  if (m->spans != spans0)
+    tc__add_relaxed(&tc__gcc.spans, m->spans - spans0);
   return m->scan_bytes - start;
 }
 

@@ -16,6 +16,8 @@
  *      depth-first stack are the roots of the largest unexplored subgraphs,
  *      so one hand-off keeps the receiver busy for long.
  *   3. A marker whose stack is empty takes a packet from the pool, or waits.
+ *      (markorder=span: spans on the span queue count as work too; a
+ *      marker that scanned a span wakes an idle one while spans wait.)
  *      When every marker waits and the pool is empty, marking is complete
  *      (no marker holds grey objects, none can make more): the last one to
  *      go idle sets `done` and wakes the others.
@@ -136,10 +138,11 @@ static bool take_packet(tc__marker *m) {
   return true;
 }
 
-/* Takes a packet for m, or learns that marking is complete; lock held. */
+/* Takes a packet for m (or finds spans queued, which m's drain takes),
+ * or learns that marking is complete; lock held. */
 static bool take_work(tc__marker *m) {
   for (;;) {
-    if (take_packet(m))
+    if (take_packet(m) || !tc__spanq_empty())
       return true;
     if (pool.done)
       return false;
@@ -229,7 +232,7 @@ bool tc__pool_put_refs(void *const *refs, uint32_t n) {
   return p != NULL;
 }
 
-bool tc__pool_get(tc__marker *m) {
+bool tc__pool_take(tc__marker *m) {
   if (tc__load_relaxed(&pool.nfull) == 0)
     return false;
   tc__lock_acquire(&pool.lock);
@@ -238,7 +241,13 @@ bool tc__pool_get(tc__marker *m) {
   return got;
 }
 
-bool tc__pool_empty(void) { return tc__load_relaxed(&pool.nfull) == 0; }
+bool tc__pool_get(tc__marker *m) {
+  return tc__pool_take(m) || !tc__spanq_empty();
+}
+
+bool tc__pool_empty(void) {
+  return tc__load_relaxed(&pool.nfull) == 0 && tc__spanq_empty();
+}
 
 void tc__pool_hungry(void) { tc__store_relaxed(&pool.hungry, 1u); }
 
@@ -267,8 +276,16 @@ void tc__workers_share(tc__marker *m) {
       start_helpers(m);
     return;
   }
-  if (tc__load_relaxed(&pool.nidle) == 0 || m->n < 2)
+  if (tc__load_relaxed(&pool.nidle) == 0)
     return;
+  if (m->n < 2) {
+    if (!tc__spanq_empty()) { /* span order: an idle marker takes spans */
+      tc__lock_acquire(&pool.lock);
+      pthread_cond_signal(&pool.work);
+      tc__lock_release(&pool.lock);
+    }
+    return;
+  }
   uint32_t k = (uint32_t)(m->n / 2 < TC__PACKET ? m->n / 2 : TC__PACKET);
   tc__lock_acquire(&pool.lock);
   if (put_locked(m, k))
@@ -363,7 +380,7 @@ uint64_t tc__workers_mark(tc__marker *m) {
   tc__lock_acquire(&pool.lock);
   while (pool.nrunning > 0)
     pthread_cond_wait(&pool.finished, &pool.lock);
-  TC_CHECK(pool.full == NULL);
+  TC_CHECK(pool.full == NULL && tc__spanq_empty());
   tc__lock_release(&pool.lock);
   uint64_t marked = 0;
   for (unsigned i = 0; i + 1 < pool.nmarkers; i++) {

@@ -97,6 +97,12 @@ struct tc__span {
   uint32_t sweepgen;     /* see the header comment */
   uint64_t *mark_bits;   /* nelems bits */
   uint64_t *alloc_bits;  /* nelems bits */
+  uint64_t *grey_bits;   /* nelems bits or NULL (markorder=span, small
+                            spans holding references): marked, not yet
+                            scanned; atomic (collector/spanq.c) */
+  uint32_t queued;       /* (grey_bits) on the span queue or being
+                            scanned from it; CAS 0 -> 1 to queue */
+  tc__span *qnext;       /* (queued) next span on the span queue */
   uint64_t *fin_bits;    /* nelems bits or NULL: objects with a finalizer */
   uint64_t *track_bits;  /* nelems bits or NULL: objects the collector keeps
                             side records for (heap-profile samples,

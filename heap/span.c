@@ -69,19 +69,32 @@ void tc__spanlist_splice(tc__spanlist *dst, tc__spanlist *src) {
   src->count = 0;
 }
 
+/* Bitmaps of a span of n slots: mark and alloc bits, and grey bits for
+ * the span mark order (markorder=span: small spans that hold references
+ * queue as a whole, collector/spanq.c). */
+static size_t nbitmaps(uint32_t n, bool scan) {
+  return 2 + (scan && n > 1 &&
+              tc__debug_settings.markorder == TC__MARKORDER_SPAN);
+}
+
 /* Bytes of metadata for a span of n slots. */
 static size_t meta_bytes(uint32_t n, bool scan) {
-  return sizeof(tc__span) + 2 * tc__bitmap_words(n) * sizeof(uint64_t) +
+  return sizeof(tc__span) +
+         nbitmaps(n, scan) * tc__bitmap_words(n) * sizeof(uint64_t) +
          (scan ? n * sizeof(uint16_t) : 0);
 }
 
 static void layout(tc__span *s, uint32_t n, bool scan) {
   uint64_t *bits = (uint64_t *)(s + 1);
   size_t words = tc__bitmap_words(n);
-  memset(bits, 0, 2 * words * sizeof(uint64_t));
+  size_t nb = nbitmaps(n, scan);
+  memset(bits, 0, nb * words * sizeof(uint64_t));
   s->mark_bits = bits;
   s->alloc_bits = bits + words;
-  s->types = scan ? (uint16_t *)(bits + 2 * words) : NULL;
+  s->grey_bits = nb == 3 ? bits + 2 * words : NULL;
+  s->queued = 0;
+  s->qnext = NULL;
+  s->types = scan ? (uint16_t *)(bits + nb * words) : NULL;
   if (scan)
     memset(s->types, 0, n * sizeof(uint16_t));
   s->nelems = n;

@@ -96,6 +96,13 @@ static bool sweep_small(tc__span *s) {
     }
   }
   TC_CHECK(live <= s->nalloc);
+  if (s->grey_bits) { /* markorder=span: the mark left nothing grey */
+    TC_CHECK(tc__load_relaxed(&s->queued) == 0);
+    for (size_t w = 0; w < words; w++) {
+      TC_CHECK(tc__debug_settings.markorderbug || s->grey_bits[w] == 0);
+      s->grey_bits[w] = 0; /* markorderbug=1 leaves some set */
+    }
+  }
   uint32_t freed = s->nalloc - live;
   uint64_t *old_alloc = s->alloc_bits;
   s->alloc_bits = s->mark_bits;

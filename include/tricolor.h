@@ -71,6 +71,11 @@
  *     markthread=1         the collector thread does the background
  *                          marking, throttled to 25% (the design before
  *                          mark workers ran on the Ps; for comparisons)
+ *     markorder=ORDER      object (default): each grey object waits on
+ *                          a marker's grey stack; span: its span (page
+ *                          run) waits in one FIFO and is scanned whole,
+ *                          in address order (an experiment after Go's
+ *                          Green Tea collector)
  *     memprofilerate=N     heap-profile sampling: one sample per N bytes
  *                          allocated on average (1: every object, 0: off;
  *                          default 524288), as tc_set_mem_profile_rate
@@ -87,8 +92,8 @@
  *                          where it was allocated; slow (every object
  *                          snapshot, every store through the barrier, the
  *                          profile rate pinned at 1); docs/debugging.md
- *   and test hooks: three widen race windows, in microseconds, and one
- *   breaks the collector on purpose so the verifier must catch it:
+ *   and test hooks: three widen race windows, in microseconds, and two
+ *   break the collector on purpose so the verifier must catch it:
  *     gcmarkdelay=US       the collector waits after the mark-start pause
  *                          before it marks anything
  *     shadedelay=US        a thread without a P buffer holds the door this
@@ -97,6 +102,9 @@
  *                          call, before it hands the P on
  *     noweakshade=1        tc_weak_get and the ephemeron readers do not
  *                          shade what they return while marking
+ *     markorderbug=1       with markorder=span, a span whose objects were
+ *                          greyed while it was being scanned is not
+ *                          queued again: those objects stay unscanned
  */
 #ifndef TRICOLOR_H
 #define TRICOLOR_H

@@ -54,6 +54,12 @@
  *   tc_test_debug_env(extra)
  *       Sets TRICOLOR_DEBUG for the next tc_init / tc_run to its value at
  *       the first call plus ",extra"; tc_test_debug_env(NULL) restores it.
+ *       So TRICOLOR_DEBUG=markorder=span runs a suite in the span mark
+ *       order (tests/CMakeLists.txt registers some suites so, *_span).
+ *
+ *   tc_test_debug_keep_markorder()
+ *       For a suite that starts from an empty TRICOLOR_DEBUG: drops every
+ *       setting but markorder=, which chooses the collector under test.
  *
  *   tc_test_start(cfg), tc_test_finish(rounds), tc_test_restart(cfg),
  *   tc_test_settle(rounds)
@@ -225,6 +231,23 @@ static TC_TEST_UNUSED void tc_test_debug_env(const char *extra) {
     return;
   }
   snprintf(buf, sizeof buf, "%s%s%s", saved, saved[0] ? "," : "", extra);
+  setenv("TRICOLOR_DEBUG", buf, 1);
+}
+
+/* Leaves only the markorder= entry of TRICOLOR_DEBUG (the last one, if
+ * several), or unsets it.  Test thread, before tc_test_debug_env. */
+static TC_TEST_UNUSED void tc_test_debug_keep_markorder(void) {
+  const char *old = getenv("TRICOLOR_DEBUG");
+  const char *hit = NULL;
+  for (const char *p = old; p && (p = strstr(p, "markorder=")) != NULL; p++)
+    if (p == old || p[-1] == ',')
+      hit = p;
+  if (hit == NULL) {
+    unsetenv("TRICOLOR_DEBUG");
+    return;
+  }
+  char buf[64];
+  snprintf(buf, sizeof buf, "%.*s", (int)strcspn(hit, ","), hit);
   setenv("TRICOLOR_DEBUG", buf, 1);
 }
 

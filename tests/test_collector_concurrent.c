@@ -1444,7 +1444,7 @@ int main(int argc, char **argv) {
     cmocka_set_test_filter(argv[1]); /* e.g. "test_pause*" */
   unsetenv("TRICOLOR_PROCS"); /* the tests fix procs themselves */
   unsetenv("TRICOLOR_GC");
-  unsetenv("TRICOLOR_DEBUG");
+  tc_test_debug_keep_markorder(); /* the test_*_span runs keep theirs */
   unsetenv("TRICOLOR_MEMLIMIT");
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_floating_garbage_deletion),
