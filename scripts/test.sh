@@ -27,7 +27,9 @@
 #             tests/install/ with find_package and pkg-config, run; build
 #             tests/subproject/ (add_subdirectory: the library only), run
 #
-# Tests labelled `slow` are left out everywhere (run: ctest -L slow).
+# Tests labelled `slow` are left out everywhere (run: ctest -L slow);
+# those labelled `span` (suites rerun in the span mark order) only in
+# plain's ctest.
 # Fails fast: the first failing step ends the run with a non-zero status.
 # The summary lists each step's time; the last line is "N passed, M failed"
 # over the steps.
@@ -138,7 +140,7 @@ step_asan() {
   # (tc_expect_death still accepts it, but the report is in its output).
   export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1:strict_string_checks=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
-  ctest_run build/asan -LE slow
+  ctest_run build/asan -LE 'slow|span'
 }
 
 step_tsan() {
@@ -152,7 +154,7 @@ step_tsan() {
   # reports show where both locks were taken.  No suppressions: a report is
   # a race in the library or the test, or a missing fiber annotation.
   export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
-  ctest_run build/tsan -LE slow
+  ctest_run build/tsan -LE 'slow|span'
 }
 
 # The aarch64 cross build under qemu-user.  Each test is run by ctest as
@@ -170,7 +172,7 @@ step_aarch64() {
   check_emulated build/aarch64
   echo "aarch64: the install test (label install) and the valgrind step are" \
        "not run on aarch64; both run on the host build (steps install, valgrind)"
-  ctest_run build/aarch64 -LE 'install|slow'
+  ctest_run build/aarch64 -LE 'install|slow|span'
 }
 
 # check_emulated DIR: every test outside the install label must run through
@@ -202,8 +204,8 @@ print("aarch64: all %d tests run through %s" % (len(tests), emu))
 
 step_valgrind() {
   ensure_plain_build
-  echo "+ python3 scripts/memcheck.py --build build/test -L unit -LE 'install|slow' -j $JOBS"
-  python3 scripts/memcheck.py --build build/test -L unit -LE 'install|slow' -j "$JOBS"
+  echo "+ python3 scripts/memcheck.py --build build/test -L unit -LE 'install|slow|span' -j $JOBS"
+  python3 scripts/memcheck.py --build build/test -L unit -LE 'install|slow|span' -j "$JOBS"
 }
 
 step_install() {
