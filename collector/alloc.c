@@ -111,6 +111,9 @@ void *tc__alloc_slow(tc_type *type, size_t size) {
     tc__fatal("%s while the collector is marking (inside a trace "
               "callback?)", type ? "tc_alloc" : "tc_alloc_noscan");
   tc__require_mutator(type ? "tc_alloc" : "tc_alloc_noscan");
+  if (TC__UNLIKELY(tc__ctx_get()->cache == tc__world_no_cache()))
+    tc__fatal("%s between tc_syscall_enter and tc_syscall_exit",
+              type ? "tc_alloc" : "tc_alloc_noscan");
   tc_safepoint(); /* stop here if the world is stopping */
   uint16_t id = 0;
   bool scan = false;

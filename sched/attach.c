@@ -95,6 +95,16 @@ int tc_thread_attach(void) {
   return TC_OK;
 }
 
+void tc__detach_check(bool in_syscall, const tc__rootstack *rs) {
+  if (in_syscall)
+    tc__fatal("tc_thread_detach between tc_syscall_enter and "
+              "tc_syscall_exit");
+  if (rs->top != NULL)
+    tc__fatal("tc_thread_detach with TC_LOCALS(%s) at %s:%d still on the "
+              "root stack (detach outside every frame)",
+              rs->top->site->names, rs->top->site->file, rs->top->site->line);
+}
+
 int tc_thread_detach(void) {
   tc__ctx *ctx = tc__ctx_current();
   if (!tc__load_acquire(&tc__sched.running))
@@ -103,14 +113,7 @@ int tc_thread_detach(void) {
   if (m == NULL || !m->foreign)
     return TC_ESTATE; /* not an attached thread */
   tc__g *g = m->curg;
-  if (g->status != TC__G_RUNNING)
-    tc__fatal("tc_thread_detach between tc_syscall_enter and "
-              "tc_syscall_exit");
-  if (g->rs.top != NULL)
-    tc__fatal("tc_thread_detach with TC_LOCALS(%s) at %s:%d still on the "
-              "root stack (detach outside every frame)",
-              g->rs.top->site->names, g->rs.top->site->file,
-              g->rs.top->site->line);
+  tc__detach_check(g->status != TC__G_RUNNING, &g->rs);
   tc__proc_foreign_release(m);
   /* Off the list of all Gs (the collector scans it under its lock), then
    * dead: nothing refers to the G any more. */

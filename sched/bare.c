@@ -220,14 +220,7 @@ int tc__bare_detach(tc__ctx *ctx) {
     pthread_mutex_unlock(&bare.mu);
     return TC_ESTATE; /* not an attached thread */
   }
-  if (bare.holder != ctx)
-    tc__fatal("tc_thread_detach between tc_syscall_enter and "
-              "tc_syscall_exit");
-  if (t->roots.top != NULL)
-    tc__fatal("tc_thread_detach with TC_LOCALS(%s) at %s:%d still on the "
-              "root stack (detach outside every frame)",
-              t->roots.top->site->names, t->roots.top->site->file,
-              t->roots.top->site->line);
+  tc__detach_check(bare.holder != ctx, &t->roots);
   *link = t->next;
   bare.nattached--;
   turn_give(ctx);

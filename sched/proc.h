@@ -160,6 +160,9 @@ void tc__proc_allg_remove(tc__g *g);
 void tc__proc_m_link(tc__m *m);
 bool tc__proc_retake_syscall(tc__p *p);
 
+/* tc_thread_detach's misuse checks (both modes): aborts if the thread is
+ * between tc_syscall_enter and tc_syscall_exit, or rs has a frame. */
+void tc__detach_check(bool in_syscall, const tc__rootstack *rs);
 /* Bare mode (sched/bare.c; tc_init without tc_run): ctx's thread attaches
  * (pc: where, for the slow-turn report), detaches, gives up its turn
  * around its own blocking code, and at a safepoint hands the turn to a

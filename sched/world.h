@@ -115,6 +115,9 @@ int tc__world_current_p(void);
  * scans the attached threads' root stacks into m (the turn holder's
  * thread: the others are stopped); returns slots scanned. */
 void tc__world_bare_open(tc__ctx *ctx);
+/* The cache a mutator's context points at while it has no processor
+ * (between tc_syscall_enter and tc_syscall_exit): allocating is misuse. */
+tc__cache *tc__world_no_cache(void);
 void tc__world_bare_close(tc__ctx *ctx);
 uint64_t tc__world_bare_scan(tc__marker *m);
 

@@ -18,8 +18,9 @@
  *   - misuse: attach before tc_init and twice, detach unattached, the
  *     tc_init thread attaching; deaths: a thread allocating without
  *     attaching (the clear abort), tc_shutdown while a thread is attached,
- *     detach between tc_syscall_enter and tc_syscall_exit; a checked
- *     build names the thread that holds the turn too long.
+ *     detach between tc_syscall_enter and tc_syscall_exit, allocation
+ *     there (bare and under tc_run); a checked build names the thread
+ *     that holds the turn too long.
  * Counts are asserted, never time; waits have only a hang guard.
  */
 #include "tc_test.h"
@@ -381,6 +382,36 @@ static void test_bare_detach_in_syscall_aborts(void **state) {
                   "tc_syscall_exit");
 }
 
+/* Allocating between tc_syscall_enter and tc_syscall_exit: the thread has
+ * no processor (bare: no turn) and no cache; the clear abort, in both
+ * modes. */
+static void alloc_in_syscall_bare(void *arg) {
+  (void)arg;
+  tc_init(NULL);
+  tc_syscall_enter();
+  (void)tc_alloc(&node_type, sizeof(node));
+}
+
+static void alloc_in_syscall_main(void *arg) {
+  (void)arg;
+  tc_syscall_enter();
+  (void)tc_alloc(&node_type, sizeof(node));
+}
+
+static void alloc_in_syscall_run(void *arg) {
+  (void)arg;
+  tc_config cfg = {.procs = 1};
+  tc_run(&cfg, alloc_in_syscall_main, NULL);
+}
+
+static void test_alloc_in_syscall_aborts(void **state) {
+  (void)state;
+  tc_expect_death(alloc_in_syscall_bare, NULL,
+                  "tc_alloc between tc_syscall_enter and tc_syscall_exit");
+  tc_expect_death(alloc_in_syscall_run, NULL,
+                  "tc_alloc between tc_syscall_enter and tc_syscall_exit");
+}
+
 static atomic_int spin_go;
 
 static void *bare_rule_breaker(void *arg) {
@@ -428,6 +459,7 @@ int main(void) {
       cmocka_unit_test(test_bare_shutdown_with_attached_thread_aborts),
       cmocka_unit_test(test_bare_detach_in_syscall_aborts),
       cmocka_unit_test(test_bare_slow_turn_named),
+      cmocka_unit_test(test_alloc_in_syscall_aborts),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
