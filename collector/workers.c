@@ -32,7 +32,10 @@
  *      recorded references over as a packet of their own (refs): the
  *      marker that takes it turns them into TC__GREY_REF entries, shaded
  *      when popped, so a store while marking costs its mutator only the
- *      append (barrier/barrier.c).
+ *      append (barrier/barrier.c).  Unless markers are behind: with
+ *      REFS_PER_PROC such packets per proc waiting, the P shades its
+ *      buffer itself (memory stays bounded; the mutator pays, as with
+ *      assists).
  * Concurrency: the pool lock guards the packet lists, the idle count, the
  * epoch and `done`; `nidle` is also read without the lock as a hint (a
  * stale read only delays or wastes one hand-off).  Handing a packet over
@@ -47,6 +50,10 @@
 /* Objects marker 0 scans alone before it wakes the helpers: small heaps
  * are marked faster than a thread wakes up (tens of microseconds). */
 #define WAKE_AFTER 4096
+/* Packets of barrier references the pool holds per proc at most (each
+ * 256 references, 128 hybrid stores): beyond, markers are behind and a
+ * P shades its full buffer itself. */
+#define REFS_PER_PROC 32
 
 typedef struct packet {
   struct packet *next;
@@ -82,6 +89,7 @@ static struct {
                                cycle must not wake helpers nobody waits
                                for: they would block tc__workers_stop) */
   uint32_t nfull;           /* packets on `full` (relaxed hint) */
+  uint32_t nrefs;           /* of them, barrier references (tc__pool_put_refs) */
   pthread_t *threads;
   tc__marker *markers;      /* the helpers' markers */
 } pool = {.lock = TC__LOCK_INIT};
@@ -126,6 +134,7 @@ static bool take_packet(tc__marker *m) {
   while (m->cap - m->n < p->n)
     tc__marker_grow(m);
   if (p->refs) { /* shaded when popped (collector/mark.c), off the lock */
+    pool.nrefs--;
     for (uint32_t i = 0; i < p->n; i++)
       if (p->r[i])
         m->grey[m->n++] = (tc__grey_entry){p->r[i], 0, TC__GREY_REF};
@@ -218,8 +227,11 @@ void tc__pool_put(tc__marker *m, size_t k) {
 
 bool tc__pool_put_refs(void *const *refs, uint32_t n) {
   tc__lock_acquire(&pool.lock);
-  packet *p = packet_get();
+  /* back-pressure: markers this far behind, the P shades its own (as
+   * Go's barrier always does); the pool's memory stays bounded */
+  packet *p = pool.nrefs < REFS_PER_PROC * tc__gc.procs ? packet_get() : NULL;
   if (p) {
+    pool.nrefs++;
     memcpy(p->r, refs, n * sizeof p->r[0]);
     p->n = n;
     p->refs = true;
@@ -229,7 +241,7 @@ bool tc__pool_put_refs(void *const *refs, uint32_t n) {
     pthread_cond_signal(&pool.work);
   }
   tc__lock_release(&pool.lock);
-  return p != NULL;
+  return p != NULL; /* the collector thread wakes idle Ps for pooled work */
 }
 
 bool tc__pool_take(tc__marker *m) {
@@ -319,7 +331,7 @@ unsigned tc__workers_start(unsigned n) {
   pthread_cond_init(&pool.finished, NULL);
   pool.full = pool.spare = NULL;
   pool.chunks = NULL;
-  pool.nfull = pool.concurrent = pool.hungry = 0;
+  pool.nfull = pool.nrefs = pool.concurrent = pool.hungry = 0;
   pool.nidle = pool.nrunning = 0;
   pool.epoch = 0;
   pool.done = pool.quit = false;
