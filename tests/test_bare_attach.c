@@ -318,17 +318,23 @@ static void *alloc_unattached(void *arg) {
   return NULL;
 }
 
-static void unattached_child(void *arg) {
-  (void)arg;
+/* A death test's child: a bare runtime and one thread running fn. */
+typedef struct thread_fn {
+  void *(*fn)(void *);
+} thread_fn;
+
+static void bare_join_child(void *arg) {
+  const thread_fn *f = arg;
   tc_init(NULL);
   pthread_t t;
-  pthread_create(&t, NULL, alloc_unattached, NULL);
+  pthread_create(&t, NULL, f->fn, NULL);
   join_outside(t);
 }
 
 static void test_bare_unattached_thread_aborts(void **state) {
   (void)state;
-  tc_expect_death(unattached_child, NULL,
+  static const thread_fn f = {alloc_unattached};
+  tc_expect_death(bare_join_child, (void *)&f,
                   "tc_alloc called from a thread that is not a mutator");
 }
 
@@ -367,17 +373,10 @@ static void *detach_outside(void *arg) {
   return NULL;
 }
 
-static void detach_in_syscall_child(void *arg) {
-  (void)arg;
-  tc_init(NULL);
-  pthread_t t;
-  pthread_create(&t, NULL, detach_outside, NULL);
-  join_outside(t);
-}
-
 static void test_bare_detach_in_syscall_aborts(void **state) {
   (void)state;
-  tc_expect_death(detach_in_syscall_child, NULL,
+  static const thread_fn f = {detach_outside};
+  tc_expect_death(bare_join_child, (void *)&f,
                   "tc_thread_detach between tc_syscall_enter and "
                   "tc_syscall_exit");
 }
