@@ -192,15 +192,15 @@ static void start_helpers(tc__marker *m) {
   tc__lock_release(&pool.lock);
 }
 
-/* Moves the oldest k entries of m to a packet on the pool; lock held.
- * False if no packet could be had. */
-static bool put_locked(tc__marker *m, uint32_t k) {
+/* Copies entries [from, from + k) of m's stack to a packet on the pool;
+ * lock held.  False if no packet could be had.  The caller closes the
+ * gap (drop_bottom): once per hand-off, not once per packet, which made
+ * handing a large stack over quadratic. */
+static bool put_locked(tc__marker *m, size_t from, uint32_t k) {
   packet *p = packet_get();
   if (p == NULL)
     return false; /* keep the work: marking stays correct, only slower */
-  memcpy(p->e, m->grey, k * sizeof p->e[0]);
-  memmove(m->grey, m->grey + k, (m->n - k) * sizeof m->grey[0]);
-  m->n -= k;
+  memcpy(p->e, m->grey + from, k * sizeof p->e[0]);
   p->n = k;
   p->refs = false;
   p->next = pool.full;
@@ -209,18 +209,24 @@ static bool put_locked(tc__marker *m, uint32_t k) {
   return true;
 }
 
+/* Drops the oldest k entries of m's stack (handed over). */
+static void drop_bottom(tc__marker *m, size_t k) {
+  memmove(m->grey, m->grey + k, (m->n - k) * sizeof m->grey[0]);
+  m->n -= k;
+}
+
 void tc__pool_put(tc__marker *m, size_t k) {
-  if (k == 0)
+  if (k == 0 || k > m->n)
     k = m->n;
   tc__lock_acquire(&pool.lock);
-  while (k > 0 && m->n > 0) {
-    uint32_t n = (uint32_t)(k < TC__PACKET ? k : TC__PACKET);
-    if (n > m->n)
-      n = (uint32_t)m->n;
-    if (!put_locked(m, n))
+  size_t moved = 0;
+  while (moved < k) {
+    uint32_t n = (uint32_t)(k - moved < TC__PACKET ? k - moved : TC__PACKET);
+    if (!put_locked(m, moved, n))
       break;
-    k -= n;
+    moved += n;
   }
+  drop_bottom(m, moved);
   pthread_cond_signal(&pool.work);
   tc__lock_release(&pool.lock);
 }
@@ -300,8 +306,10 @@ void tc__workers_share(tc__marker *m) {
   }
   uint32_t k = (uint32_t)(m->n / 2 < TC__PACKET ? m->n / 2 : TC__PACKET);
   tc__lock_acquire(&pool.lock);
-  if (put_locked(m, k))
+  if (put_locked(m, 0, k)) {
+    drop_bottom(m, k);
     pthread_cond_signal(&pool.work);
+  }
   tc__lock_release(&pool.lock);
 }
 
