@@ -413,14 +413,17 @@ void tc__wakep(void) {
 }
 
 /* Hands p, whose M is going away (syscall, stop), to another M if it has
- * work; else makes it idle (Go's handoffp). */
-static void handoffp(tc__p *p) {
+ * work; else makes it idle (Go's handoffp).  spin: with no M spinning and
+ * no P idle, start a spinning M on p first, so that work arriving now
+ * finds one (a detach passes false: nothing of its own is pending, and
+ * readying work wakes an M for an idle P anyway, tc__wakep). */
+static void handoffp(tc__p *p, bool spin) {
   if (!runq_empty(p) || tc__load_relaxed(&tc__sched.runqsize) > 0) {
     startm(p, false);
     return;
   }
-  if (tc__load_relaxed(&tc__sched.nmspinning) +
-          tc__load_relaxed(&tc__sched.npidle) == 0) {
+  if (spin && tc__load_relaxed(&tc__sched.nmspinning) +
+                      tc__load_relaxed(&tc__sched.npidle) == 0) {
     uint32_t zero = 0;
     if (tc__cas_acq_rel(&tc__sched.nmspinning, &zero, 1u)) {
       startm(p, true);
@@ -801,7 +804,7 @@ void tc__proc_foreign_release(tc__m *m) {
   tc__p *p = m->p;
   tc__gc_p_release(&p->cache);
   releasep(m);
-  handoffp(p);
+  handoffp(p, false); /* detach: an idle P, no M woken for nothing */
 }
 
 void tc__proc_foreign_block(tc__m *m, tc__g *g, bool yield,
@@ -824,7 +827,7 @@ void tc__proc_foreign_block(tc__m *m, tc__g *g, bool yield,
     if (unlock)
       unlock(arg);
   }
-  handoffp(p); /* the P runs other work (ours too) or goes idle */
+  handoffp(p, true); /* the P runs other work (ours too) or goes idle */
   foreign_resume(m, g, NULL);
 }
 
@@ -1221,7 +1224,7 @@ bool tc__proc_retake_syscall(tc__p *p) {
   }
   tc__add_relaxed(&tc__sched.retakes, 1);
   tc__store_relaxed(&p->syscalltick, p->syscalltick + 1);
-  handoffp(p); /* no M to detach: the syscall's M let go at entry */
+  handoffp(p, true); /* no M to detach: the syscall's M let go at entry */
   return true;
 }
 
