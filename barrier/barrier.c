@@ -111,14 +111,19 @@ void tc__barrier_shade(tc__marker *w, void *old_ref, void *new_ref) {
     shade(w, new_ref);
 }
 
+/* Stores that recorded n entries: two each in hybrid, one in the others
+ * (the slow-store count is summed when a buffer empties). */
+static uint64_t wb_stores(uint32_t n) {
+  return tc__barrier_mode() == TC_BARRIER_HYBRID ? n / 2 : n;
+}
+
 void tc__wb_flush(tc__pgc *g) {
   uint32_t n = (uint32_t)(g->runs->wbp - g->wb);
   if (n == 0)
     return;
   g->runs->wbp = g->wb;
   tc__marker *w = &g->w;
-  /* stores recorded: two entries each in hybrid, one in the others */
-  w->wb_slow += tc__barrier_mode() == TC_BARRIER_HYBRID ? n / 2 : n;
+  w->wb_slow += wb_stores(n);
   w->wb_shaded += tc__mark_batch(w, g->wb, n);
   if (TC__UNLIKELY(w->n >= 2 * TC__PACKET))
     tc__pool_put(w, TC__PACKET); /* as tc__shade_into spills */
@@ -140,7 +145,7 @@ static TC_NOINLINE TC_COLD void wb_full(tc__pgc *g) {
     return;
   }
   g->runs->wbp = g->wb;
-  g->w.wb_slow += tc__barrier_mode() == TC_BARRIER_HYBRID ? n / 2 : n;
+  g->w.wb_slow += wb_stores(n);
 }
 
 static inline __attribute__((always_inline)) void

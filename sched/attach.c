@@ -76,7 +76,7 @@ int tc_thread_attach(void) {
   tc__store_relaxed(&m->curg, g); /* the handshake reads it (gscan.c) */
   ctx->owner = m;
   ctx->rs = &g->rs;
-  ctx->cache = tc__empty_cache();
+  ctx->cache = tc__world_no_cache();
   tc__store_relaxed(&ctx->preempt, 0u); /* others OR bits into it */
   tc__store_release(&g->m, m);
   tc__store_release(&m->ctx, ctx);
@@ -124,7 +124,7 @@ int tc_thread_detach(void) {
   tc__store_release(&m->ctx, (tc__ctx *)NULL);
   ctx->owner = NULL;
   ctx->rs = NULL;
-  ctx->cache = tc__empty_cache();
+  ctx->cache = tc__world_no_cache();
   tc__store_relaxed(&ctx->preempt, 0u); /* others OR bits into it */
   tc__spin_lock(&tc__sched.lock);
   m->freelink = tc__sched.mfree;

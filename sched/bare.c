@@ -124,11 +124,8 @@ static bool turn_wait(tc__ctx *ctx, unsigned id, const void *pc) {
       }
     }
     bare.waiting--;
-    if (t != bare.serving) { /* closed: pass the ticket on */
-      bare.serving++;
-      pthread_cond_broadcast(&bare.cv);
-      return false;
-    }
+    if (t != bare.serving)
+      return false; /* closed: no more turns */
   }
   bare.holder = ctx;
   bare.holder_id = id;
@@ -141,7 +138,7 @@ static bool turn_wait(tc__ctx *ctx, unsigned id, const void *pc) {
 
 /* Gives the turn up.  With bare.mu held. */
 static void turn_give(tc__ctx *ctx) {
-  ctx->cache = tc__empty_cache(); /* no allocation without the turn */
+  ctx->cache = tc__world_no_cache(); /* no allocation without the turn */
   bare.holder = NULL;
   bare.serving++;
   pthread_cond_broadcast(&bare.cv);

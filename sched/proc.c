@@ -330,7 +330,7 @@ static tc__p *releasep(tc__m *m) {
   tc__p *p = m->p;
   tc__store_relaxed(&m->p, (tc__p *)NULL);
   tc__store_relaxed(&p->m, ((tc__m *)NULL));
-  m->ctx->cache = tc__empty_cache();
+  m->ctx->cache = tc__world_no_cache();
   return p;
 }
 
@@ -1126,7 +1126,7 @@ void tc_syscall_enter(void) {
    * out of SYSCALL by CAS owns it -- this M coming back, sysmon, or the
    * world stopper.  m->oldp only remembers where to try first. */
   m->oldp = p;
-  m->ctx->cache = tc__empty_cache(); /* no allocation inside */
+  m->ctx->cache = tc__world_no_cache(); /* no allocation inside */
   tc__store_relaxed(&m->p, (tc__p *)NULL);
   tc__store_relaxed(&p->m, ((tc__m *)NULL));
   tc__store_relaxed(&p->syscalltick, p->syscalltick + 1);

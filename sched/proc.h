@@ -175,7 +175,6 @@ void tc__bare_safepoint(tc__ctx *ctx, const void *pc);
 
 /* run.c */
 void *tc__m_thread(void *arg);
-tc__cache *tc__empty_cache(void);
 void tc__sanitizer_g_create(tc__g *g);
 void tc__sanitizer_g_exit(tc__g *g);
 /* Announces a switch to the sanitizers, right before tc__switch:

@@ -50,7 +50,6 @@
 
 /* An mcache (not just runs): the collector reads its gc, NULL here. */
 static tc__mcache empty;
-tc__cache *tc__empty_cache(void) { return &empty.runs; }
 tc__cache *tc__world_no_cache(void) { return &empty.runs; }
 
 /* ---------------------------------------------------------------- sanitizers */
