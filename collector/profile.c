@@ -343,16 +343,23 @@ static uint32_t bucket_get(const uintptr_t *pc, uint32_t n, uint32_t size) {
 static TC_NOINLINE int walk_stack(void **raw, int max) {
   int n = 0;
 #if WALK_WITH_CURSOR
+  /* One walk at a time: libunwind's cursor reads a global signal mask
+   * that its lazy initialisation writes under a lock of its own, which
+   * ThreadSanitizer reports as a race (stress_roots_foreign in CI).  The
+   * lock orders them; only TSan builds walk this way. */
+  static pthread_mutex_t walk_mu = PTHREAD_MUTEX_INITIALIZER;
   unw_context_t uc;
   unw_cursor_t cur;
-  if (unw_getcontext(&uc) != 0 || unw_init_local(&cur, &uc) != 0)
-    return 0;
-  do {
-    unw_word_t ip;
-    if (unw_get_reg(&cur, UNW_REG_IP, &ip) != 0 || ip == 0)
-      break;
-    raw[n++] = (void *)(uintptr_t)ip;
-  } while (n < max && unw_step(&cur) > 0);
+  pthread_mutex_lock(&walk_mu);
+  if (unw_getcontext(&uc) == 0 && unw_init_local(&cur, &uc) == 0) {
+    do {
+      unw_word_t ip;
+      if (unw_get_reg(&cur, UNW_REG_IP, &ip) != 0 || ip == 0)
+        break;
+      raw[n++] = (void *)(uintptr_t)ip;
+    } while (n < max && unw_step(&cur) > 0);
+  }
+  pthread_mutex_unlock(&walk_mu);
 #else
   n = unw_backtrace(raw, max);
 #endif
