@@ -143,8 +143,8 @@ typedef struct tc__gcstate {
   uint64_t last_gc_ns;         /* when the last cycle ended */
   uint64_t heap_at_trigger;    /* heap.live when the running cycle began */
   double trigger_ratio;        /* trigger = basis + ratio * (goal - basis) */
-  uint64_t goal_basis;         /* bytes the last mark found by tracing (its
-                                  marked bytes less black allocation) */
+  uint64_t goal_basis;         /* bytes the last mark kept (its marked
+                                  bytes, black allocation included) */
   uint64_t scan_expected;      /* bytes the running mark should scan */
   uint64_t scan_done;          /* bytes scanned by markers (relaxed, lags) */
   uint32_t requested;          /* a cycle was asked of the collector thread */
@@ -153,6 +153,8 @@ typedef struct tc__gcstate {
                                   (atomic; they hold packets meanwhile) */
   uint32_t workers_on;         /* this cycle marks on the Ps (release) */
   uint64_t mark_start_ns;      /* the running cycle's mark began */
+  uint64_t worker_ns;          /* its mark workers' time on all Ps, idle
+                                  Ps' included (relaxed atomic adds) */
   tc__marker orphan;           /* greys from threads without a P buffer */
   tc__lock orphan_lock;        /* the door: held to grey into the orphan
                                   and to move the phase (gcwork.c) */
@@ -254,7 +256,6 @@ typedef struct tc__pgc {
   int64_t assist_debt;   /* bytes allocated while marking not yet paid for
                             with mark work */
   uint32_t ack;          /* last flush request this P answered */
-  uint64_t mark_ns;      /* this cycle's mark-worker time on this P */
   tc__cache *runs;       /* its cache's public part, which holds wb's
                             cursor for the inline path (wbp: next free
                             entry, written by the P's owner, or by the

@@ -142,11 +142,13 @@ static void finish_mark(tc__marker *m, uint64_t extra_marked,
     TC_CHECK(reachable <= r->marked); /* what is reached was marked */
     r->float_bytes = r->marked - reachable;
   }
-  /* The goal grows from what tracing found, not from what was allocated
-   * (black) while marking ran: those bytes are counted in `marked`, as
-   * Go does, but a long mark under heavy allocation would otherwise feed
-   * them into the next goal and the goal would swing cycle to cycle. */
-  tc__gc.goal_basis = r->marked > black ? r->marked - black : r->marked;
+  /* The goal grows from everything this mark kept, what was allocated
+   * (black) while it ran included, as Go's heapMarked does.  Those bytes
+   * stay in the heap until the next sweep: a goal grown from what tracing
+   * found alone left the next cycle a runway short by all of them, and
+   * binary-trees and GCBench then ran a cycle as soon as the last one
+   * ended, their mutators waiting at the goal in most cycles. */
+  tc__gc.goal_basis = r->marked;
   tc__pacer_update(tc__gc.goal_basis);
   set_phase(TC__PHASE_OFF);
   tc__sweep_start();
@@ -246,6 +248,7 @@ void tc__cycle_run(int reason) {
     /* background marking: mark workers on the Ps, unless markthread=1
      * (the collector thread marks, throttled; see concurrent_mark) */
     tc__store_relaxed(&tc__gc.mark_start_ns, tc__nanotime());
+    tc__store_relaxed(&tc__gc.worker_ns, (uint64_t)0);
     tc__store_release(&tc__gc.workers_on,
                       (uint32_t)!tc__debug_settings.markthread);
     set_phase(TC__PHASE_MARK);

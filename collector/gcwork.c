@@ -23,10 +23,10 @@
  *    marked bytes) and runway = goal - heap.live, each at least 64 KiB.
  *    So the closer the heap gets to the goal with marking unfinished, the
  *    more each allocation pays.  The G drains its own buffer, then packets
- *    from the pool; when it finds none it raises `hungry` so the collector
- *    thread shares; past the goal it backs off in 50 us sleeps (at most
- *    ~2 ms) for the collector to share or finish (Go parks the G until
- *    background credit pays).  What is still unpaid then is forgiven.
+ *    from the pool; when it finds none it raises `hungry` so that the
+ *    markers share, and ends: what is still unpaid is forgiven.  Past the
+ *    goal, the allocation then waits for the cycle to end
+ *    (collector/alloc.c; Go parks the G until background credit pays).
  * 3. Each assist is a slice "assist" on its P's track in the event trace
  *    (collector/trace.c), inside the running G's slice.
  * 4. A trace callback may not allocate: assists run trace callbacks on a
@@ -153,9 +153,12 @@ bool tc__gc_p_mark(tc__mcache *c, bool idle) {
     return false;
   uint64_t t0 = tc__nanotime();
   if (!idle) {
+    /* the share is the procs' together: marking by idle Ps counts, so a
+     * P that runs coroutines owes nothing while idle Ps mark enough */
     uint64_t start = tc__load_relaxed(&tc__gc.mark_start_ns);
-    if ((double)g->mark_ns >= WORKER_SHARE * (double)(t0 - start))
-      return false; /* had its share */
+    if ((double)tc__load_relaxed(&tc__gc.worker_ns) >=
+        WORKER_SHARE * (double)tc__gc.procs * (double)(t0 - start))
+      return false; /* had their share */
   }
   tc__marker *w = &g->w;
   tc__wb_flush(g);
@@ -187,7 +190,7 @@ bool tc__gc_p_mark(tc__mcache *c, bool idle) {
     tc__pool_put(w, 0);
   __atomic_sub_fetch(&tc__gc.workers, 1, __ATOMIC_ACQ_REL);
   uint64_t t1 = tc__nanotime();
-  g->mark_ns += t1 - t0;
+  tc__add_relaxed(&tc__gc.worker_ns, t1 - t0);
   tc__add_relaxed(&tc__gcc.bg_mark_ns, t1 - t0);
   if (TC__TRACING())
     tc__trace_mark_worker(t0, t1, did, idle);
@@ -227,24 +230,19 @@ void tc__assist(tc__pgc *g) {
   tc__in_mark_work = 1;
   __atomic_add_fetch(&tc__gc.assists, 1, __ATOMIC_ACQ_REL);
   uint64_t did = 0;
-  int waits = 0;
   while (did < work && tc__marking()) {
     /* a stop request (a pause, sysmon) ends the assist: the pause must
      * not wait for it, its time-to-safepoint counts as pause time */
     if (tc__load_relaxed(&tc__ctx_get()->preempt))
       break;
     if (w->n == 0 && !tc__pool_get(w)) {
+      /* nothing to take: another marker holds the rest and shares it
+       * when it sees `hungry`.  The assist ends; past the goal, the
+       * allocation then parks until the cycle ends (collector/alloc.c),
+       * which frees the P to mark as an idle one.  (Sleeping here held
+       * the P and, counted in `assists`, kept the mark from ending.) */
       tc__pool_hungry();
-      /* Past the goal with no work to take: the collector thread holds
-       * the rest.  Back off briefly (at most ~2 ms per assist) so it gets
-       * the CPU and shares, instead of allocating further past the goal
-       * (Go parks such an assist until background credit pays it). */
-      if (tc__load_relaxed(&tc__h.live) < tc__load_relaxed(&tc__gc.goal) ||
-          ++waits > 40)
-        break;
-      struct timespec ts = {0, 50000};
-      nanosleep(&ts, NULL);
-      continue;
+      break;
     }
     uint64_t left = work - did;
     did += tc__mark_drain_budget(w, left < ASSIST_SLICE ? left : ASSIST_SLICE);

@@ -26,7 +26,10 @@
  *   5. Concurrent mark (phase MARK): the collector thread, assists and
  *      the Ps' barrier buffers exchange packets through the same pool
  *      (tc__pool_put/get) without epochs; a marker shares half its stack
- *      only when an assist found the pool empty (`hungry`).  The helpers
+ *      only when an assist found the pool empty (`hungry`), or when the
+ *      pool is empty and a P is idle: it then wakes that P, whose
+ *      scheduling loop marks (Go's idle worker, woken as enlistWorker
+ *      does).  The helpers
  *      join in the mark-termination pause (tc__workers_mark), which
  *      drains whatever is left.  A P whose barrier buffer fills hands the
  *      recorded references over as a packet of their own (refs): the
@@ -278,13 +281,20 @@ void tc__pool_set_concurrent(bool on) {
 
 void tc__workers_share(tc__marker *m) {
   if (tc__load_relaxed(&pool.concurrent)) {
-    /* concurrent mark: a marker keeps its work unless someone asked, or
-     * the pool ran dry while it holds plenty (assists find work there) */
-    if (m->n >= 2 && (tc__load_relaxed(&pool.hungry) ||
-                      (m->n >= 4 * TC__PACKET &&
-                       tc__load_relaxed(&pool.nfull) == 0))) {
+    /* concurrent mark: a marker keeps its work unless someone asked, the
+     * pool ran dry while a P sits idle (it is woken to mark what is
+     * shared: Go's enlistWorker), or the pool ran dry while the marker
+     * holds plenty (assists find work there) */
+    if (m->n < 2)
+      return;
+    bool dry = tc__load_relaxed(&pool.nfull) == 0;
+    bool idle = dry && tc__world_idle_procs() > 0;
+    if (tc__load_relaxed(&pool.hungry) || idle ||
+        (dry && m->n >= 4 * TC__PACKET)) {
       tc__store_relaxed(&pool.hungry, 0u);
       tc__pool_put(m, m->n / 2 < TC__PACKET ? m->n / 2 : TC__PACKET);
+      if (idle)
+        tc__world_wake_idle();
     }
     return;
   }

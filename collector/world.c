@@ -123,7 +123,6 @@ static void forget_one(tc__mcache *c, void *arg) {
     return;
   tc__marker_forget_span(&c->gc->w);
   c->runs.wbp = c->gc->wb; /* an abandoned cycle's: objects may be gone */
-  c->gc->mark_ns = 0; /* a new cycle: a new share */
 }
 
 void tc__gc_forget_spans(void) { tc__gc_for_each_cache(forget_one, NULL); }

@@ -584,8 +584,17 @@ static tc__g *find_runnable(tc__m *m, bool *inherit) {
     }
     /* Nothing to run: an idle P marks while a cycle does (Go's idle
      * mark worker), then looks again. */
-    if (TC__UNLIKELY(tc__marking()) && tc__gc_p_mark(&p->cache, true))
-      continue;
+    if (TC__UNLIKELY(tc__marking())) {
+      /* a marking M is not looking for coroutines: not spinning, so a
+       * wake-up for work readied meanwhile starts another M (Go's
+       * resetspinning when it runs the idle worker) */
+      if (m->spinning) {
+        m->spinning = false;
+        __atomic_sub_fetch(&tc__sched.nmspinning, 1, __ATOMIC_ACQ_REL);
+      }
+      if (tc__gc_p_mark(&p->cache, true))
+        continue;
+    }
     /* Nothing: give the P back, then re-check (the submit/unspin
      * protocol of the header comment, step 4). */
     tc__spin_lock(&tc__sched.lock);
