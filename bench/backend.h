@@ -99,7 +99,8 @@
  *          [tricolor: barrier_slow=.. barrier_shaded=.. assist_ms=..
  *           bg_mark_ms=.. lost_pauses=.. pause_total_ms=..
  *           float_cycles=.. float_bytes=.. alloc_bytes=..
- *           restart_lag_max_us=..]                     (one line)
+ *           restart_lag_max_us=.. restarts=.. restart_lag_p99_us=..]
+ *                                                     (one line)
  *
  *   wall_ms       the whole workload, timed by the benchmark itself.
  *   rss_kib       peak resident set in KiB: VmHWM of /proc/self/status,
@@ -146,6 +147,12 @@
  *                 (a maximum: no window):
  *                 the longest the OS took, after a pause, to run again
  *                 every thread the restart woke (not part of the pause).
+ *   restarts, restart_lag_p99_us
+ *                 tricolor, over the window: the restarts that woke a
+ *                 stopped thread, and the 99th percentile (nearest rank)
+ *                 of their lags, copied out of tc_stats.restart_lag_ns by
+ *                 the same poller as the pauses; "-" with none, or if a
+ *                 lag left the ring before a poll.
  *
  * For tricolor-lab (tricolor backend, environment):
  *   BENCH_PAUSE_LOG=FILE  writes the measured window, from the body's start
@@ -432,6 +439,10 @@ typedef struct bench_pauselog {
                              overwrote before a poll */
   bench_weakcycle *wc;    /* one per cycle a poll saw end, since the reset */
   size_t nwc, capwc;
+  uint64_t lag_seen;      /* tc_stats.restarts already copied */
+  uint64_t lag_lost;      /* restart lags that left the ring before a poll */
+  uint64_t *lag;          /* copied restart lags, since the last reset */
+  size_t nlag, caplag;
 } bench_pauselog;
 
 static bench_pauselog bench_plog;
@@ -461,6 +472,21 @@ static inline void bench_plog_poll(void) {
     l->n++;
   }
   l->seen = to;
+  from = l->lag_seen;
+  to = l->snap.restarts;
+  if (to - from > TC_PAUSE_RING) {
+    l->lag_lost += to - from - TC_PAUSE_RING;
+    from = to - TC_PAUSE_RING;
+  }
+  for (uint64_t k = from; k < to; k++) {
+    if (l->nlag == l->caplag) {
+      l->caplag = l->caplag ? 2 * l->caplag : 1024;
+      l->lag = bench_check(realloc(l->lag, l->caplag * sizeof l->lag[0]),
+                           "realloc");
+    }
+    l->lag[l->nlag++] = l->snap.restart_lag_ns[k % TC_PAUSE_RING];
+  }
+  l->lag_seen = to;
   if (l->snap.cycles != l->cycles_seen) { /* the last cycle's figures */
     l->weak_missed += l->snap.cycles - l->cycles_seen - 1;
     l->cycles_seen = l->snap.cycles;
@@ -487,6 +513,8 @@ static inline void bench_pauses_reset(void) {
     ;
   l->n = 0;
   l->lost = 0;
+  l->nlag = 0;
+  l->lag_lost = 0;
   l->nwc = 0;
   l->weak_missed = 0;
   l->base = l->snap;
@@ -508,6 +536,7 @@ static inline void *bench_plog_main(void *arg) {
 static inline void bench_plog_start(void) {
   tc_read_stats(&bench_plog.base);
   bench_plog.cycles_seen = bench_plog.base.cycles;
+  bench_plog.lag_seen = bench_plog.base.restarts;
   bench_plog.t_reset = bench_now_ns();
   bench_plog.running =
       pthread_create(&bench_plog.thread, NULL, bench_plog_main, NULL) == 0;
@@ -751,12 +780,16 @@ static inline void bench_finish(const char *bench, uint64_t wall_ns) {
   uint64_t total_ns = 0;
   for (size_t i = 0; i < l->n; i++)
     total_ns += l->ns[i];
-  char extra[512];
+  char lag_p99[32] = "-";
+  if (l->nlag && l->lag_lost == 0)
+    snprintf(lag_p99, sizeof lag_p99, "%.1f",
+             (double)bench_quantile(l->lag, l->nlag, 0.99) / 1e3);
+  char extra[640];
   snprintf(extra, sizeof extra,
            " barrier_slow=%llu barrier_shaded=%llu assist_ms=%.1f "
            "bg_mark_ms=%.1f lost_pauses=%llu pause_total_ms=%.3f "
            "float_cycles=%llu float_bytes=%llu alloc_bytes=%llu "
-           "restart_lag_max_us=%.1f",
+           "restart_lag_max_us=%.1f restarts=%zu restart_lag_p99_us=%s",
            (unsigned long long)(s->barrier_slow - b->barrier_slow),
            (unsigned long long)(s->barrier_shaded - b->barrier_shaded),
            (double)(s->assist_ns - b->assist_ns) / 1e6,
@@ -765,13 +798,16 @@ static inline void bench_finish(const char *bench, uint64_t wall_ns) {
            (unsigned long long)(s->float_cycles - b->float_cycles),
            (unsigned long long)(s->float_bytes - b->float_bytes),
            (unsigned long long)(s->total_alloc - b->total_alloc),
-           (double)s->restart_lag_max_ns / 1e3);
+           (double)s->restart_lag_max_ns / 1e3, l->nlag, lag_p99);
   g.extra = extra;
   bench_print_result(bench, BENCH_BACKEND_NAME, wall_ns, &g);
   free(l->ns);
   free(l->end);
   free(l->kind);
   free(l->wc);
+  free(l->lag);
+  l->lag = NULL;
+  l->nlag = l->caplag = 0;
   l->ns = l->end = NULL;
   l->kind = NULL;
   l->wc = NULL;

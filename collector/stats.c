@@ -188,6 +188,7 @@ void tc_read_stats(tc_stats *s) {
   s->assist_ns = tc__load_relaxed(&tc__gcc.assist_ns);
   s->bg_mark_ns = tc__load_relaxed(&tc__gcc.bg_mark_ns);
   s->restart_lag_max_ns = tc__world_restart_lag_max();
+  s->restarts = tc__world_restart_lags(s->restart_lag_ns);
   uint64_t since = tc__gc.initialized ? tc__nanotime() - tc__gc.start_ns : 0;
   uint64_t procs = tc__gc.procs ? tc__gc.procs : 1;
   s->gc_cpu_fraction =

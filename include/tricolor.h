@@ -722,6 +722,11 @@ typedef struct tc_stats {
                                 stopped Ps are woken) to the moment the
                                 last of them ran again: the OS's scheduling
                                 delay, not pause time; since tc_run began */
+  uint64_t restarts;         /* under tc_run: restarts whose lag was
+                                measured (those that woke a stopped
+                                thread), since tc_run began */
+  uint64_t restart_lag_ns[TC_PAUSE_RING]; /* their lags, as pause_ns: the
+                                k-th (0-based) at [k % TC_PAUSE_RING] */
 } tc_stats;
 
 /* ---------------------------------------------------------------------- */

@@ -43,7 +43,9 @@
  *      word (worldgen); starting the world hands every P with work back to
  *      the M that stopped on it and wakes them all with one system call.
  *      The pause ends just before that call; how long the OS then takes
- *      to run those Ms is recorded apart (restart_lag_max).
+ *      to run those Ms is recorded apart (restart_lag, restart_lag_max),
+ *      and the collector thread waits off the CPU until the last of them
+ *      runs (resumenote), so that it does not take a CPU they need.
  *
  *   7. Event trace (collector/trace.c): a G's run slice on its P begins in
  *      execute() and ends in after_switch() (or at syscall entry, and a
@@ -501,9 +503,13 @@ static void gcstopm(tc__m *m) {
   uint64_t now = tc__nanotime();
   tc__spin_lock(&tc__sched.lock);
   uint64_t since = tc__sched.restart_ns;
-  if (--tc__sched.resume_left == 0 && now > since &&
-      now - since > tc__sched.restart_lag_max)
-    tc__store_relaxed(&tc__sched.restart_lag_max, now - since);
+  if (--tc__sched.resume_left == 0) {
+    tc__note_wake(&tc__sched.resumenote); /* the restarter goes on */
+    uint64_t lag = now > since ? now - since : 0;
+    tc__sched.restart_lag[tc__sched.restarts++ % TC_PAUSE_RING] = lag;
+    if (lag > tc__sched.restart_lag_max)
+      tc__store_relaxed(&tc__sched.restart_lag_max, lag);
+  }
   tc__spin_unlock(&tc__sched.lock);
 }
 
@@ -1239,6 +1245,8 @@ bool tc__proc_retake_syscall(tc__p *p) {
 
 /* ---------------------------------------------------------------- the world */
 
+#define RESUME_WAIT_NS 2000000 /* the collector thread waits at most this
+                                  long for the restarted Ms to run (ns) */
 #define SLOW_STOP_NS 100000000 /* checked builds name the threads a stop
                                   still waits for after 100 ms: far past
                                   any time-to-safepoint of code that
@@ -1413,12 +1421,21 @@ uint64_t tc__start_the_world(void) {
   uint64_t now = tc__nanotime();
   tc__spin_lock(&tc__sched.lock);
   tc__sched.restart_ns = now;
-  if (stopped_ms)
+  if (stopped_ms) {
+    tc__note_clear(&tc__sched.resumenote);
     tc__gen_advance(&tc__sched.worldgen);
+  }
   tc__spin_unlock(&tc__sched.lock);
   if (stopped_ms)
     tc__gen_wake(&tc__sched.worldgen);
   tc__wakep(); /* after the stamp, as in Go: not pause time */
+  /* The collector thread is a thread beyond the Ps: were it to go on at
+   * once, the woken Ms would wait for a CPU behind it (milliseconds of
+   * restart lag on a machine with as many CPUs as Ps).  It waits off the
+   * CPU until the last of them runs (bounded: an M the OS does not run
+   * for long does not hold the collector). */
+  if (stopped_ms && own == NULL)
+    tc__note_sleep(&tc__sched.resumenote, RESUME_WAIT_NS);
   return now;
 }
 

@@ -112,9 +112,15 @@ typedef struct tc__sched_t {
   uint32_t resume_left;       /* Ms a restart gave their P back to, not yet
                                  running again */
   uint64_t restart_ns;        /* when the last restart ended the pause */
+  tc__note resumenote;        /* the last M of a restart to run again: the
+                                 restarter (the collector thread) waits
+                                 off the CPU until then */
   uint64_t restart_lag_max;   /* longest time from a restart to the last of
                                  its Ms running (the OS's delay); written
                                  under the lock, read relaxed by stats */
+  uint64_t restarts;          /* restarts whose lag was measured, and */
+  uint64_t restart_lag[TC_PAUSE_RING]; /* the last ones' lags (restart k
+                                 at [k % TC_PAUSE_RING]); under the lock */
   uint64_t goidgen;
   uint32_t allg_lock;         /* tc__spin */
   tc__g *allg;                /* every live G, oldest first */

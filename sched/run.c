@@ -308,6 +308,16 @@ bool tc__world_exiting(void) {
   return tc__sched.running && tc__load_acquire(&tc__sched.exiting);
 }
 
+uint64_t tc__world_restart_lags(uint64_t lag[TC_PAUSE_RING]) {
+  if (!tc__sched.running)
+    return 0;
+  tc__spin_lock(&tc__sched.lock);
+  uint64_t n = tc__sched.restarts;
+  memcpy(lag, tc__sched.restart_lag, sizeof tc__sched.restart_lag);
+  tc__spin_unlock(&tc__sched.lock);
+  return n;
+}
+
 uint64_t tc__world_restart_lag_max(void) {
   return tc__sched.running ? tc__load_relaxed(&tc__sched.restart_lag_max) : 0;
 }

@@ -70,6 +70,9 @@ bool tc__world_stopping(void);
 void tc__world_wake_idle(void);
 /* The longest time from a world restart to the last of its Ms running. */
 uint64_t tc__world_restart_lag_max(void);
+/* Copies the ring of the last restarts' lags (restart k at
+ * [k % TC_PAUSE_RING]); returns how many restarts were measured. */
+uint64_t tc__world_restart_lags(uint64_t lag[TC_PAUSE_RING]);
 /* Calls fn on every P's allocation cache.  World stopped. */
 void tc__world_for_each_cache(void (*fn)(tc__mcache *c, void *arg),
                               void *arg);
