@@ -1385,6 +1385,57 @@ static void test_switch_answers_flush_request(void **state) {
 }
 
 /* ------------------------------------------------------------------ */
+/* restart lags: one per restart that woke a stopped thread            */
+
+/* A coroutine spins through safepoints on the second P while main runs
+ * cycles: every pause stops its thread and every restart wakes it, so
+ * each cycle records at least one restart lag (tc_stats.restarts,
+ * restart_lag_ns), and the ring agrees with restart_lag_max_ns. */
+typedef struct lag_run {
+  atomic_int stop;
+  tc_waitgroup done;
+  tc_stats before, after;
+} lag_run;
+
+static void lag_spinner(void *arg) {
+  lag_run *l = arg;
+  while (!atomic_load(&l->stop))
+    tc_safepoint();
+  tc_waitgroup_done(&l->done);
+}
+
+static void lag_main(void *arg) {
+  lag_run *l = arg;
+  tc_waitgroup_add(&l->done, 1);
+  EXPECT(tc_go(lag_spinner, l) == TC_OK);
+  tc_yield(); /* the spinner runs, on the other P or after us */
+  tc_read_stats(&l->before);
+  for (int i = 0; i < 5; i++)
+    tc_gc();
+  tc_read_stats(&l->after);
+  atomic_store(&l->stop, 1);
+  tc_waitgroup_wait(&l->done);
+}
+
+static void test_restart_lags_recorded(void **state) {
+  (void)state;
+  lag_run l = {0};
+  tc_test_debug_env(NULL);
+  run(2, lag_main, &l);
+  uint64_t cycles = l.after.cycles - l.before.cycles;
+  uint64_t n = l.after.restarts - l.before.restarts;
+  assert_true(cycles >= 5);
+  assert_true(n >= cycles); /* a restart at least per cycle woke the spinner */
+  assert_true(l.after.restarts <= TC_PAUSE_RING); /* the whole run's are kept */
+  uint64_t max = 0;
+  for (uint64_t k = 0; k < l.after.restarts; k++)
+    if (l.after.restart_lag_ns[k] > max)
+      max = l.after.restart_lag_ns[k];
+  assert_int_equal(max, l.after.restart_lag_max_ns);
+  assert_true(max > 0); /* a woken thread takes some time to run */
+}
+
+/* ------------------------------------------------------------------ */
 /* tc_read_stats while another P grows the heap                        */
 
 /* tc_read_stats is "any thread after tc_init" and reads heap.inuse, free,
@@ -1464,6 +1515,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_gctrace_format),
       /* last: under ThreadSanitizer each reports a race, halting the run */
       cmocka_unit_test(test_race_read_stats_while_heap_grows),
+      cmocka_unit_test(test_restart_lags_recorded),
       cmocka_unit_test(test_race_type_first_use_from_two_procs),
       cmocka_unit_test(test_yielding_coroutine_lets_marking_end),
       cmocka_unit_test(test_switch_answers_flush_request),
