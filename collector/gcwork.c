@@ -40,7 +40,9 @@
 
 #define ASSIST_MIN ((int64_t)64 << 10)
 #define MIN_WORK ((uint64_t)64 << 10)
-#define ASSIST_SLICE ((uint64_t)32 << 10) /* scan bytes between stop checks */
+#define STOP_SLICE ((uint64_t)16 << 10) /* scan bytes between stop checks
+                             (~10-25 us here): a pause waits at most this
+                             long for an assist or a mark worker */
 
 tc__gccounters tc__gcc;
 __thread int tc__in_mark_work;
@@ -144,7 +146,7 @@ bool tc__gc_p_acked(tc__mcache *c, uint32_t gen) {
 #define WORKER_SHARE 0.25 /* of each P's time while marking: Go gives its
                              mark workers 25% of GOMAXPROCS */
 #define WORKER_SLICE ((uint64_t)64 << 10) /* scan bytes a slice (~50-100
-                             us here): a stop waits for at most this much */
+                             us here), drained STOP_SLICE at a time */
 #define IDLE_SLICES 4     /* an idle P marks this many slices at a time */
 
 bool tc__gc_p_mark(tc__mcache *c, bool idle) {
@@ -181,7 +183,8 @@ bool tc__gc_p_mark(tc__mcache *c, bool idle) {
       break;
     if (w->n == 0 && !tc__pool_get(w))
       break;
-    did += tc__mark_drain_budget(w, budget - did);
+    uint64_t left = budget - did;
+    did += tc__mark_drain_budget(w, left < STOP_SLICE ? left : STOP_SLICE);
   }
   tc__in_mark_work = 0;
   /* the leftovers to the pool: a P without a running G holds no grey
@@ -245,7 +248,7 @@ void tc__assist(tc__pgc *g) {
       break;
     }
     uint64_t left = work - did;
-    did += tc__mark_drain_budget(w, left < ASSIST_SLICE ? left : ASSIST_SLICE);
+    did += tc__mark_drain_budget(w, left < STOP_SLICE ? left : STOP_SLICE);
   }
   tc__in_mark_work = 0;
   if (w->n)
