@@ -83,6 +83,29 @@ void tc__spin_lock(uint32_t *l);
 void tc__spin_unlock(uint32_t *l);
 bool tc__spin_trylock(uint32_t *l);
 
+/* ---- intrusive FIFOs: a head, a tail, and a link field in each node ---- */
+/* Appends the chain first..last, already linked through `link`, to the
+ * queue (head, tail); one node: first == last. */
+#define TC__FIFO_APPEND(head, tail, first, last, link)                       \
+  do {                                                                       \
+    (last)->link = NULL;                                                     \
+    if (tail)                                                                \
+      (tail)->link = (first);                                                \
+    else                                                                     \
+      (head) = (first);                                                      \
+    (tail) = (last);                                                         \
+  } while (0)
+/* Takes the oldest node of the queue into out (NULL: it was empty). */
+#define TC__FIFO_POP(head, tail, out, link)                                  \
+  do {                                                                       \
+    (out) = (head);                                                          \
+    if (out) {                                                               \
+      (head) = (out)->link;                                                  \
+      if ((head) == NULL)                                                    \
+        (tail) = NULL;                                                       \
+    }                                                                        \
+  } while (0)
+
 /* ---- clocks ---- */
 static inline uint64_t tc__nanotime(void) {
   struct timespec ts;

@@ -77,13 +77,8 @@ static struct {
 } q;
 
 void tc__spanq_push(tc__span *s) {
-  s->qnext = NULL;
   tc__spin_lock(&q.lock);
-  if (q.tail)
-    q.tail->qnext = s;
-  else
-    q.head = s;
-  q.tail = s;
+  TC__FIFO_APPEND(q.head, q.tail, s, s, qnext);
   tc__store_relaxed(&q.n, q.n + 1);
   tc__spin_unlock(&q.lock);
 }
@@ -92,13 +87,10 @@ tc__span *tc__spanq_pop(void) {
   if (tc__load_relaxed(&q.n) == 0)
     return NULL;
   tc__spin_lock(&q.lock);
-  tc__span *s = q.head;
-  if (s) {
-    q.head = s->qnext;
-    if (q.head == NULL)
-      q.tail = NULL;
+  tc__span *s;
+  TC__FIFO_POP(q.head, q.tail, s, qnext);
+  if (s)
     tc__store_relaxed(&q.n, q.n - 1);
-  }
   tc__spin_unlock(&q.lock);
   return s;
 }

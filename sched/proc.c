@@ -139,34 +139,19 @@ void tc__g_cas(tc__g *g, uint32_t from, uint32_t to) {
 /* ---------------------------------------------------------------- queues */
 
 /* Global run queue: a list under the sched lock. */
-static void globrunq_put(tc__g *g) {
-  g->schedlink = NULL;
-  if (tc__sched.runq_tail)
-    tc__sched.runq_tail->schedlink = g;
-  else
-    tc__sched.runq_head = g;
-  tc__sched.runq_tail = g;
-  tc__store_relaxed(&tc__sched.runqsize, tc__sched.runqsize + 1);
-}
-
 static void globrunq_put_batch(tc__g *head, tc__g *tail, uint32_t n) {
-  tail->schedlink = NULL;
-  if (tc__sched.runq_tail)
-    tc__sched.runq_tail->schedlink = head;
-  else
-    tc__sched.runq_head = head;
-  tc__sched.runq_tail = tail;
+  TC__FIFO_APPEND(tc__sched.runq_head, tc__sched.runq_tail, head, tail,
+                  schedlink);
   tc__store_relaxed(&tc__sched.runqsize, tc__sched.runqsize + n);
 }
 
+static void globrunq_put(tc__g *g) { globrunq_put_batch(g, g, 1); }
+
 static tc__g *globrunq_pop(void) {
-  tc__g *g = tc__sched.runq_head;
-  if (g) {
-    tc__sched.runq_head = g->schedlink;
-    if (tc__sched.runq_head == NULL)
-      tc__sched.runq_tail = NULL;
+  tc__g *g;
+  TC__FIFO_POP(tc__sched.runq_head, tc__sched.runq_tail, g, schedlink);
+  if (g)
     tc__store_relaxed(&tc__sched.runqsize, tc__sched.runqsize - 1);
-  }
   return g;
 }
 
