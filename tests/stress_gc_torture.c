@@ -1490,13 +1490,9 @@ static void test_no_weak_shade_is_caught(void **state) {
 
 int main(int argc, char **argv) {
   const char *mode = "all";
-  for (int i = 1; i < argc; i++) {
-    const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (v == NULL) {
-      fprintf(stderr, "stress_gc_torture: option %s needs a value\n", k);
-      return 2;
-    }
-    i++;
+  const char *k, *v;
+  for (int i = 1;
+       tc_test_next_opt(argc, argv, &i, "stress_gc_torture", &k, &v);) {
     char *end = NULL;
     if (strcmp(k, "--mode") == 0) {
       mode = v;

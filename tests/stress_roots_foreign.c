@@ -938,13 +938,9 @@ static void test_run(void **state) {
 int main(int argc, char **argv) {
   const char *mode = "all";
   int procs = 0;
-  for (int i = 1; i < argc; i++) {
-    const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (v == NULL) {
-      fprintf(stderr, "stress_roots_foreign: option %s needs a value\n", k);
-      return 2;
-    }
-    i++;
+  const char *k, *v;
+  for (int i = 1;
+       tc_test_next_opt(argc, argv, &i, "stress_roots_foreign", &k, &v);) {
     char *end = NULL;
     long x = strtol(v, &end, 0);
     if (strcmp(k, "--mode") == 0) {

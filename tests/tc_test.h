@@ -45,6 +45,9 @@
  *       A deterministic xorshift64 stream and splitmix64's finalizer, for
  *       stress tests' seeded choices and checksums.
  *
+ *   tc_test_next_opt(argc, argv, &i, "prog", &key, &value)
+ *       A stress test's "--key value" options, one pair a call.
+ *
  *   tc_test_node, tc_test_node_type
  *       A list cell (next, value) and its type, for tests that build lists.
  *
@@ -180,6 +183,26 @@ static TC_TEST_UNUSED bool tc_test_under_sanitizer(void) {
 static TC_TEST_UNUSED bool tc_test_under_emulator(void) {
   const char *e = getenv("TC_TEST_EMULATOR");
   return e != NULL && e[0] != '\0' && strcmp(e, "0") != 0;
+}
+
+/* Steps through a stress test's options, "--key value" pairs: *key and
+ * *value get the pair at argv[*i], and *i moves past it; false after the
+ * last.  A key without a value ends the program with status 2, naming
+ * prog. */
+static TC_TEST_UNUSED bool tc_test_next_opt(int argc, char **argv, int *i,
+                                            const char *prog,
+                                            const char **key,
+                                            const char **value) {
+  if (*i >= argc)
+    return false;
+  if (*i + 1 >= argc) {
+    fprintf(stderr, "%s: option %s needs a value\n", prog, argv[*i]);
+    exit(2);
+  }
+  *key = argv[*i];
+  *value = argv[*i + 1];
+  *i += 2;
+  return true;
 }
 
 /* Returns the next number of the xorshift64 generator (shifts 13, 7, 17)

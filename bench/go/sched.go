@@ -242,15 +242,9 @@ func main() {
 		{"rss_100k", "bytes", 100000, benchRSS, false},
 		{"rss_1m", "bytes", 1000000, benchRSS, true},
 	}
-	want := map[string]bool{}
-	for _, s := range strings.Split(*only, ",") {
-		if s != "" {
-			want[s] = true
-		}
-	}
 	for _, o := range ops {
-		if len(want) > 0 && !want[o.name] {
-			continue
+		if *only != "" && !strings.Contains(","+*only+",", ","+o.name+",") {
+			continue // not in the comma-separated list
 		}
 		if o.once && *quick {
 			continue
