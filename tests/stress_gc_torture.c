@@ -180,11 +180,9 @@ static struct {
   int scenarios;
 } opt = {20260301u, 250000, 2000, NSCEN};
 
-static const char *const mode_names[] = {"hybrid", "insertion", "deletion",
-                                         "stw"};
-static const tc_barrier_mode mode_ids[] = {
-    TC_BARRIER_HYBRID, TC_BARRIER_INSERTION, TC_BARRIER_DELETION,
-    TC_BARRIER_STW};
+static const char *mode_name(int m) {
+  return tc_barrier_name(tc_test_modes[m]);
+}
 
 static long iters_scaled(void) {
   long n = opt.iters;
@@ -1451,13 +1449,13 @@ static int torture_run(const char *barrier, tc_barrier_mode want,
 /* The child of test_mode: one torture run of the mode at *arg. */
 static int mode_child(void *arg) {
   int m = *(int *)arg;
-  return torture_run(mode_names[m], mode_ids[m], markdelay_scaled(), "");
+  return torture_run(mode_name(m), tc_test_modes[m], markdelay_scaled(), "");
 }
 
 static void test_mode(void **state) {
   int m = *(int *)*state;
   char what[96];
-  snprintf(what, sizeof what, "mode %s (seed %llu)", mode_names[m],
+  snprintf(what, sizeof what, "mode %s (seed %llu)", mode_name(m),
            (unsigned long long)opt.seed);
   tc_test_run_child(mode_child, *state, what);
 }
@@ -1530,7 +1528,7 @@ int main(int argc, char **argv) {
   size_t n = 0;
   bool all = strcmp(mode, "all") == 0, found = all;
   for (int m = 0; m < 4; m++)
-    if (all || strcmp(mode, mode_names[m]) == 0) {
+    if (all || strcmp(mode, mode_name(m)) == 0) {
       tests[n++] = (struct CMUnitTest){test_names[m], test_mode, NULL, NULL,
                                        &idx[m]};
       found = true;

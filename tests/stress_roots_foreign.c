@@ -134,11 +134,9 @@ static struct {
   int markdelay_us, shadedelay_us;
 } opt = {20260311u, 80000, 3, 500, 20};
 
-static const char *const mode_names[] = {"hybrid", "insertion", "deletion",
-                                         "stw"};
-static const tc_barrier_mode mode_ids[] = {
-    TC_BARRIER_HYBRID, TC_BARRIER_INSERTION, TC_BARRIER_DELETION,
-    TC_BARRIER_STW};
+static const char *mode_name(int m) {
+  return tc_barrier_name(tc_test_modes[m]);
+}
 
 static long iters_scaled(void) {
   return tc_test_under_emulator() && !tc_test_under_valgrind()
@@ -803,7 +801,7 @@ static void run_main(void *arg) {
 /* Runs one (mode, procs) in this (forked) process; returns the exit
  * status: 0 when every check passed. */
 static int stress_run(int m, int procs, int markdelay, int shadedelay) {
-  cur_mode = mode_names[m];
+  cur_mode = mode_name(m);
   cur_procs = procs;
   char dbg[256];
   snprintf(dbg, sizeof dbg, "barrier=%s,gccheckmark=1,gcmarkdelay=%d%s",
@@ -883,7 +881,7 @@ static int stress_run(int m, int procs, int markdelay, int shadedelay) {
   } while (0)
   REQUIRE((long)st->cycles >= min_cycles(), "%llu cycles, expected >= %ld",
           (unsigned long long)st->cycles, min_cycles());
-  REQUIRE(st->last_mode == (uint32_t)mode_ids[m],
+  REQUIRE(st->last_mode == (uint32_t)tc_test_modes[m],
           "stats.last_mode is %s", tc_barrier_name(st->last_mode));
   REQUIRE(result.states[B_BUSY] == 0 && result.states[B_DROP] == 0,
           "%d banks BUSY, %d DROP at the end", result.states[B_BUSY],
@@ -931,7 +929,7 @@ static void test_run(void **state) {
   run_spec *rs = *state;
   char what[128];
   snprintf(what, sizeof what, "mode %s procs %d (seed %llu)",
-           mode_names[rs->mode], rs->procs, (unsigned long long)opt.seed);
+           mode_name(rs->mode), rs->procs, (unsigned long long)opt.seed);
   tc_test_run_child(run_child, rs, what);
 }
 
@@ -979,12 +977,12 @@ int main(int argc, char **argv) {
   bool all = strcmp(mode, "all") == 0;
   for (int p = 2; p <= 4; p += 2)
     for (int m = 0; m < 4; m++) {
-      if ((!all && strcmp(mode, mode_names[m]) != 0) ||
+      if ((!all && strcmp(mode, mode_name(m)) != 0) ||
           (procs != 0 && procs != p))
         continue;
       specs[n] = (run_spec){m, p};
       snprintf(names[n], sizeof names[n], "roots_foreign_%s_procs%d",
-               mode_names[m], p);
+               mode_name(m), p);
       tests[n] = (struct CMUnitTest){names[n], test_run, NULL, NULL,
                                      &specs[n]};
       n++;

@@ -45,6 +45,9 @@
  *       A deterministic xorshift64 stream and splitmix64's finalizer, for
  *       stress tests' seeded choices and checksums.
  *
+ *   tc_test_modes[4]
+ *       The four barrier modes, hybrid first, stw last.
+ *
  *   tc_test_next_opt(argc, argv, &i, "prog", &key, &value)
  *       A stress test's "--key value" options, one pair a call.
  *
@@ -184,6 +187,12 @@ static TC_TEST_UNUSED bool tc_test_under_emulator(void) {
   const char *e = getenv("TC_TEST_EMULATOR");
   return e != NULL && e[0] != '\0' && strcmp(e, "0") != 0;
 }
+
+/* The four barrier modes, in the order the stress tests run them (names:
+ * tc_barrier_name). */
+static const tc_barrier_mode tc_test_modes[4] TC_TEST_UNUSED = {
+    TC_BARRIER_HYBRID, TC_BARRIER_INSERTION, TC_BARRIER_DELETION,
+    TC_BARRIER_STW};
 
 /* Steps through a stress test's options, "--key value" pairs: *key and
  * *value get the pair at argv[*i], and *i moves past it; false after the
