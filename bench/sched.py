@@ -8,9 +8,10 @@ What it does, in order:
      with `go build` (GO111MODULE=off, GOFLAGS empty, GOPROXY=off, offline,
      as run.py does) when go is installed (the cgo peer also needs cgo:
      `go env CGO_ENABLED` 1 and a C compiler);
-  2. runs each program once; each takes the median of --runs runs of every
-     figure itself (bench_sched.c, go/sched.go and go/cgo/attach.go say
-     how);
+  2. runs each program once, for --runs runs of every figure: bench_sched
+     prints the median itself, the Go peers print every run and this
+     script takes their median (bench_sched.c, go/sched.go and
+     go/cgo/attach.go say how);
   3. reads their RESULT lines and prints two tables:
        operation | tricolor ns | Go ns | pthread ns | ratio tricolor/Go
      (the scheduler; RSS rows are in bytes per parked coroutine), and
@@ -32,6 +33,7 @@ import datetime
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -139,19 +141,23 @@ def build_go(build, name, srcdir, sources, cgo=False):
 
 
 def run(cmd, timeout):
-    """Runs cmd; returns ({(op, impl): (value, unit)}, error or None)."""
+    """Runs cmd; returns ({(op, impl): (value, unit)}, error or None).  An
+    op printed several times (the Go peers print each run) gets the median
+    of its values."""
     log("running " + " ".join(str(c) for c in cmd))
     try:
         proc = subprocess.run([str(c) for c in cmd], capture_output=True,
                               text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return {}, f"timed out after {timeout:g} s"
-    res = {}
+    seen = {}
     for line in proc.stdout.splitlines():
         if not line.startswith("RESULT "):
             continue
         f = dict(item.partition("=")[::2] for item in line.split()[1:])
-        res[(f["op"], f["impl"])] = (float(f["value"]), f["unit"])
+        seen.setdefault((f["op"], f["impl"]), ([], f["unit"]))[0].append(
+            float(f["value"]))
+    res = {k: (statistics.median(v), unit) for k, (v, unit) in seen.items()}
     if proc.returncode != 0:
         tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
         return res, f"exit status {proc.returncode}: {tail}"

@@ -13,12 +13,13 @@
 //	rss_100k    VmRSS growth while N goroutines are parked in a channel
 //	rss_1m      receive, divided by N (bytes per parked goroutine)
 //
-// Each figure is the median of -runs runs (default 5; RSS at 1M once).  A
+// Each figure is measured -runs times (default 5; RSS at 1M once).  A
 // runtime.GC() precedes every run; each RSS run is a fresh process (the
 // program runs itself with -child).  GOMAXPROCS is set to 1 by the program
 // (the environment cannot change it).
 //
-// Output: one line per figure, as bench_sched prints them:
+// Output: one line per run, in bench_sched's format; bench/sched.py takes
+// the median of an op's lines:
 //
 //	RESULT op=<op> impl=go value=<v> unit=<ns|bytes>
 //
@@ -33,7 +34,6 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -179,15 +179,6 @@ func benchRSS(n int) float64 {
 	return float64(after-before) * 1024 / float64(n)
 }
 
-func median(v []float64) float64 {
-	sort.Float64s(v)
-	n := len(v)
-	if n%2 == 1 {
-		return v[n/2]
-	}
-	return (v[n/2-1] + v[n/2]) / 2
-}
-
 var child *bool
 
 // fresh measures op in a new process of this program (-child): goroutine
@@ -270,7 +261,9 @@ func main() {
 			fmt.Printf("%g\n", v[0])
 			return
 		}
-		fmt.Printf("RESULT op=%s impl=go value=%.2f unit=%s\n", o.name,
-			median(v), o.unit)
+		for _, x := range v {
+			fmt.Printf("RESULT op=%s impl=go value=%.2f unit=%s\n", o.name,
+				x, o.unit)
+		}
 	}
 }

@@ -25,10 +25,11 @@
 // While a C thread runs its loop, main waits on a channel (its P is
 // free, as tricolor's main coroutine waits on a wait group); goDone tells
 // it the figure is ready.  GOMAXPROCS is set to 1 by the program, as in
-// bench/go/sched.go and bench_sched's procs = 1.  Each figure is the
-// median of -runs runs (default 5), a runtime.GC() before each.
+// bench/go/sched.go and bench_sched's procs = 1.  Each figure is measured
+// -runs times (default 5), a runtime.GC() before each.
 //
-// Output: one line per figure, as bench_sched prints them:
+// Output: one line per run, in bench_sched's format; bench/sched.py takes
+// the median of an op's lines:
 //
 //	RESULT op=<op> impl=go value=<v> unit=ns
 //
@@ -48,7 +49,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"sort"
 	"strings"
 	"time"
 )
@@ -95,15 +95,6 @@ func onCThread(which int, n int) float64 {
 	return float64(C.peer_join())
 }
 
-func median(v []float64) float64 {
-	sort.Float64s(v)
-	n := len(v)
-	if n%2 == 1 {
-		return v[n/2]
-	}
-	return (v[n/2-1] + v[n/2]) / 2
-}
-
 type op struct {
 	name string
 	n    int
@@ -136,12 +127,10 @@ func main() {
 			continue // not in the comma-separated list
 		}
 		n := o.n / scale
-		v := make([]float64, *runs)
-		for i := range v {
+		for i := 0; i < *runs; i++ {
 			runtime.GC()
-			v[i] = o.f(n)
+			fmt.Printf("RESULT op=%s impl=go value=%.2f unit=ns\n", o.name,
+				o.f(n))
 		}
-		fmt.Printf("RESULT op=%s impl=go value=%.2f unit=ns\n", o.name,
-			median(v))
 	}
 }
