@@ -575,16 +575,15 @@ static tc__g *find_runnable(tc__m *m, bool *inherit) {
     }
     /* Nothing to run: an idle P marks while a cycle does (Go's idle
      * mark worker), then looks again. */
-    if (TC__UNLIKELY(tc__marking())) {
-      /* a marking M is not looking for coroutines: not spinning, so a
-       * wake-up for work readied meanwhile starts another M (Go's
-       * resetspinning when it runs the idle worker) */
-      if (m->spinning) {
-        m->spinning = false;
-        __atomic_sub_fetch(&tc__sched.nmspinning, 1, __ATOMIC_ACQ_REL);
-      }
-      if (tc__gc_p_mark(&p->cache, true))
-        continue;
+    if (TC__UNLIKELY(tc__marking()) && tc__gc_p_mark(&p->cache, true)) {
+      /* it found work, as Go's idle worker: no longer spinning, and the
+       * last spinner wakes another (resetspinning), so that coroutines
+       * readied meanwhile and marking shared with idle Ps get an M.  The
+       * spinning state is dropped only here: an M that found nothing
+       * keeps it to the re-check before it sleeps (step 4). */
+      if (m->spinning)
+        resetspinning(m);
+      continue;
     }
     /* Nothing: give the P back, then re-check (the submit/unspin
      * protocol of the header comment, step 4). */
