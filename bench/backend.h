@@ -447,18 +447,24 @@ typedef struct bench_pauselog {
 
 static bench_pauselog bench_plog;
 
+/* The first of the entries seen..to (0-based counts) of a TC_PAUSE_RING
+ * ring still in it; those already overwritten are added to *lost. */
+static inline uint64_t bench_ring_from(uint64_t seen, uint64_t to,
+                                       uint64_t *lost) {
+  if (to - seen <= TC_PAUSE_RING)
+    return seen;
+  *lost += to - seen - TC_PAUSE_RING;
+  return to - TC_PAUSE_RING;
+}
+
 /* Copies the pauses recorded since the last poll. */
 static inline void bench_plog_poll(void) {
   bench_pauselog *l = &bench_plog;
   while (__atomic_exchange_n(&l->lock, 1, __ATOMIC_ACQUIRE))
     ;
   tc_read_stats(&l->snap);
-  uint64_t from = l->seen, to = l->snap.pauses;
-  if (to - from > TC_PAUSE_RING) {
-    l->lost += to - from - TC_PAUSE_RING;
-    from = to - TC_PAUSE_RING;
-  }
-  for (uint64_t k = from; k < to; k++) {
+  uint64_t to = l->snap.pauses;
+  for (uint64_t k = bench_ring_from(l->seen, to, &l->lost); k < to; k++) {
     if (l->n == l->cap) {
       l->cap = l->cap ? 2 * l->cap : 1024;
       l->ns = bench_check(realloc(l->ns, l->cap * sizeof l->ns[0]), "realloc");
@@ -472,13 +478,9 @@ static inline void bench_plog_poll(void) {
     l->n++;
   }
   l->seen = to;
-  from = l->lag_seen;
   to = l->snap.restarts;
-  if (to - from > TC_PAUSE_RING) {
-    l->lag_lost += to - from - TC_PAUSE_RING;
-    from = to - TC_PAUSE_RING;
-  }
-  for (uint64_t k = from; k < to; k++) {
+  for (uint64_t k = bench_ring_from(l->lag_seen, to, &l->lag_lost); k < to;
+       k++) {
     if (l->nlag == l->caplag) {
       l->caplag = l->caplag ? 2 * l->caplag : 1024;
       l->lag = bench_check(realloc(l->lag, l->caplag * sizeof l->lag[0]),

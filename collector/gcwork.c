@@ -44,6 +44,11 @@
                              (~10-25 us here): a pause waits at most this
                              long for an assist or a mark worker */
 
+/* Drains at most `left` scan bytes of w, and at most STOP_SLICE. */
+static uint64_t drain_slice(tc__marker *w, uint64_t left) {
+  return tc__mark_drain_budget(w, left < STOP_SLICE ? left : STOP_SLICE);
+}
+
 tc__gccounters tc__gcc;
 __thread int tc__in_mark_work;
 
@@ -183,8 +188,7 @@ bool tc__gc_p_mark(tc__mcache *c, bool idle) {
       break;
     if (w->n == 0 && !tc__pool_get(w))
       break;
-    uint64_t left = budget - did;
-    did += tc__mark_drain_budget(w, left < STOP_SLICE ? left : STOP_SLICE);
+    did += drain_slice(w, budget - did);
   }
   tc__in_mark_work = 0;
   /* the leftovers to the pool: a P without a running G holds no grey
@@ -247,8 +251,7 @@ void tc__assist(tc__pgc *g) {
       tc__pool_hungry();
       break;
     }
-    uint64_t left = work - did;
-    did += tc__mark_drain_budget(w, left < STOP_SLICE ? left : STOP_SLICE);
+    did += drain_slice(w, work - did);
   }
   tc__in_mark_work = 0;
   if (w->n)

@@ -12,8 +12,8 @@
  *   1. goal = basis * (1 + gc_percent/100), rounded down, at least min_heap
  *      (bytes, tc_config; 4 MiB by default); basis is what the last mark
  *      kept, black allocation during that mark included (Go's
- *      heapMarked; collector/cycle.c).  gc_percent = TC_GC_OFF: no goal (UINT64_MAX),
- *      growth never triggers.  The product is taken as basis/100 * percent
+ *      heapMarked; collector/cycle.c).  gc_percent = TC_GC_OFF: no goal
+ *      (UINT64_MAX), growth never triggers.  The product is taken as basis/100 * percent
  *      + basis%100 * percent/100, so basis * percent is never formed; the
  *      goal itself must fit in 64 bits (it wraps past 2^64 bytes).
  *   2. with a soft memory limit (bytes), goal = min(goal, limit - overhead),
