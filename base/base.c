@@ -32,9 +32,15 @@
  * static link loses.  The section is not loaded into memory (no
  * SHF_ALLOC) and `strip --strip-debug` removes it with the debug
  * information.
+ *
+ * Thread names (tc__thread_name): every thread tricolor starts names
+ * itself "tricolor-..." so that a thread list (gdb, top, a test that
+ * counts /proc/self/task) tells them apart from the program's own.
  */
+#define _GNU_SOURCE 1 /* pthread_setname_np */
 #include "base/base.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +96,15 @@ void tc__print(const char *fmt, ...) {
   va_start(ap, fmt);
   vprint(NULL, fmt, ap);
   va_end(ap);
+}
+
+void tc__thread_name(const char *fmt, ...) {
+  char name[16]; /* the kernel's limit, NUL included */
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(name, sizeof name, fmt, ap);
+  va_end(ap);
+  pthread_setname_np(pthread_self(), name);
 }
 
 /* ---- settings ---- */

@@ -172,4 +172,10 @@ extern tc__debug tc__debug_settings; /* base.c; written by tc_init only */
 /* Parses a TRICOLOR_DEBUG string ("a=1,b=2") into *d; unknown keys warn. */
 void tc__debug_parse(tc__debug *d, const char *s);
 
+/* Names the calling thread (printf-style, at most 15 characters, the
+ * rest cut off) as top, gdb and /proc/PID/task/TID/comm show it:
+ * "tricolor-m3", "tricolor-gc", ...  Threads tricolor starts name
+ * themselves first thing. */
+void tc__thread_name(const char *fmt, ...) TC_PRINTF(1, 2);
+
 #endif /* TC_BASE_H */

@@ -62,6 +62,7 @@ static void trace_sweep_end(uint64_t *t0) {
 
 static void *gc_main(void *arg) {
   (void)arg;
+  tc__thread_name("tricolor-gc");
   bool sweeping = false;
   uint64_t sweep_t0 = 0; /* trace: this sweep run began, 0 = untraced */
   pthread_mutex_lock(&gct.mu);

@@ -693,6 +693,7 @@ static void on_sigusr2(int sig) {
 
 static void *writer_main(void *arg) {
   (void)arg;
+  tc__thread_name("tricolor-prof");
   for (;;) {
     char c;
     ssize_t n = read(sigw.pipe[0], &c, 1);

@@ -325,6 +325,7 @@ void tc__workers_share(tc__marker *m) {
 
 static void *helper_main(void *arg) {
   tc__marker *m = arg;
+  tc__thread_name("tricolor-mark");
   uint64_t seen = 0;
   tc__lock_acquire(&pool.lock);
   for (;;) {

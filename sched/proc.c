@@ -324,6 +324,11 @@ static tc__p *releasep(tc__m *m) {
 
 /* Creates an M that will run with p (spinning or not); sched lock held. */
 static bool newm(tc__p *p, bool spinning) {
+  /* Once main returned no thread starts: tc_run joins the Ms it lists
+   * under this lock after it saw `exiting`, so one linked later would
+   * outlive it. */
+  if (__atomic_load_n(&tc__sched.exiting, __ATOMIC_SEQ_CST))
+    return false;
   if (tc__sched.mcount >= tc__sched.maxmcount)
     tc__fatal("thread limit of %u reached (tc_config.max_threads)",
               tc__sched.maxmcount);
@@ -666,7 +671,15 @@ static void execute(tc__m *m, tc__g *g, bool inherit) {
   if (!inherit)
     tc__store_relaxed(&m->p->schedtick, m->p->schedtick + 1);
   m->ctx->rs = &g->rs;
-  tc__store_relaxed(&m->ctx->preempt, tc__load_relaxed(&tc__sched.gcwaiting));
+  /* A request left for the previous G goes; a stop still in progress
+   * stays (its stopper pokes again every 100 us anyway).  The exit path
+   * pokes once: store, then look (both seq_cst, paired with its exiting
+   * store before its pokes), so that either its poke lands after this
+   * store or this load sees it exiting. */
+  __atomic_store_n(&m->ctx->preempt, tc__load_relaxed(&tc__sched.gcwaiting),
+                   __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&tc__sched.exiting, __ATOMIC_SEQ_CST))
+    tc__preempt_set(m->ctx, TC__PREEMPT_YIELD);
   if (TC__TRACING())
     slice_begin(m);
   switch_to(m, g, false);
@@ -1031,8 +1044,9 @@ void tc__proc_gfree(tc__m *m, tc__g *g) {
     tc__spin_lock(&tc__sched.lock);
     for (tc__m *o = tc__sched.allm; o; o = o->alllink) {
       tc__ctx *c = tc__load_acquire(&o->ctx);
-      if (c) /* running coroutines leave at their next safepoint */
-        tc__preempt_set(c, TC__PREEMPT_YIELD);
+      if (c) /* running coroutines leave at their next safepoint;
+                seq_cst: after the exiting store (see execute) */
+        __atomic_fetch_or(&c->preempt, TC__PREEMPT_YIELD, __ATOMIC_SEQ_CST);
       tc__note_wake(&o->park);
     }
     tc__spin_unlock(&tc__sched.lock);

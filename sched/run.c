@@ -133,6 +133,7 @@ static void m_leave(tc__m *m) {
 
 static void *m_thread(void *arg) {
   tc__m *m = arg;
+  tc__thread_name("tricolor-m%u", m->id);
   m_enter(m);
   tc__p *p = m->nextp;
   m->nextp = NULL;
@@ -251,7 +252,12 @@ int tc_run(const tc_config *cfg, tc_fn main_fn, void *arg) {
     tc__fatal("tc_run: main returned while %u thread(s) were still "
               "attached (call tc_thread_detach before main returns)",
               tc__sched.nattached);
-  for (tc__m *m = tc__sched.allm; m; m = m->alllink)
+  /* Under the lock, after `exiting` was seen: no M is linked after this
+   * read (newm refuses then), so every thread is in the list. */
+  tc__spin_lock(&tc__sched.lock);
+  tc__m *allm = tc__sched.allm;
+  tc__spin_unlock(&tc__sched.lock);
+  for (tc__m *m = allm; m; m = m->alllink)
     if (m != m0 && !m->foreign)
       pthread_join(m->thread, NULL);
   m_leave(m0);

@@ -91,6 +91,7 @@ static bool retake(int64_t now) {
 
 static void *sysmon_main(void *arg) {
   (void)arg;
+  tc__thread_name("tricolor-sysmon");
   int64_t delay_us = DELAY_MIN_US;
   int idle = 0;
   int trace_ms = tc__debug_settings.schedtrace;

@@ -208,6 +208,55 @@ static void test_run_drops_spinning_coroutine(void **state) {
   assert_int_equal(atomic_load(&s.spinner_finished), 0);
 }
 
+/* Every coroutine still running when main returns must see the exit at
+ * its next safepoint, whichever M it runs on.  The exit pokes each M
+ * once; an M that had just picked a coroutine from a queue reset its
+ * preempt word as it switched to it, after the poke, so the coroutine
+ * ran on, and tc_run waited for it forever (the watchdog of run() turns
+ * that into a failure).  Coroutines that loop on tc_safepoint() through
+ * system calls move between Ms often (the syscall hand-off), which makes
+ * the switch frequent; main returns after a varying delay. */
+typedef struct exit_race {
+  int64_t delay_ns;
+} exit_race;
+
+static void exit_race_noop(void *arg) { (void)arg; }
+
+static void exit_race_syscaller(void *arg) {
+  (void)arg;
+  for (;;) {
+    tc_syscall_enter();
+    usleep(20);
+    tc_syscall_exit();
+    tc_safepoint(); /* the only way out */
+  }
+}
+
+static void exit_race_spawner(void *arg) {
+  (void)arg;
+  for (;;) {
+    EXPECT(tc_go(exit_race_noop, NULL) == TC_OK);
+    tc_safepoint();
+  }
+}
+
+static void exit_race_main(void *arg) {
+  exit_race *s = arg;
+  for (int i = 0; i < 3; i++)
+    EXPECT(tc_go(exit_race_syscaller, NULL) == TC_OK);
+  EXPECT(tc_go(exit_race_spawner, NULL) == TC_OK);
+  tc_sleep(s->delay_ns);
+}
+
+static void test_run_exit_reaches_running_coroutines(void **state) {
+  (void)state;
+  int runs = (int)scaled(60, 4);
+  for (int r = 0; r < runs; r++) {
+    exit_race s = {.delay_ns = 200000 + 100000 * (r % 20)};
+    run(4, exit_race_main, &s);
+  }
+}
+
 static void noop_main(void *arg) { (void)arg; }
 
 static void test_run_bad_arguments(void **state) {
@@ -244,6 +293,42 @@ static void repeat_main(void *arg) {
   tc_waitgroup_wait(&s->wg);
 }
 
+/* Lists this process's threads by name, state and the system call each
+ * sits in: tricolor's own are called tricolor-... (base.c). */
+static void print_threads(void) {
+  DIR *d = opendir("/proc/self/task");
+  struct dirent *e;
+  while (d && (e = readdir(d)) != NULL) {
+    if (e->d_name[0] == '.')
+      continue;
+    char path[300], comm[64] = "?", stat[256] = "", sys[64] = "?";
+    snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+    FILE *f = fopen(path, "r");
+    if (f) {
+      if (fgets(comm, sizeof comm, f))
+        comm[strcspn(comm, "\n")] = '\0';
+      fclose(f);
+    }
+    snprintf(path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
+    if ((f = fopen(path, "r")) != NULL) {
+      if (!fgets(stat, sizeof stat, f))
+        stat[0] = '\0';
+      fclose(f);
+    }
+    const char *st = strrchr(stat, ')'); /* "pid (comm) S ..." */
+    snprintf(path, sizeof path, "/proc/self/task/%s/syscall", e->d_name);
+    if ((f = fopen(path, "r")) != NULL) {
+      if (fgets(sys, sizeof sys, f))
+        sys[strcspn(sys, " \n")] = '\0';
+      fclose(f);
+    }
+    print_error("  tid %s %s state %c syscall %s\n", e->d_name, comm,
+                st && st[1] ? st[2] : '?', sys);
+  }
+  if (d)
+    closedir(d);
+}
+
 static void test_run_repeated(void **state) {
   (void)state;
   /* The first run sets up what stays for the process (signal handlers,
@@ -265,6 +350,11 @@ static void test_run_repeated(void **state) {
     for (int i = 0; i < 200 && now != threads; i++) {
       usleep(10000);
       now = tc_test_count_entries("/proc/self/task");
+    }
+    if (now != threads) {
+      print_error("threads: %d after the first run, %d after 20 more:\n",
+                  threads, now);
+      print_threads();
     }
     assert_int_equal(now, threads);
   }
@@ -1171,6 +1261,7 @@ int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_run_returns_after_main),
       cmocka_unit_test(test_run_drops_spinning_coroutine),
+      cmocka_unit_test(test_run_exit_reaches_running_coroutines),
       cmocka_unit_test(test_run_bad_arguments),
       cmocka_unit_test(test_run_repeated),
       cmocka_unit_test(test_run_exits_while_collecting),
