@@ -400,6 +400,17 @@ bool tc__collect(int reason);
 /* Runs one whole cycle on the calling thread: the collector thread under
  * the scheduler, the mutator in bare mode. */
 void tc__cycle_run(int reason);
+/* The mark-start pause on the coroutine whose allocation triggers a
+ * cycle (no wake-up of the collector thread inside the pause):
+ * tc__cycle_mode_here is the cycle's barrier mode if this thread may run
+ * its mark start (a coroutine holding its P; hybrid or insertion: no
+ * stack to scan in the pause), else -1; tc__cycle_start_here runs steps
+ * 0 and 1; the collector thread then runs the rest,
+ * tc__cycle_finish_handed (or tc__cycle_abandon_handed if it is gone). */
+int tc__cycle_mode_here(void);
+void tc__cycle_start_here(int reason, int mode);
+void tc__cycle_finish_handed(void);
+void tc__cycle_abandon_handed(void);
 /* Collector thread (gcthread.c). */
 void tc__gcthread_start(void);
 void tc__gcthread_stop(void);
@@ -408,6 +419,10 @@ void tc__gcthread_stop(void);
 uint64_t tc__gcthread_request(int reason);
 /* The number of the cycle running, or of the next one if none runs. */
 uint64_t tc__gcthread_current(void);
+/* Runs the mark start of a cycle here and hands the rest to the collector
+ * thread (tc__cycle_mode_here says where that is allowed); false if it
+ * did not begin one (one is asked for or running, or not allowed here). */
+bool tc__gcthread_begin_here(int reason);
 /* Parks the calling G until cycles_done >= n. */
 void tc__gcthread_wait(uint64_t n);
 /* Returns free pages to the OS (cycle.c); now: no hysteresis. */

@@ -13,11 +13,15 @@
  *      stack turns grey), barrier on, phase MARK.  deletion: snapshot all
  *      root stacks, globals and handles here.  All modes: the finalizer
  *      queue and the children of finalizable objects.  Restart the world.
- *   2. Concurrent mark on the collector thread (collector/gcthread.c):
- *      globals and handles (not deletion), root stacks (sched/gscan.c),
- *      then grey objects, throttled to about 25% of the procs' CPU unless
- *      Ps are idle or the heap passed its goal; mutators assist
- *      (collector/gcwork.c).  When no grey object is left anywhere and no
+ *      Steps 0 and 1 run on the collector thread, or, for a cycle that an
+ *      allocation triggered in hybrid or insertion mode, on the triggering
+ *      coroutine, which then hands the cycle to the collector thread
+ *      (collector/gcthread.c).
+ *   2. Concurrent mark: the collector thread scans globals and handles
+ *      (not deletion) and root stacks (sched/gscan.c); mark workers on the
+ *      Ps (collector/workers.c) mark grey objects, a fractional 25% of the
+ *      procs' time plus idle Ps (markthread=1: the collector thread marks,
+ *      throttled to that share); mutators assist (collector/gcwork.c).  When no grey object is left anywhere and no
  *      assist runs (it holds packets it took), a ragged handshake makes
  *      every P flush its grey buffer; if all answered and that brought
  *      nothing, marking is done.
@@ -41,6 +45,7 @@
 #include "barrier/barrier.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 /* Returns free pages to the OS, with hysteresis so that a heap that
@@ -199,24 +204,33 @@ static void abandon(tc__marker *m) {
   tc__spanq_discard();
 }
 
-void tc__cycle_run(int reason) {
-  bool sched = tc__world_scheduled();
-  int mode = sched ? tc__barrier_next() : TC_BARRIER_STW;
-  tc__cycle_report r = {0};
-  r.reason = reason;
-  r.mode = mode;
-  r.procs = tc__gc.procs;
-  r.goal = tc__load_relaxed(&tc__gc.goal);
+/* A cycle in progress: its report, and what it started from. */
+typedef struct cycle {
+  tc__cycle_report r;
+  uint64_t assist0; /* tc__gcc.assist_ns at the start */
+  bool begun;       /* handed: cycle_start returned true */
+} cycle;
+
+/* Steps 0 and 1 (in stw mode steps 0 to 3): from the sweep's end to the
+ * restart after the mark-start pause, on the collector thread or on the
+ * coroutine whose allocation triggered the cycle (tc__cycle_start_here).
+ * False if the runtime is exiting (nothing begun). */
+static bool cycle_start(int reason, int mode, cycle *c) {
+  tc__cycle_report *r = &c->r;
+  memset(c, 0, sizeof *c);
+  r->reason = reason;
+  r->mode = mode;
+  r->procs = tc__gc.procs;
+  r->goal = tc__load_relaxed(&tc__gc.goal);
   tc__sweep_finish();
   scavenge(false);
-  r.heap0 = tc__load_relaxed(&tc__h.live);
-  uint64_t cpu0 = tc__thread_cputime();
-  uint64_t assist0 = tc__load_relaxed(&tc__gcc.assist_ns);
+  r->heap0 = tc__load_relaxed(&tc__h.live);
+  c->assist0 = tc__load_relaxed(&tc__gcc.assist_ns);
   tc__marker *m = &tc__gc.marker;
   m->marked = 0;
-  r.t_start = tc__nanotime();
+  r->t_start = tc__nanotime();
   if (!tc__world_stop())
-    return;
+    return false;
   TC_CHECK(tc__spanq_empty());
   tc__gc_flush_caches();
   tc__sweep_finish(); /* nothing left normally: refills sweep first */
@@ -227,102 +241,151 @@ void tc__cycle_run(int reason) {
   tc__barrier_cycle_mode(mode);
   if (mode == TC_BARRIER_STW) {
     set_phase(TC__PHASE_MARKTERM);
-    r.pause_slots += tc__gc_scan_stacks(m, false);
-    r.pause_slots += tc__roots_scan_globals(m);
-    r.pause_slots += tc__handles_scan(m);
-    r.pause_slots += tc__world_scan_timers(m);
+    r->pause_slots += tc__gc_scan_stacks(m, false);
+    r->pause_slots += tc__roots_scan_globals(m);
+    r->pause_slots += tc__handles_scan(m);
+    r->pause_slots += tc__world_scan_timers(m);
     tc__finalizers_scan_queue(m); /* every mode, in the pause */
-    finish_mark(m, 0, &r);
-    r.pause2_ns = tc__world_start() - r.t_start;
+    finish_mark(m, 0, r);
+    r->pause2_ns = tc__world_start() - r->t_start;
     if (TC__TRACING()) /* first: a reader of the stats finds it traced */
-      trace_pause(&r, r.t_start, r.pause2_ns, 1);
-    tc__stats_record_pause(r.t_start, r.pause2_ns, 1);
-  } else {
-    __atomic_add_fetch(&tc__gc.epoch, 1, __ATOMIC_RELAXED);
-    tc__store_relaxed(&tc__h.black_bytes, (uint64_t)0);
-    tc__store_relaxed(&tc__gc.scan_done, (uint64_t)0);
-    tc__store_relaxed(&tc__gc.scan_expected,
-                      tc__h.marked ? tc__h.marked : r.heap0 / 2);
-    tc__gc.heap_at_trigger = r.heap0;
-    tc__pool_set_concurrent(true);
-    /* background marking: mark workers on the Ps, unless markthread=1
-     * (the collector thread marks, throttled; see concurrent_mark) */
-    tc__store_relaxed(&tc__gc.mark_start_ns, tc__nanotime());
-    tc__store_relaxed(&tc__gc.worker_ns, (uint64_t)0);
-    tc__store_release(&tc__gc.workers_on,
-                      (uint32_t)!tc__debug_settings.markthread);
-    set_phase(TC__PHASE_MARK);
-    if (mode == TC_BARRIER_DELETION) {
-      r.pause_slots += tc__gc_scan_stacks(m, false);
-      r.pause_slots += tc__roots_scan_globals(m);
-      r.pause_slots += tc__handles_scan(m);
-      r.pause_slots += tc__world_scan_timers(m);
-    }
-    tc__finalizers_scan_queue(m); /* every mode, in the pause */
-    r.pause1_ns = tc__world_start() - r.t_start;
-    if (TC__TRACING())
-      trace_pause(&r, r.t_start, r.pause1_ns, 0);
-    tc__stats_record_pause(r.t_start, r.pause1_ns, 0);
-
-    /* Mark, then stop the world and look at the Ps' grey buffers: if
-     * they (or the pool) still hold grey objects, marking was not done;
-     * restart the world and mark on concurrently instead of draining
-     * what may be a large subgraph inside the pause (Go's gcMarkDone
-     * does the same).  After MAX_RESTARTS the pause drains the rest. */
-    uint64_t extra = 0, t2;
-    for (int restarts = 0;; restarts++) {
-      uint64_t t1 = tc__nanotime();
-      bool ok = concurrent_mark(&r);
-      t2 = tc__nanotime();
-      r.mark_ns += t2 - t1;
-      if (TC__TRACING())
-        tc__trace_gc("concurrent mark", t1, t2,
-                     tc__load_relaxed(&tc__gc.cycles_done) + 1);
-      if (!ok || !tc__world_stop()) {
-        abandon(m);
-        if (TC__TRACING())
-          trace_cycle(&r, tc__load_relaxed(&tc__gc.cycles_done) + 1, false);
-        return;
-      }
-      tc__gc_collect_gcws(m, &extra);
-      /* ephemerons whose keys were marked since they were deferred: their
-       * values are more marking; the pause walks only the pending list */
-      if (m->n == 0 && tc__pool_empty())
-        tc__ephemerons_settle(m);
-      if ((m->n == 0 && tc__pool_empty()) || restarts == MAX_RESTARTS)
-        break;
-      uint64_t ns = tc__world_start() - t2;
-      if (TC__TRACING())
-        trace_pause(&r, t2, ns, 1);
-      tc__stats_record_pause(t2, ns, 1);
-      r.restarts++;
-    }
-    tc__gc_flush_caches(); /* unused run tails turn white again */
-    set_phase(TC__PHASE_MARKTERM);
-    /* no thread greys into the orphan any more (set_phase) */
-    extra += tc__gc.orphan.marked;
-    tc__gc.orphan.marked = 0;
-    tc__pool_set_concurrent(false);
-    if (mode == TC_BARRIER_INSERTION)
-      r.pause_slots += tc__gc_scan_stacks(m, false);
-    /* hybrid: concurrent_mark returned only once every root stack was
-     * black, and none turns grey again within a cycle (new Gs start
-     * black): no stack work here.  Checked builds walk the Gs to be sure. */
-    if (TC_DEBUG >= 2 && mode != TC_BARRIER_INSERTION &&
-        mode != TC_BARRIER_DELETION)
-      TC_CHECK(tc__gc_scan_stacks(m, true) == 0);
-    finish_mark(m, extra, &r);
-    r.pause2_ns = tc__world_start() - t2;
-    if (TC__TRACING())
-      trace_pause(&r, t2, r.pause2_ns, 1);
-    tc__stats_record_pause(t2, r.pause2_ns, 1);
+      trace_pause(r, r->t_start, r->pause2_ns, 1);
+    tc__stats_record_pause(r->t_start, r->pause2_ns, 1);
+    return true;
   }
-  (void)cpu0;
-  r.assist_ns = tc__load_relaxed(&tc__gcc.assist_ns) - assist0;
-  tc__store_relaxed(&tc__gc.last_gc_ns, tc__nanotime());
-  tc__stats_cycle_done(&r);
+  __atomic_add_fetch(&tc__gc.epoch, 1, __ATOMIC_RELAXED);
+  tc__store_relaxed(&tc__h.black_bytes, (uint64_t)0);
+  tc__store_relaxed(&tc__gc.scan_done, (uint64_t)0);
+  tc__store_relaxed(&tc__gc.scan_expected,
+                    tc__h.marked ? tc__h.marked : r->heap0 / 2);
+  tc__gc.heap_at_trigger = r->heap0;
+  tc__pool_set_concurrent(true);
+  /* background marking: mark workers on the Ps, unless markthread=1
+   * (the collector thread marks, throttled; see concurrent_mark) */
+  tc__store_relaxed(&tc__gc.mark_start_ns, tc__nanotime());
+  tc__store_relaxed(&tc__gc.worker_ns, (uint64_t)0);
+  tc__store_release(&tc__gc.workers_on,
+                    (uint32_t)!tc__debug_settings.markthread);
+  set_phase(TC__PHASE_MARK);
+  if (mode == TC_BARRIER_DELETION) {
+    r->pause_slots += tc__gc_scan_stacks(m, false);
+    r->pause_slots += tc__roots_scan_globals(m);
+    r->pause_slots += tc__handles_scan(m);
+    r->pause_slots += tc__world_scan_timers(m);
+  }
+  tc__finalizers_scan_queue(m); /* every mode, in the pause */
+  r->pause1_ns = tc__world_start() - r->t_start;
   if (TC__TRACING())
-    trace_cycle(&r, tc__load_relaxed(&tc__gc.cycles_done) + 1, true);
+    trace_pause(r, r->t_start, r->pause1_ns, 0);
+  tc__stats_record_pause(r->t_start, r->pause1_ns, 0);
+  return true;
+}
+
+/* Steps 2 and 3 of a concurrent cycle, on the collector thread.  False if
+ * the runtime is exiting (the cycle abandoned). */
+static bool cycle_mark(tc__cycle_report *r) {
+  tc__marker *m = &tc__gc.marker;
+  int mode = r->mode;
+  /* Mark, then stop the world and look at the Ps' grey buffers: if
+   * they (or the pool) still hold grey objects, marking was not done;
+   * restart the world and mark on concurrently instead of draining
+   * what may be a large subgraph inside the pause (Go's gcMarkDone
+   * does the same).  After MAX_RESTARTS the pause drains the rest. */
+  uint64_t extra = 0, t2;
+  for (int restarts = 0;; restarts++) {
+    uint64_t t1 = tc__nanotime();
+    bool ok = concurrent_mark(r);
+    t2 = tc__nanotime();
+    r->mark_ns += t2 - t1;
+    if (TC__TRACING())
+      tc__trace_gc("concurrent mark", t1, t2,
+                   tc__load_relaxed(&tc__gc.cycles_done) + 1);
+    if (!ok || !tc__world_stop()) {
+      abandon(m);
+      if (TC__TRACING())
+        trace_cycle(r, tc__load_relaxed(&tc__gc.cycles_done) + 1, false);
+      return false;
+    }
+    tc__gc_collect_gcws(m, &extra);
+    /* ephemerons whose keys were marked since they were deferred: their
+     * values are more marking; the pause walks only the pending list */
+    if (m->n == 0 && tc__pool_empty())
+      tc__ephemerons_settle(m);
+    if ((m->n == 0 && tc__pool_empty()) || restarts == MAX_RESTARTS)
+      break;
+    uint64_t ns = tc__world_start() - t2;
+    if (TC__TRACING())
+      trace_pause(r, t2, ns, 1);
+    tc__stats_record_pause(t2, ns, 1);
+    r->restarts++;
+  }
+  tc__gc_flush_caches(); /* unused run tails turn white again */
+  set_phase(TC__PHASE_MARKTERM);
+  /* no thread greys into the orphan any more (set_phase) */
+  extra += tc__gc.orphan.marked;
+  tc__gc.orphan.marked = 0;
+  tc__pool_set_concurrent(false);
+  if (mode == TC_BARRIER_INSERTION)
+    r->pause_slots += tc__gc_scan_stacks(m, false);
+  /* hybrid: concurrent_mark returned only once every root stack was
+   * black, and none turns grey again within a cycle (new Gs start
+   * black): no stack work here.  Checked builds walk the Gs to be sure. */
+  if (TC_DEBUG >= 2 && mode != TC_BARRIER_INSERTION &&
+      mode != TC_BARRIER_DELETION)
+    TC_CHECK(tc__gc_scan_stacks(m, true) == 0);
+  finish_mark(m, extra, r);
+  r->pause2_ns = tc__world_start() - t2;
+  if (TC__TRACING())
+    trace_pause(r, t2, r->pause2_ns, 1);
+  tc__stats_record_pause(t2, r->pause2_ns, 1);
+  return true;
+}
+
+/* The cycle's report and trace, once it is complete. */
+static void cycle_end(cycle *c) {
+  tc__cycle_report *r = &c->r;
+  r->assist_ns = tc__load_relaxed(&tc__gcc.assist_ns) - c->assist0;
+  tc__store_relaxed(&tc__gc.last_gc_ns, tc__nanotime());
+  tc__stats_cycle_done(r);
+  if (TC__TRACING())
+    trace_cycle(r, tc__load_relaxed(&tc__gc.cycles_done) + 1, true);
+}
+
+void tc__cycle_run(int reason) {
+  int mode = tc__world_scheduled() ? tc__barrier_next() : TC_BARRIER_STW;
+  cycle c;
+  if (!cycle_start(reason, mode, &c))
+    return;
+  if (mode != TC_BARRIER_STW && !cycle_mark(&c.r))
+    return;
+  cycle_end(&c);
+}
+
+/* A cycle whose mark-start pause its triggering coroutine ran: the report
+ * it hands the collector thread (under the request mutex, gcthread.c). */
+static cycle handed;
+
+int tc__cycle_mode_here(void) {
+  int mode = tc__barrier_next();
+  if (mode == TC_BARRIER_STW || mode == TC_BARRIER_DELETION ||
+      tc__debug_settings.markthread || !tc__world_can_stop_here())
+    return -1;
+  return mode;
+}
+
+void tc__cycle_start_here(int reason, int mode) {
+  handed.begun = cycle_start(reason, mode, &handed); /* false: exiting */
+}
+
+void tc__cycle_abandon_handed(void) {
+  if (handed.begun)
+    abandon(&tc__gc.marker);
+}
+
+void tc__cycle_finish_handed(void) {
+  if (!handed.begun || !cycle_mark(&handed.r))
+    return;
+  cycle_end(&handed);
 }
 
 /* ---------------------------------------------------------------- step 2 */
@@ -527,11 +590,10 @@ static bool concurrent_mark_workers(tc__cycle_report *r) {
 
 bool tc__collect(int reason) {
   if (tc__world_scheduled()) {
-    if (reason == TC__REASON_OOM) {
+    if (reason == TC__REASON_OOM)
       tc__gcthread_wait(tc__gcthread_request(reason));
-    } else {
+    else if (reason != TC__REASON_HEAP || !tc__gcthread_begin_here(reason))
       tc__gcthread_request(reason);
-    }
     return true;
   }
   uint32_t idle = 0;

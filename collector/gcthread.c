@@ -1,14 +1,25 @@
 /*
- * collector/gcthread.c -- the collector thread: under tc_run every cycle
- * runs here, and so does the background sweeper.
+ * collector/gcthread.c -- the collector thread: under tc_run it drives
+ * every cycle but for the mark-start pause of one that an allocation
+ * triggered, and it runs the background sweeper.
  *
- * A thread of its own without a P, as sysmon is (Go runs its cycle from the
- * allocating goroutine and marks in per-P worker goroutines).  Reasons:
- * the pauses are stopped from outside the mutators, so no coroutine is
- * held up for a whole cycle; the background marker is simply this thread,
- * throttled to its share of CPU (collector/cycle.c); and the sweeper runs
- * between cycles without taking a P from the coroutines.
+ * A thread of its own without a P, as sysmon is.  Go runs a cycle from
+ * the allocating goroutine and marks in per-P worker goroutines; here the
+ * mark workers run on the Ps too (collector/workers.c), and the mark
+ * start does run on the coroutine whose allocation passed the trigger
+ * (hybrid and insertion modes: no stack is scanned in that pause), which
+ * holds a P, so its stop needs no other thread woken.  This thread then
+ * watches the marking, stops the world for mark termination and sweeps
+ * between cycles without taking a P from the coroutines.  Cycles asked
+ * for otherwise (tc_gc, sysmon's force period, out of memory, stw and
+ * deletion modes) run here whole.
  *
+ * 0. Begun here: tc__gcthread_begin_here claims the cycle under the
+ *    request mutex (`starting`; never while this thread is inside a sweep
+ *    batch, `sweeping`, which must not overlap the pause), runs the mark
+ *    start on the calling coroutine and hands the cycle over (`handed`).
+ *    If the thread quit meanwhile (the runtime is exiting), the caller
+ *    abandons the cycle itself.
  * 1. Requests: tc__gcthread_request(reason) records the first reason
  *    asked for since the last cycle started and signals the thread.  The
  *    allocation slow path asks when heap.live passes the trigger; sysmon
@@ -38,7 +49,10 @@ static struct {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   int pending;        /* reason + 1 of the next cycle, 0 = none */
-  uint64_t started;   /* cycles begun (taken off `pending`) */
+  uint64_t started;   /* cycles begun (taken off `pending`, or here) */
+  bool sweeping;      /* the thread is in a background sweep batch */
+  bool starting;      /* a coroutine runs a cycle's mark start */
+  bool handed;        /* ... and handed the rest of it to this thread */
   bool quit;
   uint32_t wlock;     /* tc__spin: waiters */
   tc__g *waiters;     /* linked through the Gs (tc__g_push) */
@@ -60,6 +74,13 @@ static void trace_sweep_end(uint64_t *t0) {
   *t0 = 0;
 }
 
+/* A cycle ended (or was abandoned): its waiters go on. */
+static void cycle_done(void) {
+  tc__store_release(&tc__gc.cycles_done, tc__gc.cycles_done + 1);
+  wake_waiters();
+  tc__store_release(&tc__gc.in_cycle, 0u);
+}
+
 static void *gc_main(void *arg) {
   (void)arg;
   tc__thread_name("tricolor-gc");
@@ -67,20 +88,36 @@ static void *gc_main(void *arg) {
   uint64_t sweep_t0 = 0; /* trace: this sweep run began, 0 = untraced */
   pthread_mutex_lock(&gct.mu);
   for (;;) {
-    while (!gct.pending && !gct.quit) {
-      if (sweeping) {
+    while (!gct.handed && (!gct.pending || gct.starting) && !gct.quit) {
+      if (sweeping && !gct.starting) {
+        gct.sweeping = true;
         pthread_mutex_unlock(&gct.mu);
         sweeping = tc__sweep_some(SWEEP_BATCH);
         if (!sweeping)
           trace_sweep_end(&sweep_t0);
         pthread_mutex_lock(&gct.mu);
+        gct.sweeping = false;
         continue;
       }
       pthread_cond_wait(&gct.cv, &gct.mu);
     }
     trace_sweep_end(&sweep_t0);
-    if (gct.quit)
+    if (gct.quit) {
+      if (gct.handed) /* the runtime is exiting: the cycle ends here */
+        tc__cycle_abandon_handed();
+      gct.handed = false;
       break;
+    }
+    if (gct.handed) { /* marking is under way: steps 2 and 3 */
+      gct.handed = false;
+      pthread_mutex_unlock(&gct.mu);
+      tc__cycle_finish_handed();
+      cycle_done();
+      sweeping = true;
+      sweep_t0 = TC__TRACING() ? tc__nanotime() : 0;
+      pthread_mutex_lock(&gct.mu);
+      continue;
+    }
     int reason = gct.pending - 1;
     gct.pending = 0;
     gct.started++;
@@ -92,9 +129,7 @@ static void *gc_main(void *arg) {
     if (reason == TC__REASON_TIME && tc__debug_settings.gctrace)
       tc__print("GC forced");
     tc__cycle_run(reason);
-    tc__store_release(&tc__gc.cycles_done, tc__gc.cycles_done + 1);
-    wake_waiters();
-    tc__store_release(&tc__gc.in_cycle, 0u);
+    cycle_done();
     sweeping = true;
     sweep_t0 = TC__TRACING() ? tc__nanotime() : 0;
     pthread_mutex_lock(&gct.mu);
@@ -107,6 +142,7 @@ void tc__gcthread_start(void) {
   gct.pending = 0;
   gct.started = tc__load_relaxed(&tc__gc.cycles_done);
   gct.quit = false;
+  gct.sweeping = gct.starting = gct.handed = false;
   gct.waiters = NULL;
   /* the size of an M's stack, so glibc's cache of thread stacks serves
    * both (marking never recurses; trace callbacks run here as on Ms) */
@@ -146,6 +182,34 @@ uint64_t tc__gcthread_request(int reason) {
   pthread_cond_signal(&gct.cv);
   pthread_mutex_unlock(&gct.mu);
   return target;
+}
+
+bool tc__gcthread_begin_here(int reason) {
+  int mode = tc__cycle_mode_here();
+  if (mode < 0)
+    return false;
+  pthread_mutex_lock(&gct.mu);
+  /* the sweeper must not run inside the pause; a cycle asked for or
+   * running goes on as it is */
+  if (!gct.running || gct.quit || gct.pending || gct.starting ||
+      gct.sweeping || tc__load_relaxed(&tc__gc.in_cycle)) {
+    pthread_mutex_unlock(&gct.mu);
+    return false;
+  }
+  gct.starting = true;
+  gct.started++;
+  tc__store_release(&tc__gc.in_cycle, 1u); /* as gc_main: under the mutex */
+  pthread_mutex_unlock(&gct.mu);
+  tc__cycle_start_here(reason, mode);
+  pthread_mutex_lock(&gct.mu);
+  gct.starting = false;
+  bool quit = gct.quit;
+  gct.handed = !quit;
+  pthread_cond_signal(&gct.cv);
+  pthread_mutex_unlock(&gct.mu);
+  if (quit) /* the runtime is exiting and the thread gone */
+    tc__cycle_abandon_handed();
+  return true;
 }
 
 uint64_t tc__gcthread_current(void) {

@@ -304,6 +304,14 @@ bool tc__world_stop(void) {
   return true;
 }
 
+bool tc__world_can_stop_here(void) {
+  if (!tc__sched.running)
+    return false;
+  tc__m *m = tc__ctx_get()->owner;
+  return m && !m->foreign && m->curg && m->p &&
+         tc__load_relaxed(&m->p->status) == TC__P_RUNNING;
+}
+
 uint64_t tc__world_start(void) {
   if (tc__sched.running)
     return tc__start_the_world();

@@ -52,11 +52,17 @@ static inline bool tc__marking(void) {
  * (or the trivial answer) while tc_run is not running: the collector then
  * has one bare mutator of its own. */
 
-/* True while the scheduler runs (cycles then run on the collector thread). */
+/* True while the scheduler runs (cycles then run on the collector thread,
+ * but the mark-start pause of one its allocation triggered, which the
+ * triggering coroutine runs). */
 bool tc__world_scheduled(void);
 /* Stops every P at a safepoint; false if the runtime is exiting (nothing
- * stopped).  Collector thread. */
+ * stopped).  The collector thread, or a coroutine that may stop the world
+ * itself (tc__world_can_stop_here): its own P then counts as stopped. */
 bool tc__world_stop(void);
+/* True on a coroutine (not an attached thread) that holds its P: it may
+ * stop and restart the world itself, with no safepoint in between. */
+bool tc__world_can_stop_here(void);
 /* Restarts the mutators; returns when they were released (pause end). */
 uint64_t tc__world_start(void);
 /* The scheduler is shutting down: cycles in progress are abandoned. */

@@ -288,9 +288,13 @@ static int count_own_threads(void);
 
 static void repeat_main(void *arg) {
   repeat_state *s = arg;
-  /* the count below sees tricolor's threads (sysmon, the collector's) */
-  if (!tc_test_under_emulator())
+  /* the count in test_run_repeated sees tricolor's threads (sysmon and
+   * the collector thread, once they have named themselves) */
+  if (!tc_test_under_emulator()) {
+    for (int i = 0; i < 1000 && count_own_threads() < 2; i++)
+      tc_sleep(1000000);
     EXPECT(count_own_threads() >= 2);
+  }
   tc_waitgroup_add(&s->wg, 20);
   for (int i = 0; i < 20; i++)
     EXPECT(tc_go(repeat_worker, s) == TC_OK);
