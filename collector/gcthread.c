@@ -15,8 +15,9 @@
  * deletion modes) run here whole.
  *
  * 0. Begun here: tc__gcthread_begin_here claims the cycle under the
- *    request mutex (`starting`; never while this thread is inside a sweep
- *    batch, `sweeping`, which must not overlap the pause), runs the mark
+ *    request mutex (`starting`; only once this thread's background sweep
+ *    of the last cycle is done, `swept`: the sweep must not overlap the
+ *    pause, and finishing it is not the mutator's to pay), runs the mark
  *    start on the calling coroutine and hands the cycle over (`handed`).
  *    If the thread quit meanwhile (the runtime is exiting), the caller
  *    abandons the cycle itself.
@@ -50,7 +51,7 @@ static struct {
   pthread_cond_t cv;
   int pending;        /* reason + 1 of the next cycle, 0 = none */
   uint64_t started;   /* cycles begun (taken off `pending`, or here) */
-  bool sweeping;      /* the thread is in a background sweep batch */
+  bool swept;         /* the background sweep of the last cycle is done */
   bool starting;      /* a coroutine runs a cycle's mark start */
   bool handed;        /* ... and handed the rest of it to this thread */
   bool quit;
@@ -89,14 +90,13 @@ static void *gc_main(void *arg) {
   pthread_mutex_lock(&gct.mu);
   for (;;) {
     while (!gct.handed && (!gct.pending || gct.starting) && !gct.quit) {
-      if (sweeping && !gct.starting) {
-        gct.sweeping = true;
+      if (sweeping) {
         pthread_mutex_unlock(&gct.mu);
         sweeping = tc__sweep_some(SWEEP_BATCH);
         if (!sweeping)
           trace_sweep_end(&sweep_t0);
         pthread_mutex_lock(&gct.mu);
-        gct.sweeping = false;
+        gct.swept = !sweeping;
         continue;
       }
       pthread_cond_wait(&gct.cv, &gct.mu);
@@ -116,6 +116,7 @@ static void *gc_main(void *arg) {
       sweeping = true;
       sweep_t0 = TC__TRACING() ? tc__nanotime() : 0;
       pthread_mutex_lock(&gct.mu);
+      gct.swept = false;
       continue;
     }
     int reason = gct.pending - 1;
@@ -133,6 +134,7 @@ static void *gc_main(void *arg) {
     sweeping = true;
     sweep_t0 = TC__TRACING() ? tc__nanotime() : 0;
     pthread_mutex_lock(&gct.mu);
+    gct.swept = false;
   }
   pthread_mutex_unlock(&gct.mu);
   return NULL;
@@ -142,7 +144,8 @@ void tc__gcthread_start(void) {
   gct.pending = 0;
   gct.started = tc__load_relaxed(&tc__gc.cycles_done);
   gct.quit = false;
-  gct.sweeping = gct.starting = gct.handed = false;
+  gct.starting = gct.handed = false;
+  gct.swept = true;
   gct.waiters = NULL;
   /* the size of an M's stack, so glibc's cache of thread stacks serves
    * both (marking never recurses; trace callbacks run here as on Ms) */
@@ -189,10 +192,12 @@ bool tc__gcthread_begin_here(int reason) {
   if (mode < 0)
     return false;
   pthread_mutex_lock(&gct.mu);
-  /* the sweeper must not run inside the pause; a cycle asked for or
-   * running goes on as it is */
+  /* Only once the background sweep is done: the sweep that must end
+   * before a mark starts then costs this coroutine nothing, and the
+   * sweeper, idle, cannot run inside the pause.  A cycle asked for or
+   * running goes on as it is. */
   if (!gct.running || gct.quit || gct.pending || gct.starting ||
-      gct.sweeping || tc__load_relaxed(&tc__gc.in_cycle)) {
+      !gct.swept || tc__load_relaxed(&tc__gc.in_cycle)) {
     pthread_mutex_unlock(&gct.mu);
     return false;
   }
