@@ -172,6 +172,16 @@ extern tc__debug tc__debug_settings; /* base.c; written by tc_init only */
 /* Parses a TRICOLOR_DEBUG string ("a=1,b=2") into *d; unknown keys warn. */
 void tc__debug_parse(tc__debug *d, const char *s);
 
+/* A spin-wait loop's pause: lets the sibling hyperthread run and saves
+ * power (x86 pause, aarch64 yield). */
+static inline void tc__cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ volatile("yield");
+#endif
+}
+
 /* Names the calling thread (printf-style, at most 15 characters, the
  * rest cut off) as top, gdb and /proc/PID/task/TID/comm show it:
  * "tricolor-m3", "tricolor-gc", ...  Threads tricolor starts name

@@ -42,14 +42,6 @@ static long futex(uint32_t *addr, int op, uint32_t val,
   return syscall(SYS_futex, addr, op | FUTEX_PRIVATE_FLAG, val, ts, NULL, 0);
 }
 
-static inline void cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  __asm__ volatile("yield");
-#endif
-}
-
 bool tc__spin_trylock(uint32_t *l) {
   uint32_t zero = 0;
   return tc__cas_acq_rel(l, &zero, 1u);
@@ -60,7 +52,7 @@ void tc__spin_lock(uint32_t *l) {
   if (tc__cas_acq_rel(l, &c, 1u))
     return;
   for (int i = 0; i < 100 && c != 0; i++) { /* brief spin */
-    cpu_relax();
+    tc__cpu_relax();
     c = tc__load_relaxed(l);
     if (c == 0) {
       if (tc__cas_acq_rel(l, &c, 1u))

@@ -182,6 +182,8 @@ typedef struct tc__gccounters {
   uint64_t barrier_slow, barrier_shaded, assist_ns, bg_mark_ns;
   uint64_t spans;  /* spans taken off the span queue (markorder=span),
                       added once per drain */
+  uint64_t begun_here; /* cycles whose mark start ran on the coroutine
+                          that triggered them (tc__gcthread_begin_here) */
 } tc__gccounters;
 extern tc__gccounters tc__gcc;
 
@@ -420,8 +422,10 @@ uint64_t tc__gcthread_request(int reason);
 /* The number of the cycle running, or of the next one if none runs. */
 uint64_t tc__gcthread_current(void);
 /* Runs the mark start of a cycle here and hands the rest to the collector
- * thread (tc__cycle_mode_here says where that is allowed); false if it
- * did not begin one (one is asked for or running, or not allowed here). */
+ * thread (tc__cycle_mode_here says where that is allowed); true also if a
+ * cycle is being begun or running already; false if the caller should
+ * ask for one (not allowed here, the last sweep not done, one asked for
+ * already: the request merges). */
 bool tc__gcthread_begin_here(int reason);
 /* Parks the calling G until cycles_done >= n. */
 void tc__gcthread_wait(uint64_t n);

@@ -23,7 +23,8 @@
  *    abandons the cycle itself.
  * 1. Requests: tc__gcthread_request(reason) records the first reason
  *    asked for since the last cycle started and signals the thread.  The
- *    allocation slow path asks when heap.live passes the trigger; sysmon
+ *    allocation slow path asks when heap.live passes the trigger and it
+ *    cannot begin the cycle itself (step 0); sysmon
  *    asks when no cycle ran for the force period; tc_gc asks and waits.
  * 2. Waiting: a request returns the number of the cycle that will begin
  *    after it (cycles begun + 1, under the request mutex); a coroutine that
@@ -35,8 +36,9 @@
  * 4. Event trace: each run of background sweeping (from the end of a cycle
  *    until nothing is left to sweep or the next cycle begins) is one
  *    "sweep" slice on the GC track (collector/trace.c).
- * Lock order: the request mutex is a leaf; the waiter list is a tc__spin
- * leaf released by tc__park on g0.
+ * Lock order: the request mutex is a leaf (a cycle is begun, run and
+ * abandoned outside it); the waiter list is a tc__spin leaf released by
+ * tc__park on g0.
  */
 #include "collector/collector.h"
 
@@ -51,7 +53,8 @@ static struct {
   pthread_cond_t cv;
   int pending;        /* reason + 1 of the next cycle, 0 = none */
   uint64_t started;   /* cycles begun (taken off `pending`, or here) */
-  bool swept;         /* the background sweep of the last cycle is done */
+  bool swept;         /* the background sweep ran out of spans since the
+                         last cycle was claimed */
   bool starting;      /* a coroutine runs a cycle's mark start */
   bool handed;        /* ... and handed the rest of it to this thread */
   bool quit;
@@ -85,7 +88,7 @@ static void cycle_done(void) {
 static void *gc_main(void *arg) {
   (void)arg;
   tc__thread_name("tricolor-gc");
-  bool sweeping = false;
+  bool sweeping = true; /* what a bare mutator left, if anything */
   uint64_t sweep_t0 = 0; /* trace: this sweep run began, 0 = untraced */
   pthread_mutex_lock(&gct.mu);
   for (;;) {
@@ -103,9 +106,12 @@ static void *gc_main(void *arg) {
     }
     trace_sweep_end(&sweep_t0);
     if (gct.quit) {
-      if (gct.handed) /* the runtime is exiting: the cycle ends here */
-        tc__cycle_abandon_handed();
+      bool handed = gct.handed;
       gct.handed = false;
+      pthread_mutex_unlock(&gct.mu);
+      if (handed) /* the runtime is exiting: the cycle ends here */
+        tc__cycle_abandon_handed();
+      pthread_mutex_lock(&gct.mu);
       break;
     }
     if (gct.handed) { /* marking is under way: steps 2 and 3 */
@@ -116,12 +122,12 @@ static void *gc_main(void *arg) {
       sweeping = true;
       sweep_t0 = TC__TRACING() ? tc__nanotime() : 0;
       pthread_mutex_lock(&gct.mu);
-      gct.swept = false;
       continue;
     }
     int reason = gct.pending - 1;
     gct.pending = 0;
     gct.started++;
+    gct.swept = false;
     /* under the mutex, in_cycle first: the deadlock check never sees
      * neither flag while a cycle is asked for or running */
     tc__store_release(&tc__gc.in_cycle, 1u);
@@ -134,7 +140,6 @@ static void *gc_main(void *arg) {
     sweeping = true;
     sweep_t0 = TC__TRACING() ? tc__nanotime() : 0;
     pthread_mutex_lock(&gct.mu);
-    gct.swept = false;
   }
   pthread_mutex_unlock(&gct.mu);
   return NULL;
@@ -144,8 +149,7 @@ void tc__gcthread_start(void) {
   gct.pending = 0;
   gct.started = tc__load_relaxed(&tc__gc.cycles_done);
   gct.quit = false;
-  gct.starting = gct.handed = false;
-  gct.swept = true;
+  gct.starting = gct.handed = gct.swept = false;
   gct.waiters = NULL;
   /* the size of an M's stack, so glibc's cache of thread stacks serves
    * both (marking never recurses; trace callbacks run here as on Ms) */
@@ -196,13 +200,18 @@ bool tc__gcthread_begin_here(int reason) {
    * before a mark starts then costs this coroutine nothing, and the
    * sweeper, idle, cannot run inside the pause.  A cycle asked for or
    * running goes on as it is. */
-  if (!gct.running || gct.quit || gct.pending || gct.starting ||
-      !gct.swept || tc__load_relaxed(&tc__gc.in_cycle)) {
+  if (gct.starting || tc__load_relaxed(&tc__gc.in_cycle)) {
+    pthread_mutex_unlock(&gct.mu);
+    return true; /* begun already: nothing to ask for */
+  }
+  if (gct.quit || gct.pending || !gct.swept) {
     pthread_mutex_unlock(&gct.mu);
     return false;
   }
   gct.starting = true;
+  gct.swept = false;
   gct.started++;
+  tc__add_relaxed(&tc__gcc.begun_here, 1);
   tc__store_release(&tc__gc.in_cycle, 1u); /* as gc_main: under the mutex */
   pthread_mutex_unlock(&gct.mu);
   tc__cycle_start_here(reason, mode);

@@ -50,6 +50,19 @@ bool tc__note_sleep(tc__note *n, int64_t ns) {
   return true;
 }
 
+bool tc__note_spin(tc__note *n, uint64_t ns) {
+  uint64_t deadline = tc__nanotime() + ns;
+  for (;;) {
+    for (int i = 0; i < 64; i++) {
+      if (tc__load_acquire(&n->key))
+        return true;
+      tc__cpu_relax();
+    }
+    if (tc__nanotime() >= deadline)
+      return tc__load_acquire(&n->key) != 0;
+  }
+}
+
 void tc__gen_wait(uint32_t *gen, uint32_t seen) {
   while (tc__load_acquire(gen) == seen)
     futex(gen, FUTEX_WAIT, seen, NULL);

@@ -1252,6 +1252,8 @@ bool tc__proc_retake_syscall(tc__p *p) {
                                   sanitizers, and soon enough to catch one
                                   that blocks outside a syscall bracket */
 #define SLOW_STOP_MAX 8       /* Ms named in one report */
+#define STOP_SPIN_NS 50000    /* a stopper with a P of its own polls this
+                                 long before it sleeps (ns) */
 
 /* Names the Ms still running with a P during a stop that has waited
  * long: an attached thread with where it last entered tricolor, a
@@ -1336,13 +1338,21 @@ bool tc__stop_the_world(const char *why) {
   }
   for (tc__m *o = tc__sched.allm; o; o = o->alllink) {
     tc__ctx *c = tc__load_acquire(&o->ctx);
-    if (c && tc__load_relaxed(&o->p))
+    if (o != m && c && tc__load_relaxed(&o->p)) /* not the stopper */
       tc__preempt_set(c, TC__PREEMPT_YIELD);
   }
   bool wait = tc__sched.stopwait > 0;
   if (wait)
     tc__note_clear(&tc__sched.stopnote);
   tc__spin_unlock(&tc__sched.lock);
+  /* A stopper that holds a P (a coroutine beginning a cycle) first spins
+   * for the stop when every P can have a CPU: its own P runs nothing
+   * meanwhile, so the spin takes no CPU that an M needs to reach its
+   * safepoint, and the stopper's futex wake-up (about 20 us on this
+   * project's test machine) leaves the pause.  The collector thread, a
+   * thread beyond the Ps, sleeps at once. */
+  if (wait && own && tc__sched.nprocs <= tc__sched.ncpu)
+    tc__note_spin(&tc__sched.stopnote, STOP_SPIN_NS);
   uint64_t t0 = TC_DEBUG >= 2 ? tc__nanotime() : 0;
   bool reported = false;
   while (wait) {
@@ -1362,7 +1372,7 @@ bool tc__stop_the_world(const char *why) {
     if (wait) {
       for (tc__m *o = tc__sched.allm; o; o = o->alllink) {
         tc__ctx *c = tc__load_acquire(&o->ctx);
-        if (c && tc__load_relaxed(&o->p))
+        if (o != m && c && tc__load_relaxed(&o->p))
           tc__preempt_set(c, TC__PREEMPT_YIELD);
       }
     }
@@ -1412,9 +1422,10 @@ uint64_t tc__start_the_world(void) {
    * and return milliseconds later with the world long running: on a
    * machine with as many CPUs as Ps the collector thread is one thread
    * too many.)  How long the OS then takes to run the woken Ms is
-   * recorded apart (restart_lag_max, gcstopm).  Only the collector thread
-   * stops the world, so no other stop comes between the two critical
-   * sections; the generation moves on under the lock anyway, so that an
+   * recorded apart (restart_lag_max, gcstopm).  One stopper at a time
+   * (the collector thread, or the coroutine that claimed a cycle's mark
+   * start: collector/gcthread.c), so no other stop comes between the two
+   * critical sections; the generation moves on under the lock anyway, so that an
    * M of a later stop waits for the next one. */
   uint64_t now = tc__nanotime();
   tc__spin_lock(&tc__sched.lock);

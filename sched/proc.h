@@ -92,6 +92,7 @@ typedef struct tc__sched_t {
   bool running;               /* tc_run is active */
   uint32_t exiting;           /* main returned: every M leaves */
   unsigned nprocs;
+  unsigned ncpu;              /* CPUs online when tc_run began */
   tc__p *allp;
   tc__m *allm;
   tc__m *m0;                  /* the thread that called tc_run */

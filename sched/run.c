@@ -183,6 +183,8 @@ int tc_run(const tc_config *cfg, tc_fn main_fn, void *arg) {
   tc__world_bare_close(ctx); /* no turns: threads attach to the Ps */
   memset(&tc__sched, 0, sizeof tc__sched);
   tc__sched.nprocs = tc__gc_procs();
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  tc__sched.ncpu = ncpu > 0 ? (unsigned)ncpu : 1u;
   tc__sched.maxmcount = cfg->max_threads > 0 ? (uint32_t)cfg->max_threads : 10000u;
   tc__sched.stack_size = cfg->stack_size ? cfg->stack_size : 64 * 1024;
   tc__sched.foreign_threads = cfg->foreign_threads;

@@ -53,6 +53,9 @@ void tc__note_clear(tc__note *n);
 void tc__note_wake(tc__note *n);
 /* Sleeps until woken; ns < 0: no deadline.  Returns true if woken. */
 bool tc__note_sleep(tc__note *n, int64_t ns);
+/* Polls for the wake-up for at most ns without sleeping (a waiter that
+ * holds a CPU nobody else needs meanwhile); true if woken. */
+bool tc__note_spin(tc__note *n, uint64_t ns);
 
 /* A generation word many threads wait on until it moves on; one system
  * call wakes them all (a world restart).  tc__gen_wait returns once *gen

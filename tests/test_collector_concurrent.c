@@ -1436,6 +1436,74 @@ static void test_restart_lags_recorded(void **state) {
 }
 
 /* ------------------------------------------------------------------ */
+/* The mark start on the triggering coroutine                          */
+
+/* A cycle an allocation triggers in hybrid or insertion mode begins on
+ * the allocating coroutine (collector/gcthread.c, step 0): its mark-start
+ * pause wakes no collector thread.  In stw and deletion modes (stacks to
+ * scan in the pause) every cycle runs on the collector thread.  Main
+ * allocates garbage until ten cycles ended (hybrid and insertion: and one
+ * began on it); a second coroutine keeps the
+ * other P busy, so the stop has an M to wait for. */
+typedef struct here_run {
+  bool expect;  /* hybrid, insertion: run until one cycle begins here
+                   (or 200 ended: a slow build's sweep may lag) */
+  atomic_int stop;
+  tc_waitgroup done;
+  uint64_t cycles, begun_here;
+} here_run;
+
+static void here_spinner(void *arg) {
+  here_run *h = arg;
+  while (!atomic_load(&h->stop))
+    tc_safepoint();
+  tc_waitgroup_done(&h->done);
+}
+
+static void here_main(void *arg) {
+  here_run *h = arg;
+  tc_waitgroup_add(&h->done, 1);
+  EXPECT(tc_go(here_spinner, h) == TC_OK);
+  tc_stats st;
+  tc_read_stats(&st);
+  uint64_t c0 = st.cycles, b0 = tc__load_relaxed(&tc__gcc.begun_here);
+  do {
+    for (int i = 0; i < 1000; i++)
+      (void)tc_alloc_noscan(256);
+    tc_read_stats(&st);
+  } while (st.cycles - c0 < 10 ||
+           (h->expect && tc__load_relaxed(&tc__gcc.begun_here) == b0 &&
+            st.cycles - c0 < 200));
+  h->cycles = st.cycles - c0;
+  h->begun_here = tc__load_relaxed(&tc__gcc.begun_here) - b0;
+  atomic_store(&h->stop, 1);
+  tc_waitgroup_wait(&h->done);
+}
+
+static void test_mark_start_on_triggering_coroutine(void **state) {
+  (void)state;
+  tc_test_debug_env(NULL);
+  static const tc_barrier_mode modes[] = {TC_BARRIER_HYBRID,
+                                          TC_BARRIER_INSERTION,
+                                          TC_BARRIER_DELETION, TC_BARRIER_STW};
+  for (size_t i = 0; i < sizeof modes / sizeof *modes; i++) {
+    bool here = modes[i] == TC_BARRIER_HYBRID ||
+                modes[i] == TC_BARRIER_INSERTION;
+    here_run h = {.expect = here};
+    tc_config cfg = {.procs = 2, .barrier = modes[i]};
+    run_cfg(&cfg, here_main, &h);
+    print_message("%s: %llu of %llu cycles begun on the coroutine\n",
+                  tc_barrier_name(modes[i]), (unsigned long long)h.begun_here,
+                  (unsigned long long)h.cycles);
+    assert_true(h.begun_here <= h.cycles + 1); /* one may still run */
+    if (here)
+      assert_true(h.begun_here >= 1);
+    else
+      assert_int_equal(h.begun_here, 0);
+  }
+}
+
+/* ------------------------------------------------------------------ */
 /* tc_read_stats while another P grows the heap                        */
 
 /* tc_read_stats is "any thread after tc_init" and reads heap.inuse, free,
@@ -1516,6 +1584,7 @@ int main(int argc, char **argv) {
       /* last: under ThreadSanitizer each reports a race, halting the run */
       cmocka_unit_test(test_race_read_stats_while_heap_grows),
       cmocka_unit_test(test_restart_lags_recorded),
+      cmocka_unit_test(test_mark_start_on_triggering_coroutine),
       cmocka_unit_test(test_race_type_first_use_from_two_procs),
       cmocka_unit_test(test_yielding_coroutine_lets_marking_end),
       cmocka_unit_test(test_switch_answers_flush_request),
