@@ -39,9 +39,16 @@ typedef struct {
   uint64_t retakes;    /* sysmon's retakes in this run */
 } retake_state;
 
+/* Whether sysmon retook a P yet in this run. */
+static bool retaken(void) { return tc__load_relaxed(&tc__sched.retakes) > 0; }
+
 static void syscaller(void *arg) {
   retake_state *s = arg;
-  for (long i = 0; i < s->loops; i++) {
+  /* s->loops, and more (up to 4 times as many) until sysmon retook a P:
+   * whether it looks inside a syscall's retake window is up to its
+   * sleeps, which grow to 10 ms while it finds nothing to do (under ASan
+   * one run of 6 syscalls saw no retake) */
+  for (long i = 0; i < s->loops || (!retaken() && i < 4 * s->loops); i++) {
     tc_syscall_enter();
     sleep_ms(s->syscall_ms);
     tc_syscall_exit();
@@ -78,7 +85,7 @@ static void check_retakes(int procs, int coroutines) {
   tc_test_debug_env("retakedelay=20000");
   run(procs, retake_main, &s);
   tc_test_debug_env(NULL);
-  assert_int_equal(atomic_load(&s.done), s.loops * coroutines);
+  assert_true(atomic_load(&s.done) >= s.loops * coroutines);
   /* the window was really opened: sysmon retook Ps from these syscalls
    * (valgrind runs one thread at a time, and sysmon may not look at the
    * right moment: there the count is only reported) */
