@@ -1252,8 +1252,12 @@ bool tc__proc_retake_syscall(tc__p *p) {
                                   sanitizers, and soon enough to catch one
                                   that blocks outside a syscall bracket */
 #define SLOW_STOP_MAX 8       /* Ms named in one report */
-#define STOP_SPIN_NS 50000    /* a stopper with a P of its own polls this
-                                 long before it sleeps (ns) */
+#define STOP_SPIN_NS 10000    /* a stopper with a P of its own polls this
+                                 long before it sleeps (ns): most stops
+                                 end within it (binary-trees, 2 Ps);
+                                 50 us doubled the server lab's mark
+                                 start, whose other threads need the
+                                 CPU the spin holds */
 
 /* Names the Ms still running with a P during a stop that has waited
  * long: an attached thread with where it last entered tricolor, a
