@@ -1391,30 +1391,44 @@ static void test_switch_answers_flush_request(void **state) {
  * cycles: every pause stops its thread and every restart wakes it, so
  * each cycle records at least one restart lag (tc_stats.restarts,
  * restart_lag_ns), and the ring agrees with restart_lag_max_ns. */
-typedef struct lag_run {
+/* A coroutine that only passes safepoints until spinner_stop: it keeps
+ * a second P busy, so that a world stop has a thread to wait for. */
+typedef struct spinner {
   atomic_int stop;
   tc_waitgroup done;
+} spinner;
+
+static void spinner_main(void *arg) {
+  spinner *sp = arg;
+  while (!atomic_load(&sp->stop))
+    tc_safepoint();
+  tc_waitgroup_done(&sp->done);
+}
+
+static void spinner_start(spinner *sp) {
+  tc_waitgroup_add(&sp->done, 1);
+  EXPECT(tc_go(spinner_main, sp) == TC_OK);
+}
+
+static void spinner_stop(spinner *sp) {
+  atomic_store(&sp->stop, 1);
+  tc_waitgroup_wait(&sp->done);
+}
+
+typedef struct lag_run {
+  spinner sp;
   tc_stats before, after;
 } lag_run;
 
-static void lag_spinner(void *arg) {
-  lag_run *l = arg;
-  while (!atomic_load(&l->stop))
-    tc_safepoint();
-  tc_waitgroup_done(&l->done);
-}
-
 static void lag_main(void *arg) {
   lag_run *l = arg;
-  tc_waitgroup_add(&l->done, 1);
-  EXPECT(tc_go(lag_spinner, l) == TC_OK);
+  spinner_start(&l->sp);
   tc_yield(); /* the spinner runs, on the other P or after us */
   tc_read_stats(&l->before);
   for (int i = 0; i < 5; i++)
     tc_gc();
   tc_read_stats(&l->after);
-  atomic_store(&l->stop, 1);
-  tc_waitgroup_wait(&l->done);
+  spinner_stop(&l->sp);
 }
 
 static void test_restart_lags_recorded(void **state) {
@@ -1443,27 +1457,18 @@ static void test_restart_lags_recorded(void **state) {
  * pause wakes no collector thread.  In stw and deletion modes (stacks to
  * scan in the pause) every cycle runs on the collector thread.  Main
  * allocates garbage until ten cycles ended (hybrid and insertion: and one
- * began on it); a second coroutine keeps the
- * other P busy, so the stop has an M to wait for. */
+ * began on it); a spinner keeps the other P busy, so the stop has an M
+ * to wait for. */
 typedef struct here_run {
   bool expect;  /* hybrid, insertion: run until one cycle begins here
                    (or 200 ended: a slow build's sweep may lag) */
-  atomic_int stop;
-  tc_waitgroup done;
+  spinner sp;
   uint64_t cycles, begun_here;
 } here_run;
 
-static void here_spinner(void *arg) {
-  here_run *h = arg;
-  while (!atomic_load(&h->stop))
-    tc_safepoint();
-  tc_waitgroup_done(&h->done);
-}
-
 static void here_main(void *arg) {
   here_run *h = arg;
-  tc_waitgroup_add(&h->done, 1);
-  EXPECT(tc_go(here_spinner, h) == TC_OK);
+  spinner_start(&h->sp);
   tc_stats st;
   tc_read_stats(&st);
   uint64_t c0 = st.cycles, b0 = tc__load_relaxed(&tc__gcc.begun_here);
@@ -1476,8 +1481,7 @@ static void here_main(void *arg) {
             st.cycles - c0 < 200));
   h->cycles = st.cycles - c0;
   h->begun_here = tc__load_relaxed(&tc__gcc.begun_here) - b0;
-  atomic_store(&h->stop, 1);
-  tc_waitgroup_wait(&h->done);
+  spinner_stop(&h->sp);
 }
 
 static void test_mark_start_on_triggering_coroutine(void **state) {
