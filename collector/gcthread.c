@@ -118,24 +118,20 @@ static void *gc_main(void *arg) {
       gct.handed = false;
       pthread_mutex_unlock(&gct.mu);
       tc__cycle_finish_handed();
-      cycle_done();
-      sweeping = true;
-      sweep_t0 = TC__TRACING() ? tc__nanotime() : 0;
-      pthread_mutex_lock(&gct.mu);
-      continue;
+    } else {
+      int reason = gct.pending - 1;
+      gct.pending = 0;
+      gct.started++;
+      gct.swept = false;
+      /* under the mutex, in_cycle first: the deadlock check never sees
+       * neither flag while a cycle is asked for or running */
+      tc__store_release(&tc__gc.in_cycle, 1u);
+      tc__store_release(&tc__gc.requested, 0u);
+      pthread_mutex_unlock(&gct.mu);
+      if (reason == TC__REASON_TIME && tc__debug_settings.gctrace)
+        tc__print("GC forced");
+      tc__cycle_run(reason);
     }
-    int reason = gct.pending - 1;
-    gct.pending = 0;
-    gct.started++;
-    gct.swept = false;
-    /* under the mutex, in_cycle first: the deadlock check never sees
-     * neither flag while a cycle is asked for or running */
-    tc__store_release(&tc__gc.in_cycle, 1u);
-    tc__store_release(&tc__gc.requested, 0u);
-    pthread_mutex_unlock(&gct.mu);
-    if (reason == TC__REASON_TIME && tc__debug_settings.gctrace)
-      tc__print("GC forced");
-    tc__cycle_run(reason);
     cycle_done();
     sweeping = true;
     sweep_t0 = TC__TRACING() ? tc__nanotime() : 0;

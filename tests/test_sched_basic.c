@@ -284,16 +284,16 @@ static void repeat_worker(void *arg) {
   tc_waitgroup_done(&s->wg);
 }
 
-static int count_own_threads(void);
+static int own_threads(bool print);
 
 static void repeat_main(void *arg) {
   repeat_state *s = arg;
   /* the count in test_run_repeated sees tricolor's threads (sysmon and
    * the collector thread, once they have named themselves) */
   if (!tc_test_under_emulator()) {
-    for (int i = 0; i < 1000 && count_own_threads() < 2; i++)
+    for (int i = 0; i < 1000 && own_threads(false) < 2; i++)
       tc_sleep(1000000);
-    EXPECT(count_own_threads() >= 2);
+    EXPECT(own_threads(false) >= 2);
   }
   tc_waitgroup_add(&s->wg, 20);
   for (int i = 0; i < 20; i++)
@@ -302,59 +302,40 @@ static void repeat_main(void *arg) {
   tc_waitgroup_wait(&s->wg);
 }
 
-/* Lists this process's threads by name, state and the system call each
- * sits in: tricolor's own are called tricolor-... (base.c). */
-static void print_threads(void) {
-  DIR *d = opendir("/proc/self/task");
-  struct dirent *e;
-  while (d && (e = readdir(d)) != NULL) {
-    if (e->d_name[0] == '.')
-      continue;
-    char path[300], comm[64] = "?", stat[256] = "", sys[64] = "?";
-    snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
-    FILE *f = fopen(path, "r");
-    if (f) {
-      if (fgets(comm, sizeof comm, f))
-        comm[strcspn(comm, "\n")] = '\0';
-      fclose(f);
-    }
-    snprintf(path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
-    if ((f = fopen(path, "r")) != NULL) {
-      if (!fgets(stat, sizeof stat, f))
-        stat[0] = '\0';
-      fclose(f);
-    }
-    const char *st = strrchr(stat, ')'); /* "pid (comm) S ..." */
-    snprintf(path, sizeof path, "/proc/self/task/%s/syscall", e->d_name);
-    if ((f = fopen(path, "r")) != NULL) {
-      if (fgets(sys, sizeof sys, f))
-        sys[strcspn(sys, " \n")] = '\0';
-      fclose(f);
-    }
-    print_error("  tid %s %s state %c syscall %s\n", e->d_name, comm,
-                st && st[1] ? st[2] : '?', sys);
-  }
-  if (d)
-    closedir(d);
+/* Reads the first line of /proc/self/task/TID/FILE into buf, up to the
+ * first character of `stop` ("" if unreadable). */
+static void task_line(const char *tid, const char *file, char *buf,
+                      size_t size, const char *stop) {
+  char path[300];
+  snprintf(path, sizeof path, "/proc/self/task/%s/%s", tid, file);
+  FILE *f = fopen(path, "r");
+  if (f == NULL || fgets(buf, (int)size, f) == NULL)
+    buf[0] = '\0';
+  buf[strcspn(buf, stop)] = '\0';
+  if (f)
+    fclose(f);
 }
 
-/* Threads whose name begins with "tricolor-". */
-static int count_own_threads(void) {
+/* Returns how many of this process's threads are tricolor's own (named
+ * tricolor-..., base.c); with `print`, lists every thread by name, state
+ * and the system call it sits in. */
+static int own_threads(bool print) {
   DIR *d = opendir("/proc/self/task");
   struct dirent *e;
   int n = 0;
   while (d && (e = readdir(d)) != NULL) {
     if (e->d_name[0] == '.')
       continue;
-    char path[300], comm[64] = "";
-    snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
-    FILE *f = fopen(path, "r");
-    if (f) {
-      if (!fgets(comm, sizeof comm, f))
-        comm[0] = '\0';
-      fclose(f);
-    }
+    char comm[64], stat[256], sys[64];
+    task_line(e->d_name, "comm", comm, sizeof comm, "\n");
     n += strncmp(comm, "tricolor-", 9) == 0;
+    if (!print)
+      continue;
+    task_line(e->d_name, "stat", stat, sizeof stat, "\n");
+    task_line(e->d_name, "syscall", sys, sizeof sys, " \n");
+    const char *st = strrchr(stat, ')'); /* "pid (comm) S ..." */
+    print_error("  tid %s %s state %c syscall %s\n", e->d_name, comm,
+                st && st[1] ? st[2] : '?', sys);
   }
   if (d)
     closedir(d);
@@ -378,15 +359,15 @@ static void test_run_repeated(void **state) {
    * thread can stay listed for a moment.  Counted by name, so that the
    * sanitizers' own threads and qemu-user's host threads do not count. */
   if (!tc_test_under_emulator()) {
-    int left = count_own_threads();
+    int left = own_threads(false);
     for (int i = 0; i < 1000 && left != 0; i++) {
       usleep(10000);
-      left = count_own_threads();
+      left = own_threads(false);
     }
     if (left != 0) {
       print_error("%d tricolor thread(s) left after tc_run returned:\n",
                   left);
-      print_threads();
+      own_threads(true);
     }
     assert_int_equal(left, 0);
   }
