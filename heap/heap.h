@@ -144,7 +144,9 @@ typedef struct tc__heap {
   tc__arena **arenas;            /* every arena, for shutdown */
   size_t narenas, arenas_cap;
   char *grow_next, *grow_end;    /* unused pages of the newest arena(s) */
-  tc__spanlist free[TC__FREE_LISTS]; /* free spans by pages (last: larger) */
+  /* free spans by pages (index 0: larger), still backed and released */
+  tc__spanlist free[TC__FREE_LISTS];
+  tc__spanlist free_released[TC__FREE_LISTS];
   tc__spanlist partial[TC__NSPANCLASS]; /* swept, free slots, not cached */
   tc__spanlist full[TC__NSPANCLASS];    /* swept, no free slots */
   tc__spanlist unswept[TC__NSPANCLASS]; /* awaiting this cycle's sweep */

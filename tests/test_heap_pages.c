@@ -4,9 +4,11 @@
  *
  * Checks that every page of every span maps to that span, that addresses
  * outside the heap map to nothing, that freed spans coalesce (no two free
- * spans are ever adjacent), that the byte accounting adds up, that
- * scavenging returns pages to the OS and that released pages read as zero,
- * and that a heap limit makes allocation fail cleanly.
+ * spans of one set, backed or released, are ever adjacent), that the byte
+ * accounting adds up, that scavenging returns pages to the OS and that
+ * released pages read as zero, that a freed span does not merge with a
+ * released neighbour, that allocation takes backed pages before released
+ * ones, and that a heap limit makes allocation fail cleanly.
  */
 #include "tc_test.h"
 
@@ -43,20 +45,32 @@ static uint64_t accounted(void) {
   return tc__h.inuse + tc__h.free_dirty + tc__h.released;
 }
 
-/* Checks the coalescing invariant over every free list. */
+/* Checks the coalescing invariant over every free list of both sets: a
+ * free span's free neighbours belong to the other set (released against
+ * dirty), and each of its pages maps to it. */
 static void assert_no_adjacent_free_spans(void) {
-  for (size_t i = 0; i < TC__FREE_LISTS; i++)
-    for (tc__span *f = tc__h.free[i].first; f; f = f->next) {
-      assert_int_equal(f->state, TC__SPAN_FREE);
-      tc__span *after = tc__span_of(f->base + f->npages * TC__PAGE_SIZE);
-      if (after)
-        assert_int_not_equal(after->state, TC__SPAN_FREE);
-      tc__span *before = tc__span_of(f->base - 1);
-      if (before)
-        assert_int_not_equal(before->state, TC__SPAN_FREE);
-      for (size_t p = 0; p < f->npages; p++)
-        assert_ptr_equal(tc__span_of(f->base + p * TC__PAGE_SIZE), f);
+  for (int set = 0; set < 2; set++)
+    for (size_t i = 0; i < TC__FREE_LISTS; i++) {
+      tc__spanlist *l = set ? &tc__h.free_released[i] : &tc__h.free[i];
+      for (tc__span *f = l->first; f; f = f->next) {
+        assert_int_equal(f->state, TC__SPAN_FREE);
+        assert_int_equal(f->released, set);
+        tc__span *after = tc__span_of(f->base + f->npages * TC__PAGE_SIZE);
+        if (after && after->state == TC__SPAN_FREE)
+          assert_int_not_equal(after->released, f->released);
+        tc__span *before = tc__span_of(f->base - 1);
+        if (before && before->state == TC__SPAN_FREE)
+          assert_int_not_equal(before->released, f->released);
+        for (size_t p = 0; p < f->npages; p++)
+          assert_ptr_equal(tc__span_of(f->base + p * TC__PAGE_SIZE), f);
+      }
     }
+}
+
+static void scavenge_all(void) {
+  tc__lock_acquire(&tc__h.lock);
+  tc__pages_scavenge(0);
+  tc__lock_release(&tc__h.lock);
 }
 
 static void test_pages_map_covers_every_page(void **state) {
@@ -134,9 +148,7 @@ static void test_pages_scavenge_releases_and_zeroes(void **state) {
   free_pages(a);
   uint64_t dirty = tc__h.free_dirty;
   assert_true(dirty >= 256 * TC__PAGE_SIZE);
-  tc__lock_acquire(&tc__h.lock);
-  tc__pages_scavenge(0);
-  tc__lock_release(&tc__h.lock);
+  scavenge_all();
   assert_int_equal(tc__h.free_dirty, 0);
   assert_true(tc__h.released >= dirty);
   tc__span *b = alloc_pages(256);
@@ -145,6 +157,48 @@ static void test_pages_scavenge_releases_and_zeroes(void **state) {
   for (size_t i = 0; i < 256 * TC__PAGE_SIZE; i += 512)
     assert_int_equal(b->base[i], 0);
   free_pages(b);
+}
+
+/* A freed span beside a released one stays apart from it, so the bytes
+ * counted as backed are exactly the dirty pages (a merged span was once
+ * counted dirty whole, and the scavenger released the same pages again
+ * and again). */
+static void test_pages_released_and_dirty_stay_apart(void **state) {
+  (void)state;
+  tc__span *a = alloc_pages(8), *b = alloc_pages(8), *guard = alloc_pages(1);
+  assert_non_null(guard);
+  char *a_base = a->base;
+  assert_ptr_equal(b->base, a_base + 8 * TC__PAGE_SIZE);
+  free_pages(a);
+  scavenge_all();
+  uint64_t released = tc__h.released;
+  assert_int_equal(tc__h.free_dirty, 0);
+  free_pages(b); /* dirty, beside released a */
+  assert_int_equal(tc__h.free_dirty, 8 * TC__PAGE_SIZE);
+  assert_int_equal(tc__h.released, released);
+  assert_int_equal(tc__span_of(a_base + 8 * TC__PAGE_SIZE)->npages, 8);
+  assert_no_adjacent_free_spans();
+  free_pages(guard);
+  assert_no_adjacent_free_spans();
+}
+
+/* Allocation takes backed pages before released ones, even from a larger
+ * span: a released page costs a fault and the kernel's zeroing again. */
+static void test_pages_dirty_before_released(void **state) {
+  (void)state;
+  tc__span *small = alloc_pages(4), *g1 = alloc_pages(1);
+  tc__span *large = alloc_pages(10), *g2 = alloc_pages(1);
+  assert_non_null(g2);
+  char *large_base = large->base;
+  free_pages(small);
+  scavenge_all(); /* the 4 pages are released: an exact fit, but cold */
+  free_pages(large); /* 10 dirty pages */
+  tc__span *c = alloc_pages(4);
+  assert_ptr_equal(c->base, large_base);
+  assert_int_equal(c->needzero, 1);
+  free_pages(c);
+  free_pages(g1);
+  free_pages(g2);
 }
 
 static void test_pages_limit_fails_cleanly(void **state) {
@@ -176,6 +230,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_pages_coalesce_in_any_order, setup, teardown),
       cmocka_unit_test_setup_teardown(test_pages_reuse_before_growing, setup, teardown),
       cmocka_unit_test_setup_teardown(test_pages_scavenge_releases_and_zeroes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_pages_released_and_dirty_stay_apart, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_pages_dirty_before_released, setup, teardown),
       cmocka_unit_test_setup_teardown(test_pages_limit_fails_cleanly, setup, teardown),
       cmocka_unit_test_setup_teardown(test_pages_spans_larger_than_an_arena, setup, teardown),
   };
