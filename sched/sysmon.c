@@ -2,8 +2,12 @@
  * sched/sysmon.c -- the system monitor thread and schedtrace.
  *
  * sysmon runs without a P (Go's sysmon, proc.go):
- *   1. It sleeps 20 us while the program is busy; after 50 rounds in which
- *      it found nothing to do it doubles the sleep, up to 10 ms.  It never
+ *   1. It sleeps 20 us while it finds work (timers fired, Ps retaken from
+ *      system calls); after 50 rounds in which it found none it doubles
+ *      the sleep, up to 10 ms.  Asking a long-running G to yield is not
+ *      work here (as in Go): a CPU-bound program needs that once per 10
+ *      ms, and counting it kept sysmon waking every 20 us to 640 us,
+ *      ~5000 times a second, on CPUs the mutators needed.  It never
  *      sleeps past the earliest timer, and a new earliest timer wakes it.
  *   2. Each round it fires due timers, then looks at every P:
  *      - RUNNING with the same schedtick for 10 ms or more: the G has run
@@ -50,7 +54,7 @@ void tc__sysmon_wake(void) {
     tc__note_wake(&mon.note);
 }
 
-/* Looks at every P (step 2); returns true if it did something. */
+/* Looks at every P (step 2); returns true if it retook a P. */
 static bool retake(int64_t now) {
   bool did = false;
   for (unsigned i = 0; i < tc__sched.nprocs; i++) {
@@ -67,7 +71,9 @@ static bool retake(int64_t now) {
         if (ctx)
           tc__preempt_set(ctx, TC__PREEMPT_YIELD);
         p->mon_schedwhen = now; /* ask once per 10 ms */
-        did = true;
+        /* not `did`: a request every 10 ms would hold the sleep at
+         * 20 us, and a busy program would have sysmon preempting its
+         * threads 5000 times a second (Go counts only retaken Ps) */
       }
     } else if (status == TC__P_SYSCALL) {
       uint32_t t = tc__load_relaxed(&p->syscalltick);
