@@ -25,7 +25,14 @@
  *   none       nothing (test-only: the verifier must catch it).
  * The barrier records what the mode shades in its P's buffer (below:
  * wb_record; in hybrid the inline path appends itself, tc__wb_append in
- * tricolor/inline.h, while wblim allows).  A full buffer goes to the
+ * tricolor/inline.h, while wblim allows).  Hybrid records the new
+ * reference only while the running G's stack may be grey: each P's
+ * wbmask is ~0 from every phase move until the world reports its running
+ * G's stack black (it scanned itself before it ran, or at a safepoint:
+ * sched/gscan.c), then 0, and the new half is recorded as NULL.  A
+ * stale ~0 only shades more; 0 while the stack is grey would lose
+ * objects, and cannot happen: a stack turns grey only at a phase move,
+ * which sets every mask to ~0 with the world stopped.  A full buffer goes to the
  * shared pool as a packet of references the markers shade (collector/
  * workers.c); the rest is shaded into the P's grey buffer at switch-out,
  * syscall entry, the handshake and mark termination.  A thread without a
@@ -45,12 +52,19 @@
 uint32_t tc__barrier_on; /* read by every tc_store (tricolor/inline.h) */
 
 /* Opens (fast) or closes each P's inline appends (tc__wb_append in
- * tricolor/inline.h: while wbp < wblim). */
+ * tricolor/inline.h: while wbp < wblim).  Every stack turns grey at a
+ * phase move (a new cycle's colour), so every P records new references
+ * until its running G's stack is black (tc__barrier_stack_black). */
 static void arm_one(tc__mcache *c, void *arg) {
   tc__pgc *g = c->gc;
   if (g)
     tc__store_relaxed(&c->runs.wblim,
                       *(bool *)arg ? g->wb + TC__WBBUF - 1 : g->wb);
+  tc__store_relaxed(&c->runs.wbmask, ~(uintptr_t)0);
+}
+
+void tc__barrier_stack_black(tc__mcache *c) {
+  tc__store_relaxed(&c->runs.wbmask, (uintptr_t)0);
 }
 
 void tc__barrier_phase(int phase) {
@@ -130,10 +144,10 @@ void tc__wb_flush(tc__pgc *g) {
 }
 
 /* Records a store for its P's buffer (the common case while marking):
- * what the policy shades with a grey stack, so hybrid records both
- * halves without asking the stack's colour (which costs more than the
- * extra shade; new floats at most one cycle; Go's barrier does the
- * same).  Flushed when full, at switch-out and syscall entry, at the
+ * what the policy shades; hybrid's new half is ANDed with the P's mask,
+ * which the world clears once the running G's stack is black (asking the
+ * stack's colour here would cost more than the shade it saves; Go's
+ * barrier records both halves always).  Flushed when full, at switch-out and syscall entry, at the
  * handshake's safepoint and by mark termination (collector/gcwork.c,
  * collector/world.c). */
 _Static_assert(TC__WBBUF <= TC__PACKET, "a full buffer fits one packet");
@@ -156,7 +170,8 @@ wb_record(tc__pgc *g, void *old_ref, void *new_ref) {
   int mode = tc__barrier_mode();
   if (TC__LIKELY(mode == TC_BARRIER_HYBRID)) {
     g->wb[n] = old_ref;
-    g->wb[n + 1] = new_ref;
+    g->wb[n + 1] = (void *)((uintptr_t)new_ref &
+                            tc__load_relaxed(&g->runs->wbmask));
     n += 2;
   } else if (mode == TC_BARRIER_INSERTION) {
     g->wb[n++] = new_ref;

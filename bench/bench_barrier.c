@@ -31,8 +31,10 @@
  * competes with the mutator.  Main waits until the mark-start pause is
  * recorded, runs chunk_mark, and keeps the pair only if no mark
  * termination happened meanwhile.  In hybrid mode main's own root stack is
- * still grey then (the marker has not scanned it), so each store shades
- * both the old and the new reference: the mode's most expensive state.
+ * black then: main woke from tc_sleep after the pause and scanned its
+ * stack before it ran (sched/gscan.c), so each store records the old
+ * reference and NULL for the new one (the P's wbmask), as a coroutine
+ * does for most of a mark.
  * stw never marks concurrently: its marking figures are "-".
  *
  * Method (time).  R rounds (default 15); each round measures two pairs of

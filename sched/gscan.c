@@ -21,6 +21,8 @@
  *      into its P's grey buffer: the M does it before the G runs a line.
  *   3. A running G asked by the collector scans itself at its next
  *      safepoint (tc_safepoint, any allocation slow path).
+ *   After 2 and 3 the P's barrier is told its running G's stack is black
+ *   (tc__barrier_stack_black): hybrid then records no new references.
  *   4. A G created while marking starts black; tc_go shades its argument.
  * The claim and the status form a Dekker pair: the collector writes gcscan
  * then reads status, the G writes status (RUNNING) then reads gcscan, all
@@ -85,10 +87,13 @@ void tc__gscan_wait(tc__g *g) {
   __atomic_fetch_add(&g->status, 0u, __ATOMIC_SEQ_CST);
   while (__atomic_load_n(&g->gcscan, __ATOMIC_ACQUIRE) & 1)
     sched_yield();
-  if (tc__gc_stacks_concurrent() && tc__load_relaxed(&g->gcscan) != black()) {
-    tc__marker *w = tc__gc_p_gcw((tc__mcache *)tc__ctx_get()->cache);
-    if (w)
-      self_scan(g, w);
+  if (tc__gc_stacks_concurrent()) {
+    tc__mcache *c = (tc__mcache *)tc__ctx_get()->cache;
+    tc__marker *w = tc__gc_p_gcw(c);
+    if (w) {
+      self_scan(g, w); /* returns at once if black */
+      tc__barrier_stack_black(c); /* g runs on c's P next */
+    }
   }
 }
 
@@ -96,8 +101,10 @@ void tc__gscan_safepoint(tc__g *g, tc__p *p) {
   tc__marker *w = p ? tc__gc_p_gcw(&p->cache) : NULL;
   if (w == NULL || !tc__marking())
     return;
-  if (tc__gc_stacks_concurrent())
+  if (tc__gc_stacks_concurrent()) {
     self_scan(g, w);
+    tc__barrier_stack_black(&p->cache);
+  }
   tc__gc_p_safepoint(&p->cache);
 }
 

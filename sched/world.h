@@ -157,6 +157,10 @@ tc__marker *tc__gc_p_gcw(tc__mcache *c);
 /* A safepoint of the P's running G asked for GC work: flush the grey
  * buffer and acknowledge the flush generation. */
 void tc__gc_p_safepoint(tc__mcache *c);
+/* The G running on the P of cache c has a black root stack this cycle
+ * (it scanned itself): hybrid's barrier need not record new references
+ * there until the next phase move (barrier/barrier.c). */
+void tc__barrier_stack_black(tc__mcache *c);
 /* The P's M, in its scheduling loop while a cycle marks: marks a slice
  * of the cycle's work if this P is behind its share of time (idle: the P
  * has nothing else to run, so whatever there is).  True if it marked. */

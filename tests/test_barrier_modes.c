@@ -11,6 +11,17 @@
  *      with cycles off), then the mark bits say what was shaded.
  * Negative control: a row with the opposite expectation is caught by the
  * same comparison (a table that cannot fail would pass it).
+ *   3. what hybrid's barrier records in its P's buffer during a real
+ *      cycle (the collector held before it marks, gcmarkdelay): the new
+ *      reference while the storing coroutine's stack is grey (its
+ *      allocation began the cycle and it ran the mark-start pause
+ *      itself), NULL in its place once the stack is black (it switched
+ *      out and scanned itself before it ran again).  Each half is the other's
+ *      negative control: a mask stuck at either value fails one of them.
+ *      A mask cleared too early loses objects, which the verifier
+ *      catches: with every mask set to 0 at the mark start,
+ *      stress_gc_torture failed ("gccheckmark: reachable object ... was
+ *      not marked by the hybrid mark").
  */
 #include "tc_sched_test.h"
 
@@ -140,11 +151,68 @@ static void test_barrier_shading_table(void **state) {
   assert_int_equal(sc.checked, (int)NROWS);
 }
 
+/* ---------------------------------------------------------------- recording */
+
+/* The newest entries of this P's barrier buffer. */
+static void *recorded(int back) { return tc__ctx_get()->cache->wbp[-back]; }
+
+/* Allocates garbage until a cycle marks; true if this coroutine began it
+ * (ran its mark-start pause itself: its stack is still grey). */
+static bool allocate_into_a_cycle(void) {
+  for (long i = 0; i < 100000000 && !tc__marking(); i++)
+    (void)tc_alloc(&node_type, 64);
+  return tc__marking() && tc__barrier_stack_grey();
+}
+
+static void record_main(void *arg) {
+  int *checked = arg;
+  node *holder = NULL, *a = NULL, *b = NULL;
+  TC_LOCALS(holder, a, b);
+  holder = tc_alloc(&node_type, sizeof *holder);
+  a = tc_alloc(&node_type, sizeof *a);
+  b = tc_alloc(&node_type, sizeof *b);
+  /* A cycle the collector thread begins stops us at a safepoint, and we
+   * come back through execute, black: try until one begins here (most
+   * do: test_collector_concurrent) */
+  bool here = false;
+  for (int tries = 0; tries < 20 && !here; tries++) {
+    while (tc__marking())
+      tc_yield(); /* the last cycle ends (gcmarkdelay, then its mark) */
+    here = allocate_into_a_cycle();
+  }
+  EXPECT(here);
+  if (!here)
+    return;
+  tc_store((void **)&holder->ref, a);
+  EXPECT(recorded(2) == NULL && recorded(1) == a); /* grey: both */
+  tc_yield(); /* back in through execute: scans itself first */
+  EXPECT(tc__marking()); /* gcmarkdelay holds the collector */
+  EXPECT(!tc__barrier_stack_grey());
+  tc_store((void **)&holder->ref, b);
+  EXPECT(recorded(2) == a && recorded(1) == NULL); /* black: old only */
+  *checked = 1;
+}
+
+static void test_barrier_hybrid_records_new_while_grey(void **state) {
+  (void)state;
+  int checked = 0;
+  tc_config cfg = {.procs = 1, .barrier = TC_BARRIER_HYBRID};
+  tc_test_debug_env("gcmarkdelay=50000");
+  atomic_store(&failures.n, 0);
+  assert_int_equal(tc_run(&cfg, record_main, &checked), TC_OK);
+  tc_test_debug_env(NULL);
+  if (atomic_load(&failures.n))
+    fail_msg("%d expectation(s) failed, first: %s", atomic_load(&failures.n),
+             failures.first);
+  assert_int_equal(checked, 1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_barrier_policy_table),
       cmocka_unit_test(test_barrier_policy_negative_control),
       cmocka_unit_test(test_barrier_shading_table),
+      cmocka_unit_test(test_barrier_hybrid_records_new_while_grey),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

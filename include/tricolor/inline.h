@@ -86,6 +86,10 @@ typedef struct tc__cache {
   void **wbp;         /* next free entry of the barrier buffer */
   void **wblim;       /* appends of two while wbp < wblim (relaxed: set by
                          the collector while the world is stopped) */
+  uintptr_t wbmask;   /* ANDed into the new reference an append records:
+                         ~0 while the running G's root stack may be grey,
+                         0 once it is black (hybrid then needs only the
+                         old one; relaxed, as wblim) */
 } tc__cache;
 
 typedef struct tc__frame_site {
@@ -182,17 +186,18 @@ static inline void *tc_alloc_noscan(size_t size) {
   return tc__alloc_slow(NULL, size);
 }
 
-/* The barrier's common case while marking: records old and new in the
- * processor's buffer (barrier/barrier.c shades them in bulk); false if
- * the slow path must decide (buffer full, no processor, another mode,
- * store checks). */
+/* The barrier's common case while marking: records old, and new while
+ * the storing G's stack may be grey (else NULL), in the processor's
+ * buffer (barrier/barrier.c shades them in bulk); false if the slow path
+ * must decide (buffer full, no processor, another mode, store checks). */
 static inline bool tc__wb_append(void *old_ref, void *new_ref) {
   tc__cache *c = tc__ctx_get()->cache;
   void **p = c->wbp;
   if (!(p < __atomic_load_n(&c->wblim, __ATOMIC_RELAXED)))
     return false;
   p[0] = old_ref;
-  p[1] = new_ref;
+  p[1] = (void *)((uintptr_t)new_ref &
+                  __atomic_load_n(&c->wbmask, __ATOMIC_RELAXED));
   c->wbp = p + 2;
   return true;
 }
