@@ -158,8 +158,6 @@ static TC_NOINLINE TC_COLD void wb_full(tc__pgc *g) {
     tc__wb_flush(g); /* no packet to be had: shade them here */
     return;
   }
-  if (tc__world_idle_procs() > 0)
-    tc__world_wake_idle(); /* an idle P marks them (Go's enlistWorker) */
   g->runs->wbp = g->wb;
   g->w.wb_slow += wb_stores(n);
 }

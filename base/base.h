@@ -83,13 +83,6 @@ void tc__spin_lock(uint32_t *l);
 void tc__spin_unlock(uint32_t *l);
 bool tc__spin_trylock(uint32_t *l);
 
-/* A bell (bell.c): a counter word a thread sleeps on until it is rung or
- * a timeout passes.  Read it, check the condition, then wait with what
- * was read: a ring in between is not lost.  Both seq_cst. */
-uint32_t tc__bell_read(const uint32_t *bell);
-void tc__bell_wait(uint32_t *bell, uint32_t seen, uint64_t ns);
-void tc__bell_ring(uint32_t *bell);
-
 /* ---- intrusive FIFOs: a head, a tail, and a link field in each node ---- */
 /* Appends the chain first..last, already linked through `link`, to the
  * queue (head, tail); one node: first == last. */

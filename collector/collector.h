@@ -152,10 +152,6 @@ typedef struct tc__gcstate {
   uint32_t workers;            /* mark workers on Ps draining right now
                                   (atomic; they hold packets meanwhile) */
   uint32_t workers_on;         /* this cycle marks on the Ps (release) */
-  uint32_t mark_bell;          /* rung when the last worker or assist ends
-                                  with the pool empty (tc__bell) */
-  uint32_t mark_watching;      /* the collector thread waits on it (seq_cst:
-                                  the Dekker pair of cycle.c's watch) */
   uint64_t mark_start_ns;      /* the running cycle's mark began */
   uint64_t worker_ns;          /* its mark workers' time on all Ps, idle
                                   Ps' included (relaxed atomic adds) */

@@ -418,18 +418,12 @@ static void throttle(tc__marker *m, uint64_t t0, uint64_t cpu0, double u) {
 }
 
 /* How long the collector thread sleeps between looks while the Ps mark
- * (ns).  While markers run or work waits in the pool it sleeps on the
- * mark bell, which the last worker or assist to end with the pool empty
- * rings (collector/gcwork.c), for at most WATCH_BUSY_NS: so it looks
- * when the mark may be done, not every 200 us (it polled so once, and on
- * 2 CPUs its ~1500 wake-ups a second preempted the mutators).  While
- * nobody marks but root stacks are still grey (the running Gs scan
- * themselves at their next safepoint), it polls from WATCH_MIN_NS,
- * doubling up to WATCH_NS: a small mark (a small heap, gcstress) is
- * noticed finished within microseconds. */
+ * (ns): from WATCH_MIN_NS, doubling up to WATCH_NS while the mark goes
+ * on, so a small mark (a small heap, gcstress) is noticed finished within
+ * microseconds and a long one costs the thread a wake-up every 200 us,
+ * not a share of a CPU. */
 #define WATCH_MIN_NS 10000
 #define WATCH_NS 200000
-#define WATCH_BUSY_NS 1000000
 /* With no marking progress for this long while work waits in the pool
  * (every P runs a coroutine that never reaches a scheduling point and
  * allocates nothing), the collector thread marks a slice itself. */
@@ -553,40 +547,27 @@ static bool concurrent_mark_workers(tc__cycle_report *r) {
       tc__pool_put(m, 0); /* to the Ps */
     if (!tc__pool_empty() && tc__world_idle_procs() > 0)
       tc__world_wake_idle(); /* an idle P marks (Go's idle worker) */
-    /* announce the wait first (seq_cst, the Dekker pair of gcwork.c's
-     * ring_if_quiet), then look: a marker that ends after the look sees
-     * the announcement and rings */
-    uint32_t seen = tc__bell_read(&tc__gc.mark_bell);
-    __atomic_store_n(&tc__gc.mark_watching, 1u, __ATOMIC_SEQ_CST);
-    bool busy = __atomic_load_n(&tc__gc.workers, __ATOMIC_SEQ_CST) ||
-                __atomic_load_n(&tc__gc.assists, __ATOMIC_SEQ_CST) ||
-                !tc__pool_empty();
-    if (!stacks || busy) {
+    bool busy = tc__load_acquire(&tc__gc.workers) ||
+                tc__load_acquire(&tc__gc.assists);
+    if (!stacks || busy || !tc__pool_empty()) {
       uint64_t now = tc__nanotime(), done = tc__load_relaxed(&tc__gc.scan_done);
       if (done != progress) {
         progress = done;
         progress_at = now;
       } else if (now - progress_at > STALL_NS && !tc__pool_empty() &&
                  tc__pool_get(m)) {
-        __atomic_store_n(&tc__gc.mark_watching, 0u, __ATOMIC_SEQ_CST);
         tc__mark_drain_budget(m, DRAIN_SLICE); /* nobody else marks */
         progress_at = tc__nanotime();
         continue;
       }
       mark_slice_end();
-      if (busy) {
-        tc__bell_wait(&tc__gc.mark_bell, seen, WATCH_BUSY_NS);
-      } else {
-        struct timespec ts = {0, watch};
-        nanosleep(&ts, NULL);
-        if (watch < WATCH_NS)
-          watch *= 2;
-      }
-      __atomic_store_n(&tc__gc.mark_watching, 0u, __ATOMIC_SEQ_CST);
+      struct timespec ts = {0, watch};
+      nanosleep(&ts, NULL);
+      if (watch < WATCH_NS)
+        watch *= 2;
       mark_slice_begin();
       continue;
     }
-    __atomic_store_n(&tc__gc.mark_watching, 0u, __ATOMIC_SEQ_CST);
     mark_slice_end(); /* the handshake waits for the Ps */
     bool all = tc__world_flush_gcws(1000000);
     mark_slice_begin();

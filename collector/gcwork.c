@@ -148,19 +148,6 @@ bool tc__gc_p_acked(tc__mcache *c, uint32_t gen) {
 
 /* ---- mark workers on the Ps (Go's fractional and idle workers) ---- */
 
-/* A worker or assist ended (its count dropped, seq_cst): if the collector
- * thread waits for the mark to end and nobody marks or holds work any
- * more, ring it (the watch in collector/cycle.c; the count's RMW, then
- * the load of mark_watching, pair with the thread's store of
- * mark_watching, then its loads of the counts). */
-static void ring_if_quiet(void) {
-  if (__atomic_load_n(&tc__gc.mark_watching, __ATOMIC_SEQ_CST) &&
-      __atomic_load_n(&tc__gc.workers, __ATOMIC_SEQ_CST) == 0 &&
-      __atomic_load_n(&tc__gc.assists, __ATOMIC_SEQ_CST) == 0 &&
-      tc__pool_empty())
-    tc__bell_ring(&tc__gc.mark_bell);
-}
-
 #define WORKER_SHARE 0.25 /* of each P's time while marking: Go gives its
                              mark workers 25% of GOMAXPROCS */
 #define WORKER_SLICE ((uint64_t)64 << 10) /* scan bytes a slice (~50-100
@@ -208,8 +195,7 @@ bool tc__gc_p_mark(tc__mcache *c, bool idle) {
    * entries (the handshake does not wait for it) */
   if (w->n)
     tc__pool_put(w, 0);
-  __atomic_sub_fetch(&tc__gc.workers, 1, __ATOMIC_SEQ_CST);
-  ring_if_quiet();
+  __atomic_sub_fetch(&tc__gc.workers, 1, __ATOMIC_ACQ_REL);
   uint64_t t1 = tc__nanotime();
   tc__add_relaxed(&tc__gc.worker_ns, t1 - t0);
   tc__add_relaxed(&tc__gcc.bg_mark_ns, t1 - t0);
@@ -271,8 +257,7 @@ void tc__assist(tc__pgc *g) {
   if (w->n)
     tc__pool_put(w, 0); /* leftovers to the pool: the collector (and the
                            termination check) find them there */
-  __atomic_sub_fetch(&tc__gc.assists, 1, __ATOMIC_SEQ_CST);
-  ring_if_quiet();
+  __atomic_sub_fetch(&tc__gc.assists, 1, __ATOMIC_ACQ_REL);
   uint64_t t1 = tc__nanotime();
   tc__add_relaxed(&tc__gcc.assist_ns, t1 - t0);
   if (TC__TRACING())

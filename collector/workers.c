@@ -250,7 +250,7 @@ bool tc__pool_put_refs(void *const *refs, uint32_t n) {
     pthread_cond_signal(&pool.work);
   }
   tc__lock_release(&pool.lock);
-  return p != NULL; /* the caller wakes an idle P for it (barrier.c) */
+  return p != NULL; /* the collector thread wakes idle Ps for pooled work */
 }
 
 bool tc__pool_take(tc__marker *m) {
