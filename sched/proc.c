@@ -1452,6 +1452,12 @@ uint64_t tc__start_the_world(void) {
   return now;
 }
 
+void tc__await_restart(void) {
+  /* the note is cleared by a restart that woke stopped Ms and set by the
+   * last of them to run: set (no restart pending) returns at once */
+  tc__note_sleep(&tc__sched.resumenote, RESUME_WAIT_NS);
+}
+
 void tc__for_each_g(void (*fn)(tc__g *g, void *arg), void *arg) {
   tc__spin_lock(&tc__sched.allg_lock);
   for (tc__g *g = tc__sched.allg; g; g = g->allnext)

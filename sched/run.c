@@ -320,6 +320,11 @@ uint64_t tc__world_start(void) {
   return tc__nanotime();
 }
 
+void tc__world_await_restart(void) {
+  if (tc__sched.running)
+    tc__await_restart();
+}
+
 bool tc__world_exiting(void) {
   return tc__sched.running && tc__load_acquire(&tc__sched.exiting);
 }

@@ -203,6 +203,10 @@ void tc__gscan_newg(tc__g *g);
 bool tc__stop_the_world(const char *why);
 /* Returns when the world was released (the pause's end). */
 uint64_t tc__start_the_world(void);
+/* A thread beyond the Ps (the collector thread): waits off the CPU until
+ * the Ms the last restart woke all run again (at most 2 ms), as
+ * tc__start_the_world does when that thread restarts the world itself. */
+void tc__await_restart(void);
 /* Calls fn for every G that is not running (root stacks to scan). */
 void tc__for_each_g(void (*fn)(tc__g *g, void *arg), void *arg);
 /* Wakes an idle P to run queued work, if there is one (Go's wakep). */

@@ -65,6 +65,11 @@ bool tc__world_stop(void);
 bool tc__world_can_stop_here(void);
 /* Restarts the mutators; returns when they were released (pause end). */
 uint64_t tc__world_start(void);
+/* The collector thread, taking over a cycle whose mark-start pause a
+ * coroutine ran: waits off the CPU until the Ms that pause restarted run
+ * again (at most 2 ms), so that its marking does not take the CPU one of
+ * them needs (on a machine with as many CPUs as Ps). */
+void tc__world_await_restart(void);
 /* The scheduler is shutting down: cycles in progress are abandoned. */
 bool tc__world_exiting(void);
 /* Ps with nothing to run right now. */
