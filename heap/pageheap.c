@@ -16,8 +16,9 @@
  *   2. A larger free span is split: the request takes its first pages, the
  *      rest keeps the free span's record and goes back on a list.
  *   3. A freed span merges with dirty free neighbours on both sides (found
- *      with the page map), so the page heap never holds two adjacent free
- *      spans of the same set.  The largest part keeps its record; only the
+ *      with the page map), and a span the scavenger releases with released
+ *      ones, so the page heap never holds two adjacent free spans of the
+ *      same set.  The largest part keeps its record; only the
  *      others are relabelled.  A released neighbour stays apart: a merged
  *      span would be dirty or released, and either is wrong for some of
  *      its pages.  (Counting the whole as dirty, as this heap once did,
@@ -104,6 +105,8 @@ static tc__span *free_find(size_t npages) {
   return f;
 }
 
+static tc__span *coalesce(tc__span *f);
+
 /* Takes npages fresh pages from the growth window, mapping more if needed. */
 static tc__span *fresh_pages(size_t npages) {
   size_t bytes = npages * TC__PAGE_SIZE;
@@ -116,7 +119,7 @@ static tc__span *fresh_pages(size_t npages) {
         return NULL;
       tc__h.grow_next = tc__h.grow_end;
       tc__pagemap_set(tail);
-      free_insert(tail);
+      free_insert(coalesce(tail));
     }
     if (!tc__arena_map(bytes))
       return NULL;
@@ -178,8 +181,8 @@ static void relabel(tc__span *from, tc__span *to) {
   }
 }
 
-/* Merges two adjacent dirty free spans, lo just below hi, of which the one
- * on a free list is taken off it.  The larger keeps its record, so only the
+/* Merges two adjacent free spans of one set, lo just below hi, of which
+ * the one on a free list is taken off it.  The larger keeps its record, so only the
  * smaller one's pages are relabelled: freeing a page next to a huge free
  * span costs O(1 page), not O(huge).  Returns the merged span. */
 static tc__span *merge(tc__span *lo, tc__span *hi) {
@@ -193,10 +196,23 @@ static tc__span *merge(tc__span *lo, tc__span *hi) {
   return keep;
 }
 
-/* A free neighbour that a freed (dirty) span merges with (step 3). */
-static bool mergeable(const tc__span *n) {
+/* A free neighbour of the same set, which a free span merges with
+ * (step 3). */
+static bool mergeable(const tc__span *n, uint8_t released) {
   return n && n->state == TC__SPAN_FREE && n->list == TC__LIST_FREE &&
-         !n->released;
+         n->released == released;
+}
+
+/* Merges free span f, on no list, with its free neighbours of the same
+ * set (step 3); returns the merged span, on no list. */
+static tc__span *coalesce(tc__span *f) {
+  tc__span *before = tc__span_of(f->base - 1);
+  if (mergeable(before, f->released))
+    f = merge(before, f);
+  tc__span *after = tc__span_of(f->base + f->npages * TC__PAGE_SIZE);
+  if (mergeable(after, f->released))
+    f = merge(f, after);
+  return f;
 }
 
 void tc__pages_free(tc__span *s) {
@@ -209,23 +225,17 @@ void tc__pages_free(tc__span *s) {
   if (f == NULL)
     tc__fatal("out of memory for heap metadata while freeing %zu pages", npages);
   tc__pagemap_set(f);
-  /* Merge with free neighbours (step 3). */
-  tc__span *before = tc__span_of(base - 1);
-  if (mergeable(before))
-    f = merge(before, f);
-  tc__span *after = tc__span_of(f->base + f->npages * TC__PAGE_SIZE);
-  if (mergeable(after))
-    f = merge(f, after);
-  free_insert(f);
+  free_insert(coalesce(f));
 }
 
 /* Returns one dirty free span's pages to the OS; it moves to the released
- * set. */
+ * set, merged with released neighbours (the dirty lists, which the
+ * scavenger walks, are left as they were but for f). */
 static void release_span(tc__span *f) {
   free_remove(f);
   madvise(f->base, f->npages * TC__PAGE_SIZE, MADV_DONTNEED);
   f->released = 1;
-  free_insert(f);
+  free_insert(coalesce(f));
 }
 
 /* Splits the last `npages` pages off the dirty free span f, releases them

@@ -7,7 +7,7 @@
  * spans of one set, backed or released, are ever adjacent), that the byte
  * accounting adds up, that scavenging returns pages to the OS and that
  * released pages read as zero, that a freed span does not merge with a
- * released neighbour, that allocation takes backed pages before released
+ * released neighbour but released spans merge, that allocation takes backed pages before released
  * ones, and that a heap limit makes allocation fail cleanly.
  */
 #include "tc_test.h"
@@ -182,6 +182,23 @@ static void test_pages_released_and_dirty_stay_apart(void **state) {
   assert_no_adjacent_free_spans();
 }
 
+/* Spans released one after the other merge: the released set coalesces
+ * as the dirty one does. */
+static void test_pages_released_neighbours_merge(void **state) {
+  (void)state;
+  tc__span *a = alloc_pages(4), *b = alloc_pages(4), *guard = alloc_pages(1);
+  assert_non_null(guard);
+  char *a_base = a->base;
+  free_pages(a);
+  scavenge_all();
+  free_pages(b); /* dirty, apart from released a */
+  scavenge_all(); /* released too: one span of 8 */
+  assert_int_equal(tc__span_of(a_base)->npages, 8);
+  assert_int_equal(tc__span_of(a_base)->released, 1);
+  assert_no_adjacent_free_spans();
+  free_pages(guard);
+}
+
 /* Allocation takes backed pages before released ones, even from a larger
  * span: a released page costs a fault and the kernel's zeroing again. */
 static void test_pages_dirty_before_released(void **state) {
@@ -231,6 +248,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_pages_reuse_before_growing, setup, teardown),
       cmocka_unit_test_setup_teardown(test_pages_scavenge_releases_and_zeroes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_pages_released_and_dirty_stay_apart, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_pages_released_neighbours_merge, setup, teardown),
       cmocka_unit_test_setup_teardown(test_pages_dirty_before_released, setup, teardown),
       cmocka_unit_test_setup_teardown(test_pages_limit_fails_cleanly, setup, teardown),
       cmocka_unit_test_setup_teardown(test_pages_spans_larger_than_an_arena, setup, teardown),
