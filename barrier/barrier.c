@@ -28,11 +28,12 @@
  * tricolor/inline.h, while wblim allows).  Hybrid records the new
  * reference only while the running G's stack may be grey: each P's
  * wbmask is ~0 from every phase move until the world reports its running
- * G's stack black (it scanned itself before it ran, or at a safepoint:
- * sched/gscan.c), then 0, and the new half is recorded as NULL.  A
- * stale ~0 only shades more; 0 while the stack is grey would lose
- * objects, and cannot happen: a stack turns grey only at a phase move,
- * which sets every mask to ~0 with the world stopped.  A full buffer goes to the
+ * G's stack black (scanned, by itself or the collector, before it ran,
+ * or by itself at a safepoint: sched/gscan.c), then 0, and the new half
+ * is recorded as NULL.  A stale ~0 only shades more; 0 while the stack
+ * is grey would lose objects, and cannot happen: a stack turns grey only
+ * at a phase move, which sets every mask to ~0 with the world stopped.
+ * A full buffer goes to the
  * shared pool as a packet of references the markers shade (collector/
  * workers.c); the rest is shaded into the P's grey buffer at switch-out,
  * syscall entry, the handshake and mark termination.  A thread without a
@@ -147,9 +148,9 @@ void tc__wb_flush(tc__pgc *g) {
  * what the policy shades; hybrid's new half is ANDed with the P's mask,
  * which the world clears once the running G's stack is black (asking the
  * stack's colour here would cost more than the shade it saves; Go's
- * barrier records both halves always).  Flushed when full, at switch-out and syscall entry, at the
- * handshake's safepoint and by mark termination (collector/gcwork.c,
- * collector/world.c). */
+ * barrier records both halves always).  Flushed when full, at switch-out
+ * and syscall entry, at the handshake's safepoint and by mark termination
+ * (collector/gcwork.c, collector/world.c). */
 _Static_assert(TC__WBBUF <= TC__PACKET, "a full buffer fits one packet");
 static TC_NOINLINE TC_COLD void wb_full(tc__pgc *g) {
   /* to the markers as they are: the storing P pays only the appends */

@@ -26,7 +26,10 @@
  *      every other cycle that allocation, preferring no set, then faulted
  *      in again: binary-trees 21 in hybrid mode took 0.9 to 1.4 million
  *      page faults, a quarter of its run time, where stw mode took 60
- *      thousand.)
+ *      thousand.)  The cost: a request larger than both a dirty span and
+ *      its released neighbour takes fresh pages, where one merged span
+ *      would have served it, until the scavenger releases the dirty one
+ *      too (the two released spans then merge).
  *   4. Every page of a span, free or in use, maps to that span's record in
  *      the page map; a page never handed out maps to NULL.  So a lookup of
  *      any heap address finds the right record or nothing, never a stale one.
@@ -182,9 +185,10 @@ static void relabel(tc__span *from, tc__span *to) {
 }
 
 /* Merges two adjacent free spans of one set, lo just below hi, of which
- * the one on a free list is taken off it.  The larger keeps its record, so only the
- * smaller one's pages are relabelled: freeing a page next to a huge free
- * span costs O(1 page), not O(huge).  Returns the merged span. */
+ * the one on a free list is taken off it.  The larger keeps its record,
+ * so only the smaller one's pages are relabelled: freeing a page next to
+ * a huge free span costs O(1 page), not O(huge).  Returns the merged
+ * span. */
 static tc__span *merge(tc__span *lo, tc__span *hi) {
   free_remove(lo->list == TC__LIST_FREE ? lo : hi);
   tc__span *keep = lo->npages >= hi->npages ? lo : hi;

@@ -1454,8 +1454,14 @@ uint64_t tc__start_the_world(void) {
 
 void tc__await_restart(void) {
   /* the note is cleared by a restart that woke stopped Ms and set by the
-   * last of them to run: set (no restart pending) returns at once */
-  tc__note_sleep(&tc__sched.resumenote, RESUME_WAIT_NS);
+   * last of them to run; it starts clear, so look at the count first (a
+   * last M that runs between the look and the sleep sets the note, and
+   * the sleep returns at once) */
+  tc__spin_lock(&tc__sched.lock);
+  bool pending = tc__sched.resume_left > 0;
+  tc__spin_unlock(&tc__sched.lock);
+  if (pending)
+    tc__note_sleep(&tc__sched.resumenote, RESUME_WAIT_NS);
 }
 
 void tc__for_each_g(void (*fn)(tc__g *g, void *arg), void *arg) {

@@ -3,7 +3,7 @@
  *
  * sysmon runs without a P (Go's sysmon, proc.go):
  *   1. It sleeps 20 us while it finds work (timers fired, Ps retaken from
- *      system calls); after 50 rounds in which it found none it doubles
+ *      system calls, a cycle asked for); after 50 rounds with none it doubles
  *      the sleep, up to 10 ms.  Asking a long-running G to yield is not
  *      work here (as in Go): a CPU-bound program needs that once per 10
  *      ms, and counting it kept sysmon waking every 20 us to 640 us,

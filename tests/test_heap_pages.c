@@ -7,8 +7,9 @@
  * spans of one set, backed or released, are ever adjacent), that the byte
  * accounting adds up, that scavenging returns pages to the OS and that
  * released pages read as zero, that a freed span does not merge with a
- * released neighbour but released spans merge, that allocation takes backed pages before released
- * ones, and that a heap limit makes allocation fail cleanly.
+ * released neighbour but released spans merge, that allocation takes
+ * backed pages before released ones, and that a heap limit makes
+ * allocation fail cleanly.
  */
 #include "tc_test.h"
 
