@@ -8,11 +8,13 @@
  *      backed (dirty) and spans returned to the OS (released).  Allocation
  *      of n pages takes the first span on the smallest non-empty list >= n,
  *      else the best fit on list 0, from the dirty set, then in the same
- *      way from the released set, else carves fresh pages from the arena
- *      growth window (mapping new arenas when the window is too small; its
- *      unused tail becomes a free span).  Dirty pages first: a released
- *      page costs a page fault and zeroing by the kernel when it is used
- *      again.
+ *      way from the released set, else a dirty span joined with its
+ *      released neighbours when together they are large enough (counted
+ *      dirty whole: accounting errs toward resident), else carves fresh
+ *      pages from the arena growth window (mapping new arenas when the
+ *      window is too small; its unused tail becomes a free span).  Dirty
+ *      pages first: a released page costs a page fault and zeroing by the
+ *      kernel when it is used again.
  *   2. A larger free span is split: the request takes its first pages, the
  *      rest keeps the free span's record and goes back on a list.
  *   3. A freed span merges with dirty free neighbours on both sides (found
@@ -26,10 +28,8 @@
  *      every other cycle that allocation, preferring no set, then faulted
  *      in again: binary-trees 21 in hybrid mode took 0.9 to 1.4 million
  *      page faults, a quarter of its run time, where stw mode took 60
- *      thousand.)  The cost: a request larger than both a dirty span and
- *      its released neighbour takes fresh pages, where one merged span
- *      would have served it, until the scavenger releases the dirty one
- *      too (the two released spans then merge).
+ *      thousand.)  A request that only the two together would serve
+ *      joins them then (step 1), rather than growing the heap.
  *   4. Every page of a span, free or in use, maps to that span's record in
  *      the page map; a page never handed out maps to NULL.  So a lookup of
  *      any heap address finds the right record or nothing, never a stale one.
@@ -109,6 +109,7 @@ static tc__span *free_find(size_t npages) {
 }
 
 static tc__span *coalesce(tc__span *f);
+static tc__span *join_find(size_t npages);
 
 /* Takes npages fresh pages from the growth window, mapping more if needed. */
 static tc__span *fresh_pages(size_t npages) {
@@ -142,6 +143,8 @@ tc__span *tc__pages_alloc(size_t npages, size_t meta_size) {
   if (s == NULL)
     return NULL;
   tc__span *f = free_find(npages);
+  if (f == NULL)
+    f = join_find(npages);
   if (f == NULL) {
     f = fresh_pages(npages);
     if (f == NULL) {
@@ -230,6 +233,41 @@ void tc__pages_free(tc__span *s) {
     tc__fatal("out of memory for heap metadata while freeing %zu pages", npages);
   tc__pagemap_set(f);
   free_insert(coalesce(f));
+}
+
+/* Step 1's last resort before the heap grows: a dirty free span and its
+ * released neighbours that hold npages together, merged into one span
+ * off the lists and counted dirty (the caller hands it out as a dirty
+ * span: zeroed, its remainder filed dirty).  NULL if there is none.
+ * Walks every dirty free span: only when nothing else fits. */
+static tc__span *join_find(size_t npages) {
+  for (size_t i = 0; i < TC__FREE_LISTS; i++)
+    for (tc__span *d = tc__h.free[i].first; d; d = d->next) {
+      tc__span *lo = tc__span_of(d->base - 1);
+      tc__span *hi = tc__span_of(d->base + d->npages * TC__PAGE_SIZE);
+      if (!mergeable(lo, 1))
+        lo = NULL;
+      if (!mergeable(hi, 1))
+        hi = NULL;
+      if (d->npages + (lo ? lo->npages : 0) + (hi ? hi->npages : 0) < npages)
+        continue;
+      free_remove(d);
+      if (lo) {
+        free_remove(lo);
+        relabel(lo, d);
+        d->base = lo->base;
+        d->npages += lo->npages;
+        tc__meta_free(lo, lo->meta_size);
+      }
+      if (hi) {
+        free_remove(hi);
+        relabel(hi, d);
+        d->npages += hi->npages;
+        tc__meta_free(hi, hi->meta_size);
+      }
+      return d;
+    }
+  return NULL;
 }
 
 /* Returns one dirty free span's pages to the OS; it moves to the released

@@ -8,7 +8,8 @@
  * accounting adds up, that scavenging returns pages to the OS and that
  * released pages read as zero, that a freed span does not merge with a
  * released neighbour but released spans merge, that allocation takes
- * backed pages before released ones, and that a heap limit makes
+ * backed pages before released ones and joins the two kinds before it
+ * grows the heap, and that a heap limit makes
  * allocation fail cleanly.
  */
 #include "tc_test.h"
@@ -200,6 +201,33 @@ static void test_pages_released_neighbours_merge(void **state) {
   free_pages(guard);
 }
 
+/* A request that neither a dirty span nor its released neighbour serves
+ * alone, but the two together do, takes them (as one dirty span: zeroed)
+ * rather than growing the heap. */
+static void test_pages_dirty_and_released_join_before_growing(void **state) {
+  (void)state;
+  tc__span *a = alloc_pages(6), *b = alloc_pages(6), *guard = alloc_pages(1);
+  assert_non_null(guard);
+  char *a_base = a->base;
+  memset(b->base, 0x5a, 6 * TC__PAGE_SIZE);
+  free_pages(a);
+  scavenge_all(); /* a released */
+  free_pages(b);  /* b dirty, apart from a */
+  uint64_t mapped = tc__h.mapped;
+  char *window = tc__h.grow_next;
+  tc__span *c = alloc_pages(10);
+  assert_ptr_equal(c->base, a_base);
+  assert_int_equal(c->needzero, 1);
+  assert_int_equal(tc__h.mapped, mapped);
+  assert_ptr_equal(tc__h.grow_next, window);
+  assert_int_equal(accounted() + (uint64_t)(tc__h.grow_end - tc__h.grow_next),
+                   tc__h.mapped);
+  assert_no_adjacent_free_spans();
+  free_pages(c);
+  free_pages(guard);
+  assert_no_adjacent_free_spans();
+}
+
 /* Allocation takes backed pages before released ones, even from a larger
  * span: a released page costs a fault and the kernel's zeroing again. */
 static void test_pages_dirty_before_released(void **state) {
@@ -251,6 +279,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_pages_released_and_dirty_stay_apart, setup, teardown),
       cmocka_unit_test_setup_teardown(test_pages_released_neighbours_merge, setup, teardown),
       cmocka_unit_test_setup_teardown(test_pages_dirty_before_released, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_pages_dirty_and_released_join_before_growing, setup, teardown),
       cmocka_unit_test_setup_teardown(test_pages_limit_fails_cleanly, setup, teardown),
       cmocka_unit_test_setup_teardown(test_pages_spans_larger_than_an_arena, setup, teardown),
   };
