@@ -38,6 +38,8 @@
 #include "heap/heap.h"
 #include "sched/world.h" /* the one seam with the scheduler */
 
+#include <string.h>
+
 #define TC__MAX_TYPES 32768 /* type ids are uint16_t; 0 means "none" */
 
 /* ---- types (types.c) ---- */
@@ -83,6 +85,7 @@ typedef struct tc__grey_entry {
 #define TC__GREY_REF 0xffffffffu
 
 /* One marking thread's state. */
+#define TC__MARKER_SPANS 16 /* a marker's span cache, entries (power of 2) */
 typedef struct tc__marker {
   tc__grey_entry *grey;  /* grey stack, mmap'd */
   size_t n;              /* entries in use */
@@ -97,18 +100,20 @@ typedef struct tc__marker {
                             instead (collector/wbcheck.c) */
   uint64_t wb_slow;      /* (a P's buffer) barrier slow paths while marking */
   uint64_t wb_shaded;    /* (a P's buffer) objects the barrier greyed */
-  tc__span *last;        /* span of the last reference greyed, and its */
-  uintptr_t last_lo;     /* address range [last_lo, last_hi): spans do not */
-  uintptr_t last_hi;     /* change while the world is stopped */
+  struct {               /* spans of pages greyed into lately, in use */
+    uintptr_t page;      /* address >> TC__PAGE_SHIFT; 0: empty */
+    tc__span *span;
+  } seen[TC__MARKER_SPANS]; /* direct-mapped by page: spans are not freed
+                               while a cycle marks (collector/mark.c) */
 } tc__marker;
 
 void tc__marker_init(tc__marker *m);
 void tc__marker_destroy(tc__marker *m);
 void tc__marker_grow(tc__marker *m);
-/* Drops m's cached span (spans may have been freed since it was set). */
+/* Drops m's cached spans (spans may have been freed since they were
+ * looked up). */
 static inline void tc__marker_forget_span(tc__marker *m) {
-  m->last = NULL;
-  m->last_lo = m->last_hi = 0;
+  memset(m->seen, 0, sizeof m->seen);
 }
 /* Greys p if it is a white heap object; `from` names the referrer for
  * messages (an object or a root slot), may be NULL. */

@@ -234,7 +234,7 @@ static bool cycle_start(int reason, int mode, cycle *c) {
   TC_CHECK(tc__spanq_empty());
   tc__gc_flush_caches();
   tc__sweep_finish(); /* nothing left normally: refills sweep first */
-  /* Markers cache the last span they looked up; the sweep since the last
+  /* Markers cache the spans they looked up; the sweep since the last
    * cycle may have freed it and reused its pages. */
   tc__marker_forget_span(m);
   tc__gc_forget_spans(); /* the orphan's: set_phase */

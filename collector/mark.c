@@ -88,22 +88,28 @@ static TC_COLD TC_NORETURN void bad_ref(void *p, const void *from,
   tc__fatal("reference %p %s", p, what);
 }
 
-/* Returns the span of p, or NULL; consults m's one-entry cache first
- * (the children of an object usually share its span). */
+/* Returns the span of p if it is in use, else NULL (*freed: p lies in
+ * free heap pages).  Consults m's span cache first, direct-mapped by page
+ * (the children of an object usually share its span; a barrier's buffer
+ * holds references into a few hot spans): valid within a cycle, since no
+ * span is freed while marking, and only spans in use are cached. */
 static inline __attribute__((always_inline)) tc__span *
-span_lookup(tc__marker *m, const void *p) {
-  uintptr_t a = (uintptr_t)p;
-  /* valid within a cycle: no span is freed while marking */
-  if (a - m->last_lo < m->last_hi - m->last_lo)
-    return m->last;
+span_lookup(tc__marker *m, const void *p, bool *freed) {
+  uintptr_t page = (uintptr_t)p >> TC__PAGE_SHIFT;
+  __typeof__(m->seen[0]) *e = &m->seen[page & (TC__MARKER_SPANS - 1)];
+  if (e->page == page)
+    return e->span;
   tc__span *s = tc__span_of(p);
+  if (s == NULL)
+    return NULL; /* not the heap's */
   /* acquire: pairs with the release that publishes a span a mutator just
    * laid out while marking runs concurrently */
-  if (s && __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != TC__SPAN_FREE) {
-    m->last = s;
-    m->last_lo = (uintptr_t)s->base;
-    m->last_hi = (uintptr_t)s->base + s->npages * TC__PAGE_SIZE;
+  if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == TC__SPAN_FREE) {
+    *freed = true;
+    return NULL;
   }
+  e->page = page;
+  e->span = s;
   return s;
 }
 
@@ -116,11 +122,10 @@ mark_one(tc__marker *m, void *p, const void *from) {
     tc__verify_ref(m, p, from);
     return;
   }
-  tc__span *s = span_lookup(m, p);
-  if (s == NULL)
-    return;
-  if (s != m->last) { /* only the cache holds spans known to be in use */
-    if (TC_DEBUG >= 1)
+  bool freed = false;
+  tc__span *s = span_lookup(m, p, &freed);
+  if (s == NULL) {
+    if (TC_DEBUG >= 1 && freed)
       bad_ref(p, from, "points into free heap pages (freed object?)");
     return;
   }
@@ -311,7 +316,7 @@ static void scan_span(tc__marker *m, tc__span *s) {
  * still in the prefetch ring go back on the stack. */
 static inline __attribute__((always_inline)) uint64_t
 drain(tc__marker *m, uint64_t budget) {
-  m->last_lo = m->last_hi = 0; /* spans may have changed since last time */
+  tc__marker_forget_span(m); /* spans may have changed since last time */
   uint64_t start = m->scan_bytes, spans0 = m->spans;
   bool spans = tc__debug_settings.markorder == TC__MARKORDER_SPAN &&
                !m->verify;
