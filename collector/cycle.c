@@ -235,7 +235,7 @@ static bool cycle_start(int reason, int mode, cycle *c) {
   tc__gc_flush_caches();
   tc__sweep_finish(); /* nothing left normally: refills sweep first */
   /* Markers cache the spans they looked up; the sweep since the last
-   * cycle may have freed it and reused its pages. */
+   * cycle may have freed them and reused their pages. */
   tc__marker_forget_span(m);
   tc__gc_forget_spans(); /* the orphan's: set_phase */
   tc__barrier_cycle_mode(mode);
