@@ -97,7 +97,10 @@ static tc__span *set_find(tc__spanlist *set, size_t npages) {
   return best;
 }
 
-/* Finds a free span of at least npages, dirty ones first (step 1),
+static tc__span *join_find(size_t npages);
+
+/* Finds a free span of at least npages, dirty ones first, then released
+ * ones, then a dirty one joined with released neighbours (step 1),
  * removed from its list. */
 static tc__span *free_find(size_t npages) {
   tc__span *f = set_find(tc__h.free, npages);
@@ -105,11 +108,12 @@ static tc__span *free_find(size_t npages) {
     f = set_find(tc__h.free_released, npages);
   if (f)
     free_remove(f);
+  else
+    f = join_find(npages); /* off the lists already */
   return f;
 }
 
 static tc__span *coalesce(tc__span *f);
-static tc__span *join_find(size_t npages);
 
 /* Takes npages fresh pages from the growth window, mapping more if needed. */
 static tc__span *fresh_pages(size_t npages) {
@@ -143,8 +147,6 @@ tc__span *tc__pages_alloc(size_t npages, size_t meta_size) {
   if (s == NULL)
     return NULL;
   tc__span *f = free_find(npages);
-  if (f == NULL)
-    f = join_find(npages);
   if (f == NULL) {
     f = fresh_pages(npages);
     if (f == NULL) {
@@ -187,8 +189,9 @@ static void relabel(tc__span *from, tc__span *to) {
   }
 }
 
-/* Merges two adjacent free spans of one set, lo just below hi, of which
- * the one on a free list is taken off it.  The larger keeps its record,
+/* Merges two adjacent free spans, lo just below hi, of which the one on
+ * a free list is taken off it; the merged span keeps the larger one's
+ * set (callers merge within a set, but for join_find).  The larger keeps its record,
  * so only the smaller one's pages are relabelled: freeing a page next to
  * a huge free span costs O(1 page), not O(huge).  Returns the merged
  * span. */
@@ -252,19 +255,12 @@ static tc__span *join_find(size_t npages) {
       if (d->npages + (lo ? lo->npages : 0) + (hi ? hi->npages : 0) < npages)
         continue;
       free_remove(d);
-      if (lo) {
-        free_remove(lo);
-        relabel(lo, d);
-        d->base = lo->base;
-        d->npages += lo->npages;
-        tc__meta_free(lo, lo->meta_size);
-      }
-      if (hi) {
-        free_remove(hi);
-        relabel(hi, d);
-        d->npages += hi->npages;
-        tc__meta_free(hi, hi->meta_size);
-      }
+      if (lo)
+        d = merge(lo, d);
+      if (hi)
+        d = merge(d, hi);
+      d->released = 0; /* the record kept may be a released one (the
+                          join test's needzero check fails without this) */
       return d;
     }
   return NULL;
