@@ -44,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 tc__debug tc__debug_settings;
@@ -109,6 +110,13 @@ void tc__thread_name(const char *fmt, ...) {
 
 /* ---- settings ---- */
 
+void tc__debug_delay(int us) {
+  if (us <= 0)
+    return;
+  struct timespec ts = {us / 1000000, (long)(us % 1000000) * 1000};
+  nanosleep(&ts, NULL);
+}
+
 void tc__debug_parse(tc__debug *d, const char *s) {
   while (s && *s) {
     const char *end = strchr(s, ',');
@@ -161,6 +169,10 @@ void tc__debug_parse(tc__debug *d, const char *s) {
         d->markthread = val;
       else if (klen == 11 && !strncmp(s, "retakedelay", 11))
         d->retakedelay = val;
+      else if (klen == 10 && !strncmp(s, "timerdelay", 10))
+        d->timerdelay = val;
+      else if (klen == 9 && !strncmp(s, "idledelay", 9))
+        d->idledelay = val;
       else if (klen == 7 && !strncmp(s, "gctrace", 7))
         d->gctrace = val;
       else if (klen == 11 && !strncmp(s, "checkstores", 11))

@@ -144,6 +144,13 @@ typedef struct tc__debug {
   int retakedelay;  /* retakedelay=US: (tests) sysmon waits this long right
                        after it took a P from a system call, before it
                        hands the P on (widens the retake window) */
+  int timerdelay;   /* timerdelay=US: (tests) the thread firing a due timer
+                       waits this long after taking it off the timer heap,
+                       before it readies its coroutine or sends on its
+                       channel (sched/timer.c) */
+  int idledelay;    /* idledelay=US: (tests) an M going idle waits this
+                       long after its last look for work, before it parks
+                       and runs the deadlock check (sched/proc.c) */
   int memprofilerate;     /* memprofilerate=N: heap-profile sampling rate
                              in bytes (1 = every object, 0 = off) ... */
   int has_memprofilerate; /* ... when set (else tc_set_mem_profile_rate's) */
@@ -171,6 +178,11 @@ extern tc__debug tc__debug_settings; /* base.c; written by tc_init only */
 
 /* Parses a TRICOLOR_DEBUG string ("a=1,b=2") into *d; unknown keys warn. */
 void tc__debug_parse(tc__debug *d, const char *s);
+
+/* Sleeps us microseconds if us > 0: the body of the test hooks that widen
+ * a race window (gcmarkdelay, shadedelay, retakedelay, timerdelay,
+ * idledelay). */
+void tc__debug_delay(int us);
 
 /* A spin-wait loop's pause: lets the sibling hyperthread run and saves
  * power (x86 pause, aarch64 yield). */

@@ -456,11 +456,7 @@ static void scan_other_roots(tc__marker *m, tc__cycle_report *r) {
  * the mutators time to act before any marking.  Collector thread, before
  * the first mark slice. */
 static void mark_delay(void) {
-  if (tc__debug_settings.gcmarkdelay > 0) {
-    struct timespec ts = {tc__debug_settings.gcmarkdelay / 1000000,
-                          (long)(tc__debug_settings.gcmarkdelay % 1000000) * 1000};
-    nanosleep(&ts, NULL);
-  }
+  tc__debug_delay(tc__debug_settings.gcmarkdelay);
 }
 
 /* Begins a round of a concurrent mark loop.  Returns false, the mark slice

@@ -36,7 +36,6 @@
 #include "collector/collector.h"
 
 #include <stdlib.h>
-#include <time.h>
 
 #define ASSIST_MIN ((int64_t)64 << 10)
 #define MIN_WORK ((uint64_t)64 << 10)
@@ -87,11 +86,7 @@ void tc__door_exit(void) { tc__lock_release(&tc__gc.orphan_lock); }
 void tc__shade_orphan(void *p) {
   if (p == NULL || tc__load_relaxed(&tc__phase) != TC__PHASE_MARK)
     return;
-  if (tc__debug_settings.shadedelay > 0) { /* test hook: hold the door */
-    struct timespec ts = {tc__debug_settings.shadedelay / 1000000,
-                          (long)(tc__debug_settings.shadedelay % 1000000) * 1000};
-    nanosleep(&ts, NULL);
-  }
+  tc__debug_delay(tc__debug_settings.shadedelay); /* test hook: the door */
   tc__mark_ref(&tc__gc.orphan, p, NULL);
   tc__gcw_flush(&tc__gc.orphan);
 }

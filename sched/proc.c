@@ -64,7 +64,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "sched/proc.h"
@@ -441,6 +440,7 @@ static void handoffp(tc__p *p, bool spin) {
 
 /* Parks the M until startm hands it a P (or the runtime ends). */
 static void stopm(tc__m *m) {
+  tc__debug_delay(tc__debug_settings.idledelay); /* test hook */
   tc__spin_lock(&tc__sched.lock);
   __atomic_store_n(&m->park.key, 0u, __ATOMIC_SEQ_CST); /* clear */
   m->schedlink = tc__sched.midle;
@@ -1230,11 +1230,7 @@ bool tc__proc_retake_syscall(tc__p *p) {
   uint32_t s = TC__P_SYSCALL;
   if (!tc__cas_acq_rel(&p->status, &s, (uint32_t)TC__P_IDLE))
     return false;
-  if (tc__debug_settings.retakedelay > 0) { /* test hook */
-    struct timespec ts = {tc__debug_settings.retakedelay / 1000000,
-                          (long)(tc__debug_settings.retakedelay % 1000000) * 1000};
-    nanosleep(&ts, NULL);
-  }
+  tc__debug_delay(tc__debug_settings.retakedelay); /* test hook */
   tc__add_relaxed(&tc__sched.retakes, 1);
   tc__store_relaxed(&p->syscalltick, p->syscalltick + 1);
   handoffp(p, true); /* no M to detach: the syscall's M let go at entry */

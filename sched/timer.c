@@ -60,8 +60,10 @@ static struct {
   uint32_t lock;      /* tc__spin */
   tent *heap;         /* heap[0] has the earliest deadline */
   size_t n, cap;
-  size_t firing;      /* taken off the heap, not yet on a run queue: the
-                         deadlock detector must not think them gone */
+  size_t firing;      /* timers taken off the heap whose woken G (a
+                         sleeper, a channel timer's receiver) is not yet
+                         on a run queue: the deadlock detector must not
+                         think them gone */
   uint32_t fire;      /* tc__spin: one thread fires timers at a time */
 } tm;
 
@@ -174,11 +176,18 @@ int64_t tc__timers_run(int64_t now) {
   tc__spin_lock(&tm.lock);
   while (tm.n > 0 && tm.heap[0].when <= now) {
     tent e = tm.heap[0];
+    /* firing goes up before n goes down, and down only once the woken G
+     * is on a run queue (seq_cst, and pending() reads n first): the
+     * deadlock detector never sees a timer vanish before its G appears.
+     * Sysmon fires without a P, so it is no running M to the detector. */
+    __atomic_add_fetch(&tm.firing, 1, __ATOMIC_SEQ_CST);
+    heap_remove(0);
+    tc__debug_delay(tc__debug_settings.timerdelay); /* test hook */
     if (e.kind == ENT_TIMER) {
       /* a channel timer: send the time (drop it if the last one was not
-       * received, as Go's buffer of one does), re-arm a ticker */
+       * received, as Go's buffer of one does), re-arm a ticker; the
+       * receiver it wakes is queued when the offer returns */
       tc_timer *t = e.obj;
-      heap_remove(0);
       tc__chan_offer(t->c, (void *)(intptr_t)now);
       if (t->period > 0) {
         int64_t when = t->when + t->period;
@@ -187,13 +196,10 @@ int64_t tc__timers_run(int64_t now) {
       } else {
         t->index = SIZE_MAX;
       }
+      __atomic_sub_fetch(&tm.firing, 1, __ATOMIC_SEQ_CST);
       continue;
     }
     tc__g *g = e.obj;
-    /* firing goes up before n goes down (seq_cst, and pending() reads n
-     * first): the deadlock detector never sees the timer vanish. */
-    __atomic_add_fetch(&tm.firing, 1, __ATOMIC_SEQ_CST);
-    heap_remove(0);
     g->timer_when = 0;
     g->schedlink = NULL;
     *tail = g;

@@ -17,7 +17,11 @@
  *     heap holds it); stopped and dropped, it and its channel are
  *     collected (weak references read NULL); under churn in every barrier
  *     mode with gccheckmark, timers made, reset and stopped while cycles
- *     mark are never lost.
+ *     mark are never lost;
+ *   - delivery vs. the deadlock check: a timer taken off the heap but not
+ *     yet delivered (to a sleeper or a channel's receiver) still counts as
+ *     pending for the last M going idle, which must not report a deadlock
+ *     (the test hooks timerdelay and idledelay widen the window).
  */
 #include "tc_sched_test.h"
 
@@ -272,6 +276,40 @@ static void test_timer_churn_modes(void **state) {
   }
 }
 
+/* ---------------------------------------------------------------- firing vs. deadlock */
+
+/* The last M going idle checks for a deadlock (sched/deadlock.c); a timer
+ * sysmon has taken off the heap but not yet delivered must still count as
+ * pending there.  On one P: main blocks on a 1 ms timer; the M, holding
+ * no other work, waits 5 ms after its last look for work (idledelay), and
+ * sysmon waits 50 ms between taking the timer off the heap and delivering
+ * it (timerdelay), so the M's check falls inside the delivery.  Without
+ * the timer counted, the process reports a deadlock and exits with
+ * status 2. */
+static void fire_chan_main(void *arg) {
+  (void)arg;
+  tc_chan *c = NULL;
+  TC_LOCALS(c);
+  int64_t made = tc_now();
+  c = tc_after(1 * MS);
+  EXPECT(recv_time(c) >= made + 1 * MS);
+}
+
+static void fire_sleep_main(void *arg) {
+  (void)arg;
+  int64_t made = tc_now();
+  tc_sleep(1 * MS);
+  EXPECT(tc_now() >= made + 1 * MS);
+}
+
+static void test_timer_delivery_vs_deadlock_check(void **state) {
+  (void)state;
+  tc_test_debug_env("timerdelay=50000,idledelay=5000");
+  run(1, fire_chan_main, NULL);
+  run(1, fire_sleep_main, NULL);
+  tc_test_debug_env(NULL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_timer_oneshot),
@@ -281,6 +319,7 @@ int main(void) {
       cmocka_unit_test(test_timer_select_timeout),
       cmocka_unit_test(test_timer_gc),
       cmocka_unit_test(test_timer_churn_modes),
+      cmocka_unit_test(test_timer_delivery_vs_deadlock_check),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
