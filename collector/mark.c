@@ -115,26 +115,23 @@ span_lookup(tc__marker *m, const void *p, bool *freed) {
 
 void tc__verify_ref(tc__marker *m, void *p, const void *from);
 
-/* Greys p (step 1). */
-static inline __attribute__((always_inline)) void
-mark_one(tc__marker *m, void *p, const void *from) {
-  if (TC__UNLIKELY(m->verify)) {
-    tc__verify_ref(m, p, from);
-    return;
-  }
+/* Greys p (step 1) for a marker that is not the verifier's; true if p
+ * was white. */
+static inline __attribute__((always_inline)) bool
+mark_live(tc__marker *m, void *p, const void *from) {
   bool freed = false;
   tc__span *s = span_lookup(m, p, &freed);
   if (s == NULL) {
     if (TC_DEBUG >= 1 && freed)
       bad_ref(p, from, "points into free heap pages (freed object?)");
-    return;
+    return false;
   }
   uint32_t i = tc__span_index(s, p);
   if (TC__UNLIKELY(i >= s->nelems)) {
     /* the span's tail, past its last object: never an object */
     if (TC_DEBUG >= 1)
       bad_ref(p, from, "points past the last object of its span");
-    return;
+    return false;
   }
   if (TC_DEBUG >= 1 && tc__span_obj(s, i) != (char *)p)
     bad_ref(p, from, "is not the start of an object (interior pointer)");
@@ -142,20 +139,20 @@ mark_one(tc__marker *m, void *p, const void *from) {
   if (TC_DEBUG >= 2 && !tc__marking() && !tc__bit_get(s->alloc_bits, i) &&
       !s->cached)
     bad_ref(p, from, "points to a free slot (freed object?)");
-  uint64_t bit = (uint64_t)1 << (i & 63);
   uint64_t *w = &s->mark_bits[i >> 6];
   uint64_t old = tc__load_relaxed(w);
-  if (old & bit)
-    return;
+  if ((old >> (i & 63)) & 1)
+    return false; /* black or grey already: the common case */
+  uint64_t bit = (uint64_t)1 << (i & 63);
   if (m->shared) {
     if (__atomic_fetch_or(w, bit, __ATOMIC_RELAXED) & bit)
-      return; /* another marker won the race */
+      return false; /* another marker won the race */
   } else {
     tc__store_relaxed(w, old | bit); /* the only marker: no race */
   }
   m->marked += s->elem_size;
   if (s->types == NULL)
-    return; /* noscan: black at once */
+    return true; /* noscan: black at once */
   if (s->grey_bits) { /* markorder=span: grey in the span, queue the span */
     __atomic_fetch_or(&s->grey_bits[i >> 6], bit, __ATOMIC_SEQ_CST);
     uint32_t idle = 0;
@@ -163,7 +160,7 @@ mark_one(tc__marker *m, void *p, const void *from) {
         __atomic_compare_exchange_n(&s->queued, &idle, 1u, false,
                                     __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
       tc__spanq_push(s);
-    return;
+    return true;
   }
   if (TC__UNLIKELY(m->n == m->cap))
     tc__marker_grow(m);
@@ -171,6 +168,17 @@ mark_one(tc__marker *m, void *p, const void *from) {
   e->obj = tc__span_obj(s, i);
   e->size = s->elem_size;
   e->type = s->types[i];
+  return true;
+}
+
+/* Greys p (step 1); true if p was white. */
+static inline __attribute__((always_inline)) bool
+mark_one(tc__marker *m, void *p, const void *from) {
+  if (TC__UNLIKELY(m->verify)) {
+    tc__verify_ref(m, p, from);
+    return false;
+  }
+  return mark_live(m, p, from);
 }
 
 void tc__mark_ref(tc__marker *m, void *p, const void *from) {
@@ -178,17 +186,18 @@ void tc__mark_ref(tc__marker *m, void *p, const void *from) {
 }
 
 uint32_t tc__mark_batch(tc__marker *m, void *const *refs, uint32_t n) {
-  uint64_t before = m->marked;
   uint32_t greyed = 0;
-  for (uint32_t i = 0; i < n; i++) {
-    void *p = refs[i];
-    if (p == NULL)
-      continue;
-    uint64_t b = m->marked;
-    mark_one(m, p, NULL);
-    greyed += m->marked != b;
+  if (TC__UNLIKELY(m->verify)) {
+    for (uint32_t i = 0; i < n; i++)
+      if (refs[i])
+        tc__verify_ref(m, refs[i], NULL);
+    return 0;
   }
-  (void)before;
+  /* most references of a barrier's buffer are marked already (hybrid's
+   * NULL halves are skipped): mark_live's early exit is the loop */
+  for (uint32_t i = 0; i < n; i++)
+    if (refs[i] && TC__UNLIKELY(mark_live(m, refs[i], NULL)))
+      greyed++;
   return greyed;
 }
 
@@ -224,9 +233,7 @@ void tc_visit_slot(tc_visitor *v, void **slot) {
 /* Scans one grey object, greying what it references (step 2). */
 static void scan_entry(tc__marker *m, const tc__grey_entry *e) {
   if (TC__UNLIKELY(e->type == TC__GREY_REF)) { /* a barrier's reference */
-    uint64_t b = m->marked;
-    mark_one(m, e->obj, NULL);
-    m->wb_shaded += m->marked != b;
+    m->wb_shaded += mark_one(m, e->obj, NULL);
     return;
   }
   const tc__typeinfo *ti = &tc__typeinfos[e->type];
