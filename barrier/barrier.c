@@ -29,8 +29,8 @@
  * reference only while the running G's stack may be grey: each P's
  * wbmask is ~0 from every phase move until the world reports its running
  * G's stack black (scanned, by itself or the collector, before it ran,
- * or by itself at a safepoint: sched/gscan.c), then 0, and the new half
- * is recorded as NULL.  A stale ~0 only shades more; 0 while the stack
+ * or by itself at a safepoint: sched/gscan.c), then 0, and a store
+ * records only the old half (one entry instead of two).  A stale ~0 only shades more; 0 while the stack
  * is grey would lose objects, and cannot happen: a stack turns grey only
  * at a phase move, which sets every mask to ~0 with the world stopped.
  * A full buffer goes to the
@@ -65,6 +65,10 @@ static void arm_one(tc__mcache *c, void *arg) {
 }
 
 void tc__barrier_stack_black(tc__mcache *c) {
+  if (tc__load_relaxed(&c->runs.wbmask) == 0)
+    return;
+  if (c->gc)
+    tc__wb_flush(c->gc); /* its pairs are counted as pairs (wb_stores) */
   tc__store_relaxed(&c->runs.wbmask, (uintptr_t)0);
 }
 
@@ -126,10 +130,15 @@ void tc__barrier_shade(tc__marker *w, void *old_ref, void *new_ref) {
     shade(w, new_ref);
 }
 
-/* Stores that recorded n entries: two each in hybrid, one in the others
- * (the slow-store count is summed when a buffer empties). */
-static uint64_t wb_stores(uint32_t n) {
-  return tc__barrier_mode() == TC_BARRIER_HYBRID ? n / 2 : n;
+/* Stores that recorded g's n entries: in hybrid two each while the mask
+ * is ~0, one once it is 0 (a buffer holds one kind: it is emptied before
+ * the mask drops, tc__barrier_stack_black), one in the others.  The
+ * slow-store count is summed when a buffer empties. */
+static uint64_t wb_stores(const tc__pgc *g, uint32_t n) {
+  if (tc__barrier_mode() == TC_BARRIER_HYBRID &&
+      tc__load_relaxed(&g->runs->wbmask))
+    return n / 2;
+  return n;
 }
 
 void tc__wb_flush(tc__pgc *g) {
@@ -138,7 +147,7 @@ void tc__wb_flush(tc__pgc *g) {
     return;
   g->runs->wbp = g->wb;
   tc__marker *w = &g->w;
-  w->wb_slow += wb_stores(n);
+  w->wb_slow += wb_stores(g, n);
   w->wb_shaded += tc__mark_batch(w, g->wb, n);
   if (TC__UNLIKELY(w->n >= 2 * TC__PACKET))
     tc__pool_put(w, TC__PACKET); /* as tc__shade_into spills */
@@ -160,7 +169,7 @@ static TC_NOINLINE TC_COLD void wb_full(tc__pgc *g) {
     return;
   }
   g->runs->wbp = g->wb;
-  g->w.wb_slow += wb_stores(n);
+  g->w.wb_slow += wb_stores(g, n);
 }
 
 static inline __attribute__((always_inline)) void
@@ -170,10 +179,10 @@ wb_record(tc__pgc *g, void *old_ref, void *new_ref) {
   uint32_t n = (uint32_t)(g->runs->wbp - g->wb);
   int mode = tc__barrier_mode();
   if (TC__LIKELY(mode == TC_BARRIER_HYBRID)) {
+    uintptr_t mask = tc__load_relaxed(&g->runs->wbmask);
     g->wb[n] = old_ref;
-    g->wb[n + 1] = (void *)((uintptr_t)new_ref &
-                            tc__load_relaxed(&g->runs->wbmask));
-    n += 2;
+    g->wb[n + 1] = (void *)((uintptr_t)new_ref & mask);
+    n += 1 + (mask & 1); /* as tc__wb_append */
   } else if (mode == TC_BARRIER_INSERTION) {
     g->wb[n++] = new_ref;
   } else if (mode == TC_BARRIER_DELETION) {

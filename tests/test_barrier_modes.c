@@ -15,9 +15,10 @@
  *      cycle (the collector held before it marks, gcmarkdelay): the new
  *      reference while the storing coroutine's stack is grey (its
  *      allocation began the cycle and it ran the mark-start pause
- *      itself), NULL in its place once the stack is black (it switched
- *      out and scanned itself before it ran again).  Each half is the other's
- *      negative control: a mask stuck at either value fails one of them.
+ *      itself): two entries, old and new; once the stack is black (it
+ *      switched out and scanned itself before it ran again), one entry,
+ *      the old.  Each half is the other's negative control: a mask stuck
+ *      at either value fails one of them.
  *      A mask cleared too early loses objects, which the verifier
  *      catches: with every mask set to 0 at the mark start,
  *      stress_gc_torture failed ("gccheckmark: reachable object ... was
@@ -155,6 +156,8 @@ static void test_barrier_shading_table(void **state) {
 
 /* The newest entries of this P's barrier buffer. */
 static void *recorded(int back) { return tc__ctx_get()->cache->wbp[-back]; }
+/* This P's barrier buffer cursor. */
+static void **cursor(void) { return tc__ctx_get()->cache->wbp; }
 
 /* Allocates garbage until a cycle marks; true if this coroutine began it
  * (ran its mark-start pause itself: its stack is still grey). */
@@ -183,13 +186,17 @@ static void record_main(void *arg) {
   EXPECT(here);
   if (!here)
     return;
+  void **before = cursor();
   tc_store((void **)&holder->ref, a);
-  EXPECT(recorded(2) == NULL && recorded(1) == a); /* grey: both */
+  /* grey: both halves, two entries */
+  EXPECT(cursor() == before + 2 && recorded(2) == NULL && recorded(1) == a);
   tc_yield(); /* back in through execute: scans itself first */
   EXPECT(tc__marking()); /* gcmarkdelay holds the collector */
   EXPECT(!tc__barrier_stack_grey());
+  before = cursor();
   tc_store((void **)&holder->ref, b);
-  EXPECT(recorded(2) == a && recorded(1) == NULL); /* black: old only */
+  /* black: the old half alone, one entry */
+  EXPECT(cursor() == before + 1 && recorded(1) == a);
   *checked = 1;
 }
 

@@ -86,10 +86,11 @@ typedef struct tc__cache {
   void **wbp;         /* next free entry of the barrier buffer */
   void **wblim;       /* appends of two while wbp < wblim (relaxed: set by
                          the collector while the world is stopped) */
-  uintptr_t wbmask;   /* ANDed into the new reference an append records:
-                         ~0 while the running G's root stack may be grey,
-                         0 once it is black (hybrid then needs only the
-                         old one; relaxed, as wblim) */
+  uintptr_t wbmask;   /* ~0 while the running G's root stack may be grey,
+                         0 once it is black: an append records the new
+                         reference (ANDed with it) only while ~0, else
+                         the old one alone (hybrid then needs only that;
+                         relaxed, as wblim) */
 } tc__cache;
 
 typedef struct tc__frame_site {
@@ -195,10 +196,10 @@ static inline bool tc__wb_append(void *old_ref, void *new_ref) {
   void **p = c->wbp;
   if (!(p < __atomic_load_n(&c->wblim, __ATOMIC_RELAXED)))
     return false;
+  uintptr_t mask = __atomic_load_n(&c->wbmask, __ATOMIC_RELAXED);
   p[0] = old_ref;
-  p[1] = (void *)((uintptr_t)new_ref &
-                  __atomic_load_n(&c->wbmask, __ATOMIC_RELAXED));
-  c->wbp = p + 2;
+  p[1] = (void *)((uintptr_t)new_ref & mask);
+  c->wbp = p + 1 + (mask & 1); /* the new half is kept only while needed */
   return true;
 }
 
