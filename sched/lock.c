@@ -16,6 +16,7 @@
 #include "sched/sched.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdint.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
@@ -61,6 +62,16 @@ bool tc__note_spin(tc__note *n, uint64_t ns) {
     if (tc__nanotime() >= deadline)
       return tc__load_acquire(&n->key) != 0;
   }
+}
+
+bool tc__note_yield(tc__note *n, uint64_t ns) {
+  uint64_t deadline = tc__nanotime() + ns;
+  while (!tc__load_acquire(&n->key)) {
+    if (tc__nanotime() >= deadline)
+      return false;
+    sched_yield();
+  }
+  return true;
 }
 
 void tc__gen_wait(uint32_t *gen, uint32_t seen) {

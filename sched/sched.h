@@ -56,6 +56,10 @@ bool tc__note_sleep(tc__note *n, int64_t ns);
 /* Polls for the wake-up for at most ns without sleeping (a waiter that
  * holds a CPU nobody else needs meanwhile); true if woken. */
 bool tc__note_spin(tc__note *n, uint64_t ns);
+/* Polls for the wake-up for at most ns, yielding the CPU between looks
+ * (to any thread runnable on it) instead of sleeping: no futex wake-up
+ * latency, and no CPU held from others; true if woken. */
+bool tc__note_yield(tc__note *n, uint64_t ns);
 
 /* A generation word many threads wait on until it moves on; one system
  * call wakes them all (a world restart).  tc__gen_wait returns once *gen
