@@ -26,6 +26,10 @@
  *     the pipe it waits on), 1000 times in a row;
  *   - preemption request: on 1 P, a coroutine spinning on tc_safepoint()
  *     lets another run (which sets the flag the spinner waits for);
+ *   - an allocation is a safepoint on its inline path too: asked to stop,
+ *     a coroutine whose allocation run has room still takes the slow
+ *     path, which answers the request (the word is 0 after it), so a
+ *     pause waits for the next allocation, not for the run's end;
  *   - GC: lists held in coroutine locals across yields, lists parked in
  *     buffered channels and values in flight in a blocked unbuffered send
  *     survive forced collections (checksums; their finalizers do not run),
@@ -1129,6 +1133,30 @@ static void test_preemption_request(void **state) {
   assert_int_equal(atomic_load(&s.spinner_saw_flag), 1);
 }
 
+/* An allocation answers a stop request even when its run has room: the
+ * first allocation of each kind makes the run, the second finds room in
+ * it, and must still see the request (the slow path clears the word). */
+static void alloc_safepoint_main(void *arg) {
+  (void)arg;
+  void *a = NULL, *b = NULL;
+  TC_LOCALS(a, b);
+  a = tc_alloc(&tc_test_node_type, sizeof(node));
+  b = tc_alloc_noscan(16);
+  tc__ctx *x = tc__ctx_get();
+  tc__preempt_set(x, TC__PREEMPT_YIELD);
+  a = tc_alloc(&tc_test_node_type, sizeof(node));
+  EXPECT(__atomic_load_n(&x->preempt, __ATOMIC_RELAXED) == 0);
+  x = tc__ctx_get(); /* one P: the same thread, but ask again */
+  tc__preempt_set(x, TC__PREEMPT_YIELD);
+  b = tc_alloc_noscan(16);
+  EXPECT(__atomic_load_n(&x->preempt, __ATOMIC_RELAXED) == 0);
+}
+
+static void test_alloc_is_a_safepoint(void **state) {
+  (void)state;
+  run(1, alloc_safepoint_main, NULL);
+}
+
 /* ------------------------------------------------------------------ */
 /* GC across yields, in channels, in flight                            */
 
@@ -1294,6 +1322,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_syscall_handoff),
       cmocka_unit_test(test_syscall_handoff_repeated),
       cmocka_unit_test(test_preemption_request),
+      cmocka_unit_test(test_alloc_is_a_safepoint),
       cmocka_unit_test(test_gc_objects_survive_yields_and_channels),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
