@@ -1253,7 +1253,8 @@ bool tc__proc_retake_syscall(tc__p *p) {
                                  (binary-trees, 2 Ps); 50 us doubled the
                                  server lab's mark start, whose other
                                  threads need the CPU the spin holds */
-#define STOP_YIELD_NS 100000  /* then polls this long yielding its CPU
+#define STOP_YIELD_NS 100000  /* then (or at once, without a P of its
+                                 own) polls this long yielding its CPU
                                  between looks, before it sleeps: the
                                  stops that take 10-100 us end without
                                  the futex wake-up (13-40 us measured on
@@ -1353,12 +1354,13 @@ bool tc__stop_the_world(const char *why) {
    * for the stop when every P can have a CPU: its own P runs nothing
    * meanwhile, so the spin takes no CPU that an M needs to reach its
    * safepoint, and the stopper's futex wake-up (about 20 us on this
-   * project's test machine) leaves the pause.  After STOP_SPIN_NS it
-   * goes on polling, but yields its CPU between looks, so a thread that
-   * needs it gets it.  The collector thread, a thread beyond the Ps,
-   * sleeps at once. */
-  if (wait && own && tc__sched.nprocs <= tc__sched.ncpu &&
-      !tc__note_spin(&tc__sched.stopnote, STOP_SPIN_NS))
+   * project's test machine) leaves the pause.  Then every stopper (the
+   * collector thread, a thread beyond the Ps, and any stopper when there
+   * are more Ps than CPUs, at once) polls for STOP_YIELD_NS yielding its
+   * CPU between looks: a thread that needs the CPU gets it, and a stop
+   * that ends meanwhile costs no futex wake-up.  Only then it sleeps. */
+  if (wait && (!own || tc__sched.nprocs > tc__sched.ncpu ||
+               !tc__note_spin(&tc__sched.stopnote, STOP_SPIN_NS)))
     tc__note_yield(&tc__sched.stopnote, STOP_YIELD_NS);
   uint64_t t0 = TC_DEBUG >= 2 ? tc__nanotime() : 0;
   bool reported = false;
