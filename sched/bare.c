@@ -20,7 +20,9 @@
  *      tc_syscall_exit takes it again; a safepoint (tc_safepoint, an
  *      allocation's refill) hands it over when another thread waits --
  *      the waiter pokes the holder's preempt word, as sysmon pokes a
- *      coroutine that ran too long.
+ *      coroutine that ran too long, but with a bit of its own
+ *      (TC__PREEMPT_TURN) that tc_alloc's inline path leaves to the next
+ *      refill: a contended turn lasts about one allocation run.
  *   3. Each attached thread has a record here holding its root stack; the
  *      collector scans them all besides tc_init's (tc__world_bare_scan,
  *      called on the turn holder's thread).  The list changes only on the
@@ -73,7 +75,7 @@ static struct {
   unsigned nattached, ids;
 } bare = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
-static void poke(tc__ctx *c) { tc__preempt_set(c, TC__PREEMPT_YIELD); }
+static void poke(tc__ctx *c) { tc__preempt_set(c, TC__PREEMPT_TURN); }
 
 static void slow_turn_report(uint64_t waited) {
   char name[128];

@@ -14,7 +14,11 @@
  *     held in a plain variable instead, the same weak reference reads NULL
  *     after the same cycles (so the check sees an unscanned stack).
  *   - hand-over: the tc_init thread allocating in a loop, or polling
- *     tc_safepoint, lets a waiting thread attach and run.
+ *     tc_safepoint, lets a waiting thread attach and run.  A waiter's poke
+ *     (TC__PREEMPT_TURN) is left by tc_alloc's inline path to the next
+ *     refill or tc_safepoint, so a contended turn lasts about one run,
+ *     not one allocation (negative control: with the inline path
+ *     answering it, the word is 0 after the allocation).
  *   - misuse: attach before tc_init and twice, detach unattached, the
  *     tc_init thread attaching; deaths: a thread allocating without
  *     attaching (the clear abort), tc_shutdown while a thread is attached,
@@ -284,6 +288,22 @@ static void test_bare_safepoints_hand_the_turn_over(void **state) {
   tc_test_finish(4);
 }
 
+static void test_bare_turn_poke_waits_for_a_refill(void **state) {
+  (void)state;
+  assert_int_equal(tc_test_start(NULL), 0);
+  (void)tc_alloc(&node_type, sizeof(node)); /* the run: room after this */
+  (void)tc_alloc_noscan(16);
+  uint32_t *word = &tc__ctx_get()->preempt;
+  __atomic_fetch_or(word, TC__PREEMPT_TURN, __ATOMIC_RELAXED);
+  (void)tc_alloc(&node_type, sizeof(node));
+  (void)tc_alloc_noscan(16);
+  /* not answered inline: the poke waits for a refill or a safepoint */
+  assert_int_equal(__atomic_load_n(word, __ATOMIC_RELAXED), TC__PREEMPT_TURN);
+  tc_safepoint(); /* answers it (nobody waits: the turn stays here) */
+  assert_int_equal(__atomic_load_n(word, __ATOMIC_RELAXED), 0);
+  tc_test_finish(4);
+}
+
 /* ---------------------------------------------------------------- misuse */
 
 static int rc_twice, rc_detach_plain;
@@ -453,6 +473,7 @@ int main(void) {
       cmocka_unit_test(test_bare_attached_locals_are_roots),
       cmocka_unit_test(test_bare_plain_variable_is_not_a_root),
       cmocka_unit_test(test_bare_safepoints_hand_the_turn_over),
+      cmocka_unit_test(test_bare_turn_poke_waits_for_a_refill),
       cmocka_unit_test(test_bare_attach_return_codes),
       cmocka_unit_test(test_bare_unattached_thread_aborts),
       cmocka_unit_test(test_bare_shutdown_with_attached_thread_aborts),

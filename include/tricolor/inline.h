@@ -84,8 +84,9 @@ typedef struct tc__cache {
   tc__run scan[TC__NCLASSES];
   tc__run noscan[TC__NCLASSES];
   void **wbp;         /* next free entry of the barrier buffer */
-  void **wblim;       /* appends of two while wbp < wblim (relaxed: set by
-                         the collector while the world is stopped) */
+  void **wblim;       /* appends (one or two entries: room for two) while
+                         wbp < wblim (relaxed: set by the collector while
+                         the world is stopped) */
   uintptr_t wbmask;   /* ~0 while the running G's root stack may be grey,
                          0 once it is black: an append records the new
                          reference (ANDed with it) only while ~0, else
@@ -119,6 +120,11 @@ typedef struct tc__ctx {
   void *owner;                   /* library-private mutator record (the M) */
   uint32_t preempt;              /* non-zero: stop at the next safepoint */
 } tc__ctx;
+/* A preempt bit that tc_alloc's inline path does not answer (the other
+ * bits, sched/sched.h, make it take the slow path): bare mode's turn poke,
+ * answered at tc_safepoint and at a refill, so that a contended turn lasts
+ * about one allocation run, not one allocation (sched/bare.c). */
+#define TC__PREEMPT_TURN 4u
 
 TC_API extern __thread tc__ctx tc__ctx_tls __attribute__((tls_model("initial-exec")));
 TC_API extern uint32_t tc__barrier_on;
@@ -156,10 +162,11 @@ static inline tc__ctx *tc__ctx_get(void) {
 }
 
 /* The inline allocations below take the slow path, a safepoint, when
- * their context is asked to stop (preempt): a pause then waits for the
- * next allocation, not for the end of the current run (which a run of
- * small objects takes tens of microseconds to use up).  One load and a
- * branch, about 3 instructions (bench/fastpath.sh). */
+ * their context is asked to stop (preempt, but for bare mode's turn
+ * poke): a pause then waits for the next allocation, not for the end of
+ * the current run (which a run of small objects takes tens of
+ * microseconds to use up).  One load, a test and a branch, about 3
+ * instructions (bench/fastpath.sh). */
 static inline void *tc_alloc(tc_type *type, size_t size) {
   /* acquire: pairs with registration's release (the type table entry the
    * collector reads by this id); a plain load on x86-64 */
@@ -169,8 +176,9 @@ static inline void *tc_alloc(tc_type *type, size_t size) {
     tc__ctx *x = tc__ctx_get();
     tc__run *r = &x->cache->scan[cls];
     char *p = r->ptr;
-    if (TC__LIKELY(p != r->end &&
-                   !__atomic_load_n(&x->preempt, __ATOMIC_RELAXED))) {
+    if (TC__LIKELY(p != r->end && !(__atomic_load_n(&x->preempt,
+                                                     __ATOMIC_RELAXED) &
+                                     ~TC__PREEMPT_TURN))) {
       uint16_t *ty = r->types;
       r->ptr = p + tc__small_class_size[cls];
       *ty = (uint16_t)id;
@@ -187,8 +195,9 @@ static inline void *tc_alloc_noscan(size_t size) {
     tc__ctx *x = tc__ctx_get();
     tc__run *r = &x->cache->noscan[cls];
     char *p = r->ptr;
-    if (TC__LIKELY(p != r->end &&
-                   !__atomic_load_n(&x->preempt, __ATOMIC_RELAXED))) {
+    if (TC__LIKELY(p != r->end && !(__atomic_load_n(&x->preempt,
+                                                     __ATOMIC_RELAXED) &
+                                     ~TC__PREEMPT_TURN))) {
       r->ptr = p + tc__small_class_size[cls];
       return p;
     }
@@ -197,7 +206,7 @@ static inline void *tc_alloc_noscan(size_t size) {
 }
 
 /* The barrier's common case while marking: records old, and new while
- * the storing G's stack may be grey (else NULL), in the processor's
+ * the storing G's stack may be grey (else only old), in the processor's
  * buffer (barrier/barrier.c shades them in bulk); false if the slow path
  * must decide (buffer full, no processor, another mode, store checks). */
 static inline bool tc__wb_append(void *old_ref, void *new_ref) {
