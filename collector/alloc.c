@@ -3,7 +3,8 @@
  *
  * tc__alloc_slow runs when the inline path cannot serve a request: the run
  * of the class is empty, the size is above 1 KiB, the type is not yet
- * registered or has a finalizer, or the thread is not a mutator.
+ * registered or has a finalizer, the thread is not a mutator, or its
+ * context is asked to stop (preempt; tc_safepoint below answers it).
  *   1. Check the caller (mutator, not inside a trace callback).
  *   2. Register the type (first allocation) and pick the span class.
  *   3. If heap.live passed the trigger, start a cycle (under the scheduler:

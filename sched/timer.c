@@ -176,6 +176,19 @@ int64_t tc__timers_run(int64_t now) {
   tc__spin_lock(&tm.lock);
   while (tm.n > 0 && tm.heap[0].when <= now) {
     tent e = tm.heap[0];
+    if (e.kind == ENT_TIMER && ((tc_timer *)e.obj)->period > 0) {
+      /* a ticker: send the time (dropped if the last one was not
+       * received, as Go's buffer of one does) and move its deadline on
+       * in place, so it never leaves the heap: the deadlock detector
+       * sees it pending throughout */
+      tc_timer *t = e.obj;
+      tc__chan_offer(t->c, (void *)(intptr_t)now);
+      int64_t when = t->when + t->period;
+      t->when = when > now ? when : now + t->period;
+      tm.heap[0].when = t->when;
+      sift_down(0);
+      continue;
+    }
     /* firing goes up before n goes down, and down only once the woken G
      * is on a run queue (seq_cst, and pending() reads n first): the
      * deadlock detector never sees a timer vanish before its G appears.
@@ -184,18 +197,11 @@ int64_t tc__timers_run(int64_t now) {
     heap_remove(0);
     tc__debug_delay(tc__debug_settings.timerdelay); /* test hook */
     if (e.kind == ENT_TIMER) {
-      /* a channel timer: send the time (drop it if the last one was not
-       * received, as Go's buffer of one does), re-arm a ticker; the
-       * receiver it wakes is queued when the offer returns */
+      /* a one-shot channel timer: send the time; the receiver it wakes
+       * is queued when the offer returns */
       tc_timer *t = e.obj;
       tc__chan_offer(t->c, (void *)(intptr_t)now);
-      if (t->period > 0) {
-        int64_t when = t->when + t->period;
-        t->when = when > now ? when : now + t->period;
-        heap_add(t->when, t, ENT_TIMER);
-      } else {
-        t->index = SIZE_MAX;
-      }
+      t->index = SIZE_MAX;
       __atomic_sub_fetch(&tm.firing, 1, __ATOMIC_SEQ_CST);
       continue;
     }
