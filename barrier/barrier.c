@@ -30,9 +30,10 @@
  * wbmask is ~0 from every phase move until the world reports its running
  * G's stack black (scanned, by itself or the collector, before it ran,
  * or by itself at a safepoint: sched/gscan.c), then 0, and a store
- * records only the old half (one entry instead of two).  A stale ~0 only shades more; 0 while the stack
- * is grey would lose objects, and cannot happen: a stack turns grey only
- * at a phase move, which sets every mask to ~0 with the world stopped.
+ * records only the old half (one entry instead of two).  A stale ~0 only
+ * shades more; 0 while the stack is grey would lose objects, and cannot
+ * happen: a stack turns grey only at a phase move, which sets every mask
+ * to ~0 with the world stopped.
  * A full buffer goes to the
  * shared pool as a packet of references the markers shade (collector/
  * workers.c); the rest is shaded into the P's grey buffer at switch-out,

@@ -193,8 +193,8 @@ uint32_t tc__mark_batch(tc__marker *m, void *const *refs, uint32_t n) {
         tc__verify_ref(m, refs[i], NULL);
     return 0;
   }
-  /* most references of a barrier's buffer are marked already (hybrid's
-   * NULL halves are skipped): mark_live's early exit is the loop */
+  /* most references of a barrier's buffer are marked already (NULL old
+   * values are skipped): mark_live's early exit is the loop */
   for (uint32_t i = 0; i < n; i++)
     if (refs[i] && TC__UNLIKELY(mark_live(m, refs[i], NULL)))
       greyed++;
