@@ -173,6 +173,8 @@ void tc__debug_parse(tc__debug *d, const char *s) {
         d->timerdelay = val;
       else if (klen == 9 && !strncmp(s, "idledelay", 9))
         d->idledelay = val;
+      else if (klen == 10 && !strncmp(s, "checkdelay", 10))
+        d->checkdelay = val;
       else if (klen == 7 && !strncmp(s, "gctrace", 7))
         d->gctrace = val;
       else if (klen == 11 && !strncmp(s, "checkstores", 11))

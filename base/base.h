@@ -151,6 +151,10 @@ typedef struct tc__debug {
   int idledelay;    /* idledelay=US: (tests) an M going idle waits this
                        long after its last look for work, before it parks
                        and runs the deadlock check (sched/proc.c) */
+  int checkdelay;   /* checkdelay=US: (tests) the deadlock check, finding
+                       the timer heap empty, waits this long before it
+                       reads the count of timers being fired
+                       (sched/timer.c) */
   int memprofilerate;     /* memprofilerate=N: heap-profile sampling rate
                              in bytes (1 = every object, 0 = off) ... */
   int has_memprofilerate; /* ... when set (else tc_set_mem_profile_rate's) */
@@ -181,7 +185,7 @@ void tc__debug_parse(tc__debug *d, const char *s);
 
 /* Sleeps us microseconds if us > 0: the body of the test hooks that widen
  * a race window (gcmarkdelay, shadedelay, retakedelay, timerdelay,
- * idledelay). */
+ * idledelay, checkdelay). */
 void tc__debug_delay(int us);
 
 /* A spin-wait loop's pause: lets the sibling hyperthread run and saves

@@ -92,7 +92,7 @@
  *                          where it was allocated; slow (every object
  *                          snapshot, every store through the barrier, the
  *                          profile rate pinned at 1); docs/debugging.md
- *   and test hooks: five widen race windows, in microseconds, and two
+ *   and test hooks: six widen race windows, in microseconds, and two
  *   break the collector on purpose so the verifier must catch it:
  *     gcmarkdelay=US       the collector waits after the mark-start pause
  *                          before it marks anything
@@ -105,6 +105,9 @@
  *                          the sleeper or sends on the timer's channel
  *     idledelay=US         an M going idle waits after its last look for
  *                          work, before it parks and checks for deadlock
+ *     checkdelay=US        the deadlock check, finding the timer heap
+ *                          empty, waits before it reads the count of
+ *                          timers being fired
  *     noweakshade=1        tc_weak_get and the ephemeron readers do not
  *                          shade what they return while marking
  *     markorderbug=1       with markorder=span, a span whose objects were

@@ -316,5 +316,7 @@ uint64_t tc__world_scan_timers(tc__marker *m) {
 
 bool tc__timers_pending(void) {
   size_t n = __atomic_load_n(&tm.n, __ATOMIC_SEQ_CST); /* n, then firing */
+  if (n == 0)
+    tc__debug_delay(tc__debug_settings.checkdelay); /* test hook */
   return n + __atomic_load_n(&tm.firing, __ATOMIC_SEQ_CST) != 0;
 }

@@ -26,6 +26,11 @@
  *     P (timers fired while the only M goes idle), alone and beside a
  *     coroutine blocked in a system call (a lost wake-up then hangs: the
  *     child's watchdog reports it);
+ *   - a program blocked for good beside a ticker nobody receives from is
+ *     left hanging, never reported (as Go does: a pending timer is not a
+ *     deadlock), however the check's two reads of the timer heap fall
+ *     around a tick: the hooks checkdelay, timerdelay and idledelay
+ *     widen that window; the child's watchdog ends the hang;
  *   - stack overflow: a coroutine that recurses with a 4 KiB frame prints
  *     "tricolor: coroutine N stack overflow (stack size S)" with its id and
  *     the configured size, and aborts;
@@ -609,6 +614,46 @@ static void test_short_sleeps_no_lost_wakeup(void **state) {
   check_short_sleeps(tc_test_under_valgrind() ? 2000 : 20000, true);
 }
 
+/* A ticker nobody receives from, beside a main blocked for good: a
+ * pending timer, so no report; the child hangs until its watchdog.  On
+ * one P, sysmon fires the 100 ms ticker at 100 ms and, were the ticker
+ * taken off the heap, would hold it off until 120 ms (timerdelay); the
+ * only M goes idle and checks at about 105 ms (idledelay); the check,
+ * finding the heap empty, reads the firing count 30 ms later
+ * (checkdelay), between ticks.  A ticker that left the heap and came
+ * back (n up before firing down) was then seen in neither count: the
+ * check reported a deadlock (exit status 2). */
+static void ticker_hang_main(void *arg) {
+  (void)arg;
+  tc_timer *t = NULL;
+  tc_chan *never = NULL;
+  TC_LOCALS(t, never);
+  t = tc_ticker_new(100000000); /* 100 ms */
+  never = tc_chan_new(0, 0);
+  fprintf(stderr, "main blocks\n");
+  (void)tc_chan_recv(never, NULL);
+  fprintf(stderr, "main woke up\n");
+}
+
+static void ticker_hang_child(void *arg) {
+  (void)arg;
+  tc_test_debug_env("checkdelay=30000,timerdelay=20000,idledelay=105000");
+  tc_config cfg = {.procs = 1};
+  (void)tc_run(&cfg, ticker_hang_main, NULL);
+  _exit(7);
+}
+
+static void test_ticker_alone_is_no_deadlock(void **state) {
+  (void)state;
+  if (skip_death())
+    skip();
+  child_result r = run_child_for(ticker_hang_child, NULL, 2);
+  bool hung = WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGALRM;
+  if (!hung || strstr(r.out, "deadlock") || !strstr(r.out, "main blocks"))
+    child_fail(&r, "expected a hang ended by the watchdog, no report");
+  free(r.out);
+}
+
 /* ------------------------------------------------------------------ */
 /* Stack overflow                                                      */
 
@@ -910,6 +955,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_sigquit_dump),
       cmocka_unit_test(test_no_false_deadlock),
       cmocka_unit_test(test_no_false_deadlock_short_sleeps),
+      cmocka_unit_test(test_ticker_alone_is_no_deadlock),
       cmocka_unit_test(test_short_sleeps_no_lost_wakeup),
       cmocka_unit_test(test_stack_overflow_report),
       cmocka_unit_test(test_api_outside_coroutine),
