@@ -547,7 +547,7 @@ static tc__g *find_runnable(tc__m *m, bool *inherit) {
     *inherit = false;
     if (TC__UNLIKELY(tc__marking()))
       tc__gc_p_mark(&p->cache, false); /* the P's share of the marking */
-    if (tc__timers_pending())
+    if (tc__timers_any())
       tc__timers_run(tc__nanotime());
     if (p->schedtick % 61 == 0 && tc__load_relaxed(&tc__sched.runqsize) > 0) {
       tc__spin_lock(&tc__sched.lock);

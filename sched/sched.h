@@ -179,6 +179,11 @@ void tc__timers_init(void);
 void tc__timers_destroy(void);
 /* Readies every G whose deadline passed; returns the next deadline or -1. */
 int64_t tc__timers_run(int64_t now);
+/* Any timer on the heap (relaxed: a hint for an M looking for work). */
+bool tc__timers_any(void);
+/* For the deadlock check: a timer on the heap or being fired, its G not
+ * yet queued (seq_cst; the test hook checkdelay waits between the two
+ * reads). */
 bool tc__timers_pending(void);
 /* The earliest deadline, or -1. */
 int64_t tc__timers_next(void);

@@ -314,6 +314,8 @@ uint64_t tc__world_scan_timers(tc__marker *m) {
   return n;
 }
 
+bool tc__timers_any(void) { return tc__load_relaxed(&tm.n) != 0; }
+
 bool tc__timers_pending(void) {
   size_t n = __atomic_load_n(&tm.n, __ATOMIC_SEQ_CST); /* n, then firing */
   if (n == 0)
