@@ -8,7 +8,10 @@
  *      a runnable G, switches into it, and is switched back to when the G
  *      parks, yields, exits or stops for the collector; the G leaves the
  *      action to finish on g0 in m->after (g0 releases the wait-queue lock
- *      of a parking G, queues a yielding G, frees a dead G's stack).
+ *      of a parking G, queues a yielding G, frees a dead G's stack).  A
+ *      G that yields goes to the tail of its P's queue; one that sysmon
+ *      preempts goes behind the global queue (Go's gopreempt_m), else a
+ *      P whose queue is empty would take it straight back.
  *   2. Finding work (find_runnable): stop if the world is stopping; fire
  *      due timers; every 61st tick take one G from the global queue first
  *      (fairness); the local queue (runnext first); the global queue; steal
@@ -689,6 +692,7 @@ static const char *after_name(int what) {
   switch (what) {
   case TC__AFTER_PARK: return "park";
   case TC__AFTER_YIELD: return "yield";
+  case TC__AFTER_PREEMPT: return "preempt";
   case TC__AFTER_EXIT: return "exit";
   case TC__AFTER_SYSCALL_BLOCK: return "syscall";
   default: return "?";
@@ -724,6 +728,17 @@ static void after_switch(tc__m *m) {
      * the 1-in-61 global check keeps the global queue moving. */
     tc__g_cas(g, TC__G_RUNNING, TC__G_RUNNABLE);
     runq_put(m->p, g, false);
+    break;
+  case TC__AFTER_PREEMPT:
+    /* Asked to yield by sysmon (it ran 10 ms) or by the exit: behind the
+     * global queue, as Go's preempted G.  Back on this P's tail it would
+     * run again at once whenever the queue is otherwise empty, and the
+     * global queue would move one G per 61 switches: 610 ms each while
+     * every P runs a loop that only sysmon interrupts. */
+    tc__g_cas(g, TC__G_RUNNING, TC__G_RUNNABLE);
+    tc__spin_lock(&tc__sched.lock);
+    globrunq_put(g);
+    tc__spin_unlock(&tc__sched.lock);
     break;
   case TC__AFTER_EXIT:
     tc__proc_gfree(m, g);
@@ -948,13 +963,18 @@ void tc__safepoint_slow(void) {
     return;
   if (why & TC__PREEMPT_GCWORK)
     tc__gscan_safepoint(m->curg, m->p);
-  if (!(why & TC__PREEMPT_YIELD) && !tc__load_relaxed(&tc__sched.gcwaiting))
+  bool stopping = tc__load_relaxed(&tc__sched.gcwaiting) != 0;
+  if (!(why & TC__PREEMPT_YIELD) && !stopping)
     return;
-  /* Stopping for the collector, asked to yield by sysmon, or the program
-   * is over: either way the G goes to the global queue and the M
-   * reschedules; find_runnable stops the P if the world is stopping and
-   * leaves the loop if the runtime is exiting. */
-  tc_yield();
+  /* Stopping for the collector: the G stays at the tail of this P's
+   * queue, so each P resumes its own G after the pause (find_runnable
+   * stops the P first).  Asked to yield by sysmon, or the program is
+   * over: the G goes behind the global queue (TC__AFTER_PREEMPT);
+   * find_runnable leaves the loop if the runtime is exiting. */
+  if (stopping || m->foreign)
+    tc_yield();
+  else
+    to_g0(m, m->curg, TC__AFTER_PREEMPT);
 }
 
 /* ---------------------------------------------------------------- G lifecycle */

@@ -27,8 +27,8 @@ enum { TC__P_IDLE = 0, TC__P_RUNNING = 1, TC__P_SYSCALL = 2,
        TC__P_GCSTOP = 3 };
 
 /* What a G that switched to g0 wants g0 to finish. */
-enum { TC__AFTER_NONE, TC__AFTER_PARK, TC__AFTER_YIELD, TC__AFTER_EXIT,
-       TC__AFTER_SYSCALL_BLOCK };
+enum { TC__AFTER_NONE, TC__AFTER_PARK, TC__AFTER_YIELD, TC__AFTER_PREEMPT,
+       TC__AFTER_EXIT, TC__AFTER_SYSCALL_BLOCK };
 
 struct tc__p {
   uint32_t id;

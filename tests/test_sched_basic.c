@@ -25,7 +25,9 @@
  *     tc_syscall_enter/exit does not stop another from running (and writing
  *     the pipe it waits on), 1000 times in a row;
  *   - preemption request: on 1 P, a coroutine spinning on tc_safepoint()
- *     lets another run (which sets the flag the spinner waits for);
+ *     lets another run (which sets the flag the spinner waits for); a
+ *     coroutine asked to yield goes behind the Gs on the global queue
+ *     (sleepers woken by sysmon all run before it comes back);
  *   - an allocation is a safepoint on its inline path too: asked to stop,
  *     a coroutine whose allocation run has room still takes the slow
  *     path, which answers the request (the word is 0 after it), so a
@@ -240,9 +242,11 @@ static void exit_race_spawner(void *arg) {
   (void)arg;
   /* at most 256 coroutines a run: each has a stack mapping, and under
    * valgrind unbounded spawning overflowed its table of mappings */
-  for (int i = 0;; i++) {
-    if (i < 256)
+  for (int i = 0;;) {
+    if (i < 256) {
       EXPECT(tc_go(exit_race_noop, NULL) == TC_OK);
+      i++;
+    }
     tc_safepoint();
   }
 }
@@ -1133,6 +1137,61 @@ static void test_preemption_request(void **state) {
   assert_int_equal(atomic_load(&s.spinner_saw_flag), 1);
 }
 
+/* A coroutine that sysmon asks to yield goes behind the global queue, as
+ * Go's preempted G does.  On 1 P, K sleepers are woken by sysmon (which
+ * has no P: they go to the global queue) while a spinner runs without a
+ * safepoint; then the spinner is asked to yield once, as sysmon asks a G
+ * that ran 10 ms.  Every sleeper must have run when it comes back.  When
+ * the preempted G went to the tail of its own P's queue it came back at
+ * once, and the global queue moved one G per 61 switches, that is one
+ * per 610 ms of a program whose every P runs such a loop: main, woken
+ * from tc_sleep, waited seconds for its turn (test_run_exit_reaches_
+ * running_coroutines, under ASan). */
+enum { FAIR_SLEEPERS = 8 };
+
+typedef struct fair_state {
+  atomic_int woken;
+  int woken_by_return; /* sleepers that ran before the spinner came back */
+  tc_waitgroup wg;
+} fair_state;
+
+static void fair_sleeper(void *arg) {
+  fair_state *s = arg;
+  tc_sleep(20000000); /* 20 ms: the spinner is running by then */
+  atomic_fetch_add(&s->woken, 1);
+  tc_waitgroup_done(&s->wg);
+}
+
+static void fair_spinner(void *arg) {
+  fair_state *s = arg;
+  /* no safepoint until every sleeper is off the timer heap and on the
+   * global queue (tc__timers_pending counts those in flight) */
+  int64_t end = tc_now() + guard_ns();
+  while (tc__timers_pending() && tc_now() < end) {
+  }
+  tc__preempt_set(tc__ctx_get(), TC__PREEMPT_YIELD); /* as sysmon asks */
+  tc_safepoint();
+  s->woken_by_return = atomic_load(&s->woken);
+  tc_waitgroup_done(&s->wg);
+}
+
+static void fair_main(void *arg) {
+  fair_state *s = arg;
+  tc_waitgroup_add(&s->wg, FAIR_SLEEPERS + 1);
+  for (int i = 0; i < FAIR_SLEEPERS; i++)
+    EXPECT(tc_go(fair_sleeper, s) == TC_OK);
+  tc_yield(); /* behind the sleepers: each runs into its tc_sleep */
+  EXPECT(tc_go(fair_spinner, s) == TC_OK);
+  tc_waitgroup_wait(&s->wg);
+}
+
+static void test_preempted_goes_behind_global_queue(void **state) {
+  (void)state;
+  fair_state s = {0};
+  run(1, fair_main, &s);
+  assert_int_equal(s.woken_by_return, FAIR_SLEEPERS);
+}
+
 /* An allocation answers a stop request even when its run has room: the
  * first allocation of each kind makes the run, the second finds room in
  * it, and must still see the request (the slow path clears the word). */
@@ -1322,6 +1381,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_syscall_handoff),
       cmocka_unit_test(test_syscall_handoff_repeated),
       cmocka_unit_test(test_preemption_request),
+      cmocka_unit_test(test_preempted_goes_behind_global_queue),
       cmocka_unit_test(test_alloc_is_a_safepoint),
       cmocka_unit_test(test_gc_objects_survive_yields_and_channels),
   };
