@@ -52,6 +52,9 @@ typedef struct tc__typeinfo {
   uint32_t extent;          /* last offset + 8: objects at least this big
                                need no per-field bound check */
   tc_trace_fn trace;
+  uint64_t ptrmask;         /* bit k: word k holds a reference, for a type
+                               with offsets only (no trace, no stride, all
+                               in the first 64 words); else 0 */
 } tc__typeinfo;
 
 /* Registers t if needed and returns its id; aborts when the table is full.

@@ -240,6 +240,19 @@ static inline __attribute__((always_inline)) void
 scan_object(tc__marker *m, const tc__grey_entry *e) {
   const tc__typeinfo *ti = &tc__typeinfos[e->type];
   char *obj = e->obj;
+  uint64_t bits = ti->ptrmask;
+  if (TC__LIKELY(bits != 0 && e->size >= ti->extent)) {
+    /* a record of references in its first 64 words, the common case:
+     * last field first, as below */
+    do {
+      unsigned k = 63u - (unsigned)__builtin_clzll(bits);
+      bits &= ~((uint64_t)1 << k);
+      void *ref = tc__load_relaxed((void **)obj + k);
+      if (ref)
+        mark_one(m, ref, obj);
+    } while (bits);
+    return;
+  }
   if (ti->trace) {
     tc_visitor v = {m, obj};
     ti->trace(obj, &v);
@@ -366,16 +379,17 @@ drain(tc__marker *m, uint64_t budget) {
         break;
       continue;
     }
-    tc__grey_entry e = ring[head];
+    /* not copied out: the slot is refilled only at the next turn */
+    const tc__grey_entry *e = &ring[head];
     head = (head + 1) % PREFETCH_RING;
     count--;
-    if (TC__UNLIKELY(e.type == TC__GREY_REF)) { /* a barrier's reference */
-      m->wb_shaded += mark_one(m, e.obj, NULL);
+    if (TC__UNLIKELY(e->type == TC__GREY_REF)) { /* a barrier's reference */
+      m->wb_shaded += mark_one(m, e->obj, NULL);
       continue;
     }
     scanned++;
-    bytes += e.size;
-    scan_object(m, &e);
+    bytes += e->size;
+    scan_object(m, e);
     if (TC__UNLIKELY((scanned & 63) == 0)) {
       m->scanned = scanned;
       m->scan_bytes = bytes;

@@ -35,8 +35,10 @@ static void hook_type(uint32_t id) {
   tc__typeinfo *ti = &tc__typeinfos[id];
   *ti = registered[id];
   bool refs = ti->trace || ti->noffsets;
-  if (hook && refs && !(hook_skips && hook_skips(tc__types[id])))
+  if (hook && refs && !(hook_skips && hook_skips(tc__types[id]))) {
     ti->trace = hook;
+    ti->ptrmask = 0; /* the hook sees every object of the type */
+  }
 }
 
 void tc__types_hook_trace(tc_trace_fn fn, bool (*skips)(const tc_type *t)) {
@@ -87,6 +89,10 @@ uint32_t tc__type_register(tc_type *t) {
       if (t->offsets[i] + (uint32_t)sizeof(void *) > ti->extent)
         ti->extent = t->offsets[i] + (uint32_t)sizeof(void *);
     ti->trace = t->trace;
+    ti->ptrmask = 0;
+    if (!t->trace && !t->stride && ti->extent <= 64 * sizeof(void *))
+      for (uint32_t i = 0; i < t->noffsets; i++)
+        ti->ptrmask |= (uint64_t)1 << (t->offsets[i] / sizeof(void *));
     registered[id] = *ti;
     hook_type(id);
     tc__store_release(&t->fast_id, t->finalize ? 0u : id);
