@@ -54,7 +54,8 @@ typedef struct tc__typeinfo {
   tc_trace_fn trace;
   uint64_t ptrmask;         /* bit k: word k holds a reference, for a type
                                with offsets only (no trace, no stride, all
-                               in the first 64 words); else 0 */
+                               in the first 64 words); else 0, and 0 while
+                               a trace hook (wbcheck) covers the type */
 } tc__typeinfo;
 
 /* Registers t if needed and returns its id; aborts when the table is full.

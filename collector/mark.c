@@ -12,6 +12,8 @@
  *   2. Draining: pop a grey object and scan it: read each pointer-offset
  *      slot (repeating every `stride` bytes over the object) or call the
  *      trace callback, greying every reference.  It is black afterwards.
+ *      A record whose references all lie in its first 64 words is read
+ *      through its type's bit mask of words (ptrmask), last word first.
  *   3. Popped objects pass through a FIFO of 8 before they are scanned; each
  *      is prefetched when it enters, so several cache misses overlap (Boehm
  *      and Go do the same; it halved the mark time of binary-trees).  The

@@ -69,6 +69,9 @@ uint32_t tc__type_register(tc_type *t) {
     if (i > 0 && t->offsets[i] <= t->offsets[i - 1])
       tc__fatal("type '%s': offsets are not ascending (%u after %u)", name,
                 t->offsets[i], t->offsets[i - 1]);
+    if (t->offsets[i] > INT32_MAX) /* extent, offset + 8, must not wrap */
+      tc__fatal("type '%s': pointer offset %u is past 2 GiB", name,
+                t->offsets[i]);
     if (t->stride && t->offsets[i] + sizeof(void *) > t->stride)
       tc__fatal("type '%s': offset %u lies outside stride %u", name,
                 t->offsets[i], t->stride);

@@ -180,7 +180,7 @@ typedef void (*tc_finalizer_fn)(void *obj);
  */
 typedef struct tc_type {
   const char *name;          /* for messages and dumps */
-  const uint32_t *offsets;   /* pointer-field offsets, ascending */
+  const uint32_t *offsets;   /* pointer-field offsets, ascending, < 2 GiB */
   uint32_t noffsets;         /* entries in offsets */
   uint32_t stride;           /* repeat period of offsets in bytes, 0 = once */
   tc_trace_fn trace;         /* used instead of offsets when set */

@@ -12,9 +12,10 @@
  *     tc_roots_unwind mark;
  *   - allocation inside a trace callback, on the collecting thread and on
  *     a helper marking thread;
- *   - types with a misaligned offset, an offset outside the stride,
- *     offsets missing, offsets not ascending (tricolor.h requires it; the
- *     marker would skip a reference), a stride not a multiple of 8;
+ *   - types with a misaligned offset, an offset outside the stride, an
+ *     offset past 2 GiB (its end would wrap), offsets missing, offsets not
+ *     ascending (tricolor.h requires it; the marker would skip a
+ *     reference), a stride not a multiple of 8;
  *   - tc_handle_free twice, tc_handle_get of a freed handle, a handle made
  *     from an interior pointer; each handle call (new, get, set, free) on a
  *     handle kept past tc_shutdown (its block is freed by then);
@@ -424,6 +425,10 @@ static const uint32_t zero_offset[] = {0};
 static tc_type stride12_type = {
     .name = "stride12", .offsets = zero_offset, .noffsets = 1, .stride = 12};
 
+static const uint32_t huge_offset[] = {0xfffffff8u}; /* extent would wrap */
+static tc_type huge_offset_type = {
+    .name = "huge", .offsets = huge_offset, .noffsets = 1};
+
 static void alloc_type(void *arg) {
   if (tc_init(NULL) != TC_OK)
     exit(3);
@@ -461,6 +466,8 @@ static void test_misuse_bad_type_descriptors(void **state) {
                   "type 'outside': offset 16 lies outside stride 16");
   tc_expect_death(alloc_type, &missing_offsets_type,
                   "type 'missing': noffsets is 3 but offsets is NULL");
+  tc_expect_death(alloc_type, &huge_offset_type,
+                  "type 'huge': pointer offset 4294967288 is past 2 GiB");
 }
 
 /* Descriptors the registry accepts but the marker cannot honour. */
