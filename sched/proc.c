@@ -10,8 +10,9 @@
  *      action to finish on g0 in m->after (g0 releases the wait-queue lock
  *      of a parking G, queues a yielding G, frees a dead G's stack).  A
  *      G that yields goes to the tail of its P's queue; one that sysmon
- *      preempts goes behind the global queue (Go's gopreempt_m), else a
- *      P whose queue is empty would take it straight back.
+ *      preempts goes behind the global queue when Gs wait there (Go's
+ *      gopreempt_m always does), else a P whose queue is empty would
+ *      take it straight back and starve them.
  *   2. Finding work (find_runnable): stop if the world is stopping; fire
  *      due timers; every 61st tick take one G from the global queue first
  *      (fairness); the local queue (runnext first); the global queue; steal
@@ -731,8 +732,9 @@ static void after_switch(tc__m *m) {
     break;
   case TC__AFTER_PREEMPT:
     /* Asked to yield while no stop is under way (by sysmon: it ran 10
-     * ms; by the exit; or a stop's poke that came after its restart):
-     * behind the global queue, as Go's preempted G.  Back on this P's
+     * ms; by the exit; or a stop's poke that came after its restart),
+     * with Gs waiting on the global queue: behind them, as Go's
+     * preempted G.  Back on this P's
      * tail it would run again at once whenever the queue is otherwise
      * empty, and the global queue would move one G per 61 switches: 610
      * ms each while every P runs a loop that only sysmon interrupts.  No
@@ -973,9 +975,13 @@ void tc__safepoint_slow(void) {
   /* Stopping for the collector: the G stays at the tail of this P's
    * queue, so each P resumes its own G after the pause (find_runnable
    * stops the P first).  Asked to yield by sysmon, or the program is
-   * over: the G goes behind the global queue (TC__AFTER_PREEMPT);
+   * over: the G goes behind the global queue (TC__AFTER_PREEMPT) if Gs
+   * wait there, else to this P's tail as a yield does: with nothing
+   * queued globally there is nobody to be fair to, and the global put
+   * would let the next P that looks take every preempted G at once
+   * (globrunq_get takes size / procs + 1), leaving the other Ps idle.
    * find_runnable leaves the loop if the runtime is exiting. */
-  if (stopping || m->foreign)
+  if (stopping || m->foreign || tc__load_relaxed(&tc__sched.runqsize) == 0)
     tc_yield();
   else
     to_g0(m, m->curg, TC__AFTER_PREEMPT);
