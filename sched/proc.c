@@ -734,13 +734,13 @@ static void after_switch(tc__m *m) {
     /* Asked to yield while no stop is under way (by sysmon: it ran 10
      * ms; by the exit; or a stop's poke that came after its restart),
      * with Gs waiting on the global queue: behind them, as Go's
-     * preempted G.  Back on this P's
-     * tail it would run again at once whenever the queue is otherwise
-     * empty, and the global queue would move one G per 61 switches: 610
-     * ms each while every P runs a loop that only sysmon interrupts.  No
-     * wakep, unlike Go's: this M looks for work next and, with one G per
-     * P, takes it back at once; a wake-up per preemption would start a
-     * thread 100 times a second for nothing on a machine of few CPUs. */
+     * preempted G.  Back on this P's tail it would run again at once
+     * whenever the queue is otherwise empty, and the global queue would
+     * move one G per 61 switches: 610 ms each while every P runs a loop
+     * that only sysmon interrupts.  No wakep, unlike Go's: this M looks
+     * for work next and, with one G per P, takes it back at once; a
+     * wake-up per preemption would start a thread 100 times a second
+     * for nothing on a machine of few CPUs. */
     tc__g_cas(g, TC__G_RUNNING, TC__G_RUNNABLE);
     tc__spin_lock(&tc__sched.lock);
     globrunq_put(g);
