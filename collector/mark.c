@@ -288,7 +288,9 @@ scan_object(tc__marker *m, const tc__grey_entry *e) {
 }
 
 /* Scans one grey entry: a barrier's reference is shaded, an object
- * scanned and counted. */
+ * scanned and counted.  drain's loop repeats these lines with its counts
+ * in locals: one helper taking the counts by pointer cost 3% more mark
+ * instructions (callgrind, binary-trees 16). */
 static void scan_entry(tc__marker *m, const tc__grey_entry *e) {
   if (TC__UNLIKELY(e->type == TC__GREY_REF)) {
     m->wb_shaded += mark_one(m, e->obj, NULL);

@@ -150,6 +150,13 @@ static void globrunq_put_batch(tc__g *head, tc__g *tail, uint32_t n) {
 
 static void globrunq_put(tc__g *g) { globrunq_put_batch(g, g, 1); }
 
+/* globrunq_put for a caller without the sched lock. */
+static void globrunq_put_lock(tc__g *g) {
+  tc__spin_lock(&tc__sched.lock);
+  globrunq_put(g);
+  tc__spin_unlock(&tc__sched.lock);
+}
+
 static tc__g *globrunq_pop(void) {
   tc__g *g;
   TC__FIFO_POP(tc__sched.runq_head, tc__sched.runq_tail, g, schedlink);
@@ -732,28 +739,30 @@ static void after_switch(tc__m *m) {
     break;
   case TC__AFTER_PREEMPT:
     /* Asked to yield while no stop is under way (by sysmon: it ran 10
-     * ms; by the exit; or a stop's poke that came after its restart),
-     * with Gs waiting on the global queue: behind them, as Go's
+     * ms; by the exit; or a stop's poke that came after its restart).
+     * With Gs waiting on the global queue: behind them, as Go's
      * preempted G.  Back on this P's tail it would run again at once
      * whenever the queue is otherwise empty, and the global queue would
      * move one G per 61 switches: 610 ms each while every P runs a loop
-     * that only sysmon interrupts.  No wakep, unlike Go's: this M looks
-     * for work next and, with one G per P, takes it back at once; a
-     * wake-up per preemption would start a thread 100 times a second
-     * for nothing on a machine of few CPUs. */
+     * that only sysmon interrupts.  With none waiting: this P's tail, as
+     * a yield; there is nobody to be fair to, and the global put would
+     * let the next P that looks take every preempted G at once
+     * (globrunq_get takes size / procs + 1), leaving the other Ps idle.
+     * No wakep, unlike Go's: this M looks for work next and, with one G
+     * per P, takes it back at once; a wake-up per preemption would start
+     * a thread 100 times a second for nothing on a machine of few CPUs. */
     tc__g_cas(g, TC__G_RUNNING, TC__G_RUNNABLE);
-    tc__spin_lock(&tc__sched.lock);
-    globrunq_put(g);
-    tc__spin_unlock(&tc__sched.lock);
+    if (tc__load_relaxed(&tc__sched.runqsize) > 0)
+      globrunq_put_lock(g);
+    else
+      runq_put(m->p, g, false);
     break;
   case TC__AFTER_EXIT:
     tc__proc_gfree(m, g);
     break;
   case TC__AFTER_SYSCALL_BLOCK:
     /* exit from a syscall found no P: queue the G, park this M */
-    tc__spin_lock(&tc__sched.lock);
-    globrunq_put(g);
-    tc__spin_unlock(&tc__sched.lock);
+    globrunq_put_lock(g);
     if (tc__load_relaxed(&tc__sched.npidle) > 0)
       startm(NULL, false);
     stopm(m);
@@ -852,9 +861,7 @@ void tc__proc_foreign_block(tc__m *m, tc__g *g, bool yield,
   __atomic_store_n(&m->park.key, 0u, __ATOMIC_SEQ_CST);
   if (yield) {
     tc__g_cas(g, TC__G_RUNNING, TC__G_RUNNABLE);
-    tc__spin_lock(&tc__sched.lock);
-    globrunq_put(g);
-    tc__spin_unlock(&tc__sched.lock);
+    globrunq_put_lock(g);
   } else {
     tc__g_cas(g, TC__G_RUNNING, TC__G_WAITING);
     if (unlock)
@@ -907,9 +914,7 @@ void tc__ready(tc__g *g) {
     /* No P here (sysmon firing timers): queue globally and start an M on
      * an idle P outright, as Go's injectglist does; wakep alone may find
      * a spinning M that has already stopped looking. */
-    tc__spin_lock(&tc__sched.lock);
-    globrunq_put(g);
-    tc__spin_unlock(&tc__sched.lock);
+    globrunq_put_lock(g);
     if (tc__load_relaxed(&tc__sched.npidle) > 0)
       startm(NULL, false);
     return;
@@ -975,13 +980,9 @@ void tc__safepoint_slow(void) {
   /* Stopping for the collector: the G stays at the tail of this P's
    * queue, so each P resumes its own G after the pause (find_runnable
    * stops the P first).  Asked to yield by sysmon, or the program is
-   * over: the G goes behind the global queue (TC__AFTER_PREEMPT) if Gs
-   * wait there, else to this P's tail as a yield does: with nothing
-   * queued globally there is nobody to be fair to, and the global put
-   * would let the next P that looks take every preempted G at once
-   * (globrunq_get takes size / procs + 1), leaving the other Ps idle.
-   * find_runnable leaves the loop if the runtime is exiting. */
-  if (stopping || m->foreign || tc__load_relaxed(&tc__sched.runqsize) == 0)
+   * over: TC__AFTER_PREEMPT decides where the G waits.  find_runnable
+   * leaves the loop if the runtime is exiting. */
+  if (stopping || m->foreign)
     tc_yield();
   else
     to_g0(m, m->curg, TC__AFTER_PREEMPT);

@@ -167,6 +167,11 @@ static inline tc__ctx *tc__ctx_get(void) {
  * the current run (which a run of small objects takes tens of
  * microseconds to use up).  One load, a test and a branch, about 3
  * instructions (bench/fastpath.sh). */
+static inline bool tc__alloc_stop_asked(tc__ctx *x) {
+  return (__atomic_load_n(&x->preempt, __ATOMIC_RELAXED) &
+          ~TC__PREEMPT_TURN) != 0;
+}
+
 static inline void *tc_alloc(tc_type *type, size_t size) {
   /* acquire: pairs with registration's release (the type table entry the
    * collector reads by this id); a plain load on x86-64 */
@@ -176,9 +181,7 @@ static inline void *tc_alloc(tc_type *type, size_t size) {
     tc__ctx *x = tc__ctx_get();
     tc__run *r = &x->cache->scan[cls];
     char *p = r->ptr;
-    if (TC__LIKELY(p != r->end && !(__atomic_load_n(&x->preempt,
-                                                     __ATOMIC_RELAXED) &
-                                     ~TC__PREEMPT_TURN))) {
+    if (TC__LIKELY(p != r->end && !tc__alloc_stop_asked(x))) {
       uint16_t *ty = r->types;
       r->ptr = p + tc__small_class_size[cls];
       *ty = (uint16_t)id;
@@ -195,9 +198,7 @@ static inline void *tc_alloc_noscan(size_t size) {
     tc__ctx *x = tc__ctx_get();
     tc__run *r = &x->cache->noscan[cls];
     char *p = r->ptr;
-    if (TC__LIKELY(p != r->end && !(__atomic_load_n(&x->preempt,
-                                                     __ATOMIC_RELAXED) &
-                                     ~TC__PREEMPT_TURN))) {
+    if (TC__LIKELY(p != r->end && !tc__alloc_stop_asked(x))) {
       r->ptr = p + tc__small_class_size[cls];
       return p;
     }
