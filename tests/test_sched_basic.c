@@ -424,6 +424,15 @@ static void exit_main(void *arg) {
   exit_state *s = arg;
   for (int i = 0; i < 3; i++)
     EXPECT(tc_go(exit_churner, s) == TC_OK);
+  /* first one whole cycle (under valgrind the churners need a while to
+   * start one, and a woken main no longer waits behind them: sched/proc.c,
+   * TC__AFTER_PREEMPT), then the varying delay */
+  tc_stats st;
+  int64_t end = tc_now() + guard_ns();
+  do {
+    tc_sleep(100000);
+    tc_read_stats(&st);
+  } while (st.cycles == 0 && tc_now() < end);
   tc_sleep(s->delay_ns);
   /* returns with the churners still allocating: they are dropped */
 }
